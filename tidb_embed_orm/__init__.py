@@ -1,0 +1,47 @@
+"""TiDB Auto Embedding as a first-class part of SQLAlchemy 2.x."""
+
+from __future__ import annotations
+
+from . import reflection as _reflection  # noqa: F401  (registers VECTOR reflection)
+from .auto_embedding import AutoEmbeddingVector
+from .codec import decode_text, encode_text
+from .errors import (
+    DimensionError,
+    EmbeddingFailedError,
+    EmbeddingUnavailableError,
+    InvalidApiKeyError,
+    TidbEmbedError,
+    UnknownModelError,
+    UnknownProviderError,
+    VectorValueError,
+)
+from .index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
+from .models import EmbeddingModel, get_model, list_models, register_model
+from .providers import configure_provider
+from .secrets import ApiKey
+from .vector import TextQueryNotSupported, Vector
+
+__all__ = [
+    "ApiKey",
+    "AutoEmbeddingVector",
+    "DimensionError",
+    "EmbeddingFailedError",
+    "EmbeddingModel",
+    "EmbeddingUnavailableError",
+    "InvalidApiKeyError",
+    "SetTiFlashReplica",
+    "TextQueryNotSupported",
+    "TidbEmbedError",
+    "UnknownModelError",
+    "UnknownProviderError",
+    "Vector",
+    "VectorIndex",
+    "VectorValueError",
+    "configure_provider",
+    "decode_text",
+    "encode_text",
+    "get_model",
+    "list_models",
+    "register_model",
+    "set_tiflash_replica",
+]

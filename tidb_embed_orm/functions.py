@@ -1,0 +1,161 @@
+"""TiDB's vector SQL functions as SQLAlchemy constructs.
+
+The default compilation is TiDB's own spelling (used by the ``mysql`` dialect); other backends
+add their own rules in ``tidb_embed_orm/dialects/<name>.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Float, Integer, Text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+METRICS = ("cosine", "l2", "l1", "negative_inner_product")
+INDEX_METRICS = ("cosine", "l2")
+
+
+class VectorFunction(FunctionElement[Any]):
+    """A TiDB function whose SQL name is ``tidb_name``."""
+
+    tidb_name = ""
+    inherit_cache = True
+
+
+class VectorDistance(VectorFunction):
+    """``VEC_<METRIC>_DISTANCE(a, b)``; with one argument, the form a vector index is built on."""
+
+    type = Float()
+    metric = ""
+
+
+class VecCosineDistance(VectorDistance):
+    tidb_name = "VEC_COSINE_DISTANCE"
+    metric = "cosine"
+
+
+class VecL2Distance(VectorDistance):
+    tidb_name = "VEC_L2_DISTANCE"
+    metric = "l2"
+
+
+class VecL1Distance(VectorDistance):
+    tidb_name = "VEC_L1_DISTANCE"
+    metric = "l1"
+
+
+class VecNegativeInnerProduct(VectorDistance):
+    tidb_name = "VEC_NEGATIVE_INNER_PRODUCT"
+    metric = "negative_inner_product"
+
+
+class VectorEmbedDistance(VectorFunction):
+    """``VEC_EMBED_<METRIC>_DISTANCE(auto_embedding_column, 'query text')``: TiDB embeds the text."""
+
+    type = Float()
+    metric = ""
+
+
+class VecEmbedCosineDistance(VectorEmbedDistance):
+    tidb_name = "VEC_EMBED_COSINE_DISTANCE"
+    metric = "cosine"
+
+
+class VecEmbedL2Distance(VectorEmbedDistance):
+    tidb_name = "VEC_EMBED_L2_DISTANCE"
+    metric = "l2"
+
+
+class VecEmbedL1Distance(VectorEmbedDistance):
+    tidb_name = "VEC_EMBED_L1_DISTANCE"
+    metric = "l1"
+
+
+class VecEmbedNegativeInnerProduct(VectorEmbedDistance):
+    tidb_name = "VEC_EMBED_NEGATIVE_INNER_PRODUCT"
+    metric = "negative_inner_product"
+
+
+class VecDims(VectorFunction):
+    tidb_name = "VEC_DIMS"
+    type = Integer()
+
+
+class VecL2Norm(VectorFunction):
+    tidb_name = "VEC_L2_NORM"
+    type = Float()
+
+
+class VecAsText(VectorFunction):
+    tidb_name = "VEC_AS_TEXT"
+    type = Text()
+
+
+DISTANCES: dict[str, type[VectorDistance]] = {
+    cls.metric: cls for cls in (VecCosineDistance, VecL2Distance, VecL1Distance, VecNegativeInnerProduct)
+}
+EMBED_DISTANCES: dict[str, type[VectorEmbedDistance]] = {
+    cls.metric: cls
+    for cls in (VecEmbedCosineDistance, VecEmbedL2Distance, VecEmbedL1Distance, VecEmbedNegativeInnerProduct)
+}
+
+
+class SourceColumnRef(ColumnElement[str]):
+    """The source column inside a generation expression: always a quoted bare identifier."""
+
+    inherit_cache = True
+    _traverse_internals = []  # type: ignore[var-annotated]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> tuple[Any, ...]:
+        return (self.__class__, self.name)
+
+
+class EmbedText(ColumnElement[bytes]):
+    """``EMBED_TEXT('provider/model', text[, 'json options'])``: model and options are constants."""
+
+    inherit_cache = True
+    _traverse_internals = []  # type: ignore[var-annotated]
+
+    def __init__(self, model: str, text: ColumnElement[Any], options_json: str | None = None) -> None:
+        self.model = model
+        self.text = text
+        self.options_json = options_json
+
+    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> tuple[Any, ...]:
+        return (
+            self.__class__,
+            self.model,
+            self.options_json,
+            self.text._gen_cache_key(anon_map, bindparams),
+        )
+
+    def get_children(self, **kw: Any) -> list[Any]:
+        return [self.text]
+
+
+def render_string_literal(compiler: SQLCompiler, value: str) -> str:
+    return compiler.render_literal_value(value, Text())
+
+
+@compiles(VectorFunction)
+def _compile_tidb_function(element: VectorFunction, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{element.tidb_name}({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(SourceColumnRef)
+def _compile_source_ref(element: SourceColumnRef, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.preparer.quote_identifier(element.name)
+
+
+@compiles(EmbedText)
+def _compile_embed_text(element: EmbedText, compiler: SQLCompiler, **kw: Any) -> str:
+    args = [render_string_literal(compiler, element.model), compiler.process(element.text, **kw)]
+    if element.options_json is not None:
+        args.append(render_string_literal(compiler, element.options_json))
+    return f"EMBED_TEXT({', '.join(args)})"

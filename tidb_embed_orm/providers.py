@@ -1,0 +1,96 @@
+"""Bring-your-own-key: ``configure_provider(engine, "huggingface", key)``.
+
+On TiDB Cloud this runs ``SET @@GLOBAL.TIDB_EXP_EMBED_<PROVIDER>_API_KEY = %s`` with the key as
+a bound parameter, through the raw DBAPI cursor so that SQLAlchemy's echo and logging never see
+it; a server error is re-raised with the key masked. On engines that embed on the client (the
+embedded engine), the key is kept in the client, tied to that engine, for the embedders to use.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import Dialect
+
+from .errors import TidbEmbedError, UnknownProviderError
+from .models import PROVIDER_KEY_VARIABLES
+from .secrets import ApiKey
+
+
+class ProviderKeyError(TidbEmbedError, RuntimeError):
+    """The database refused the key; the message has the key masked."""
+
+
+KeySink = Callable[[Connection, str, ApiKey], None]
+_KEY_SINKS: dict[str, KeySink] = {}
+_CLIENT_KEYS: "weakref.WeakKeyDictionary[Dialect, dict[str, ApiKey]]" = weakref.WeakKeyDictionary()
+
+
+def register_key_sink(dialect_name: str, sink: KeySink) -> None:
+    """Let a backend decide where a provider key goes (default: TiDB's global variable)."""
+    _KEY_SINKS[dialect_name] = sink
+
+
+def check_provider(provider: str) -> str:
+    if provider not in PROVIDER_KEY_VARIABLES:
+        raise UnknownProviderError(
+            f"unknown embedding provider {provider!r}; known providers: {', '.join(sorted(PROVIDER_KEY_VARIABLES))}"
+        )
+    if PROVIDER_KEY_VARIABLES[provider] is None:
+        raise UnknownProviderError(f"provider {provider!r} is hosted by TiDB Cloud and takes no API key")
+    return provider
+
+
+def configure_provider(bind: Engine | Connection, provider: str, api_key: str | ApiKey) -> None:
+    """Give ``provider`` its API key for the database behind ``bind``."""
+    check_provider(provider)
+    key = ApiKey(api_key)
+    with _connection(bind) as conn:
+        if uses_client_embedding(conn.dialect):
+            store_client_key(conn.dialect, provider, key)
+            return
+        _KEY_SINKS.get(conn.dialect.name, set_global_key)(conn, provider, key)
+
+
+def uses_client_embedding(dialect: Dialect) -> bool:
+    """True where the library, not the database, calls the embedding provider."""
+    return bool(getattr(dialect, "tidb_embed_client_side", False))
+
+
+def set_global_key(conn: Connection, provider: str, key: ApiKey) -> None:
+    variable = PROVIDER_KEY_VARIABLES[provider]
+    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"SET @@GLOBAL.{variable} = {placeholder}", (key.reveal(),))
+    except Exception as exc:  # the driver's message may quote the value back
+        raise ProviderKeyError(
+            f"the database refused the {provider} API key ({type(exc).__name__}: {key.mask(str(exc))}); "
+            "check that this is a TiDB Cloud Starter cluster and that the user may SET GLOBAL variables"
+        ) from None
+    finally:
+        cursor.close()
+
+
+def store_client_key(dialect: Dialect, provider: str, key: ApiKey) -> None:
+    _CLIENT_KEYS.setdefault(dialect, {})[provider] = key
+
+
+def client_key(dialect: Dialect, provider: str) -> ApiKey | None:
+    """The key configured for ``provider`` on an engine that embeds on the client."""
+    return _CLIENT_KEYS.get(dialect, {}).get(provider)
+
+
+@contextmanager
+def _connection(bind: Engine | Connection) -> Iterator[Connection]:
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
