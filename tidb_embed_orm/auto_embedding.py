@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from sqlalchemy import Column, Computed, String, bindparam
+from sqlalchemy import Column, Computed, String, bindparam, event
 from sqlalchemy.sql.base import SchemaEventTarget
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -99,6 +99,9 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
             return
         if parent.computed is None:
             Computed(self.generation_expression(), persisted=True)._set_parent_with_dispatch(parent)
+            # Column.__init__ assigns server_default after the type is set: attach again once the
+            # column joins its table, so the ORM and Core see a server-generated column.
+            event.listen(parent, "after_parent_attach", _reattach_computed)
 
     def text_distance(self, column: ColumnElement[Any], metric: str, text: str) -> ColumnElement[float]:
         return EMBED_DISTANCES[metric](column, bindparam(None, text, type_=String()))
@@ -108,6 +111,11 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
         if self.options:
             args.append(f"options={dict(self.options)!r}")
         return f"AutoEmbeddingVector({', '.join(args)})"
+
+
+def _reattach_computed(column: Column[Any], table: Any) -> None:
+    if column.computed is not None and column.server_default is None:
+        column.computed._set_parent(column)
 
 
 class SourceColumnMissing(TidbEmbedError, ValueError):

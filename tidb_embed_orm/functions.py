@@ -26,6 +26,7 @@ class VectorFunction(FunctionElement[Any]):
 
 
 class VectorDistance(VectorFunction):
+    inherit_cache = True
     """``VEC_<METRIC>_DISTANCE(a, b)``; with one argument, the form a vector index is built on."""
 
     type = Float()
@@ -33,26 +34,31 @@ class VectorDistance(VectorFunction):
 
 
 class VecCosineDistance(VectorDistance):
+    inherit_cache = True
     tidb_name = "VEC_COSINE_DISTANCE"
     metric = "cosine"
 
 
 class VecL2Distance(VectorDistance):
+    inherit_cache = True
     tidb_name = "VEC_L2_DISTANCE"
     metric = "l2"
 
 
 class VecL1Distance(VectorDistance):
+    inherit_cache = True
     tidb_name = "VEC_L1_DISTANCE"
     metric = "l1"
 
 
 class VecNegativeInnerProduct(VectorDistance):
+    inherit_cache = True
     tidb_name = "VEC_NEGATIVE_INNER_PRODUCT"
     metric = "negative_inner_product"
 
 
 class VectorEmbedDistance(VectorFunction):
+    inherit_cache = True
     """``VEC_EMBED_<METRIC>_DISTANCE(auto_embedding_column, 'query text')``: TiDB embeds the text."""
 
     type = Float()
@@ -60,36 +66,43 @@ class VectorEmbedDistance(VectorFunction):
 
 
 class VecEmbedCosineDistance(VectorEmbedDistance):
+    inherit_cache = True
     tidb_name = "VEC_EMBED_COSINE_DISTANCE"
     metric = "cosine"
 
 
 class VecEmbedL2Distance(VectorEmbedDistance):
+    inherit_cache = True
     tidb_name = "VEC_EMBED_L2_DISTANCE"
     metric = "l2"
 
 
 class VecEmbedL1Distance(VectorEmbedDistance):
+    inherit_cache = True
     tidb_name = "VEC_EMBED_L1_DISTANCE"
     metric = "l1"
 
 
 class VecEmbedNegativeInnerProduct(VectorEmbedDistance):
+    inherit_cache = True
     tidb_name = "VEC_EMBED_NEGATIVE_INNER_PRODUCT"
     metric = "negative_inner_product"
 
 
 class VecDims(VectorFunction):
+    inherit_cache = True
     tidb_name = "VEC_DIMS"
     type = Integer()
 
 
 class VecL2Norm(VectorFunction):
+    inherit_cache = True
     tidb_name = "VEC_L2_NORM"
     type = Float()
 
 
 class VecAsText(VectorFunction):
+    inherit_cache = True
     tidb_name = "VEC_AS_TEXT"
     type = Text()
 

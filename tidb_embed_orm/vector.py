@@ -64,6 +64,8 @@ class VectorComparator(UserDefinedType.Comparator[np.ndarray]):  # type: ignore[
         vector_type: Vector = column.type  # type: ignore[assignment]
         if isinstance(other, str):
             return vector_type.text_distance(column, metric, other)
+        if hasattr(other, "__clause_element__"):
+            other = other.__clause_element__()
         if isinstance(other, ColumnElement):
             return DISTANCES[metric](column, other)
         value = codec.to_array(other, vector_type.dim)

@@ -1,0 +1,1 @@
+"""Per-backend behaviour: one module per SQLAlchemy dialect name (TiDB's mysql is the default)."""

@@ -1,0 +1,68 @@
+"""How the embedded engine (SQLite + sqlite-vec) spells TiDB's vector functions.
+
+Vectors travel and rest as little-endian float32 blobs (sqlite-vec's format). Distances compile
+to sqlite-vec's C functions, guarded so that a NULL vector gives NULL as on TiDB; a text query
+becomes ``EMBED_TEXT('model', ?)`` from the column's own type, which SQLite evaluates once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from .. import codec
+from ..functions import (
+    VecAsText,
+    VecCosineDistance,
+    VecDims,
+    VecL1Distance,
+    VecL2Distance,
+    VecL2Norm,
+    VecNegativeInnerProduct,
+    VectorDistance,
+    VectorEmbedDistance,
+)
+from ..vector import WireFormat, register_wire_format
+
+register_wire_format("sqlite", WireFormat(encode=codec.encode_bytes, decode=codec.decode_bytes))
+
+SQLITE_VEC_DISTANCES = {
+    VecCosineDistance.metric: "vec_distance_cosine",
+    VecL2Distance.metric: "vec_distance_l2",
+    VecL1Distance.metric: "vec_distance_l1",
+    VecNegativeInnerProduct.metric: VecNegativeInnerProduct.tidb_name,  # our own SQL function
+}
+
+
+def _null_safe_distance(metric: str, left: str, right: str) -> str:
+    function = SQLITE_VEC_DISTANCES[metric]
+    return f"(CASE WHEN {left} IS NULL THEN NULL ELSE {function}({left}, {right}) END)"
+
+
+@compiles(VectorDistance, "sqlite")
+def _distance(element: VectorDistance, compiler: SQLCompiler, **kw: Any) -> str:
+    args = list(element.clauses)
+    if len(args) == 1:  # the form inside a vector index definition
+        return f"{element.tidb_name}({compiler.process(args[0], **kw)})"
+    left, right = (compiler.process(arg, **kw) for arg in args)
+    return _null_safe_distance(element.metric, left, right)
+
+
+@compiles(VectorEmbedDistance, "sqlite")
+def _embed_distance(element: VectorEmbedDistance, compiler: SQLCompiler, **kw: Any) -> str:
+    column, text = list(element.clauses)
+    query_vector = column.type.embed_text_expression(text)
+    return _null_safe_distance(element.metric, compiler.process(column, **kw), compiler.process(query_vector, **kw))
+
+
+@compiles(VecDims, "sqlite")
+def _dims(element: VecDims, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"vec_length({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(VecL2Norm, "sqlite")
+@compiles(VecAsText, "sqlite")
+def _own_function(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{element.tidb_name}({compiler.process(element.clauses, **kw)})"

@@ -1,0 +1,145 @@
+"""``sqlite+tidb_embed://``: SQLite + sqlite-vec + local embedding models, speaking TiDB's functions.
+
+A user's TiDB models, queries and migrations run unchanged: auto-embedding columns are real
+STORED generated columns calling ``EMBED_TEXT``, which this engine serves from a local model.
+Before SQLite asks for vectors one row at a time, the execution context embeds the statement's
+whole batch of source texts at once (``EmbeddingService.prefetch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine.default import DefaultExecutionContext
+
+from .. import dialects as _dialects  # noqa: F401
+from ..auto_embedding import AutoEmbeddingVector
+from ..dialects import sqlite as _sqlite_rules  # noqa: F401  (compile rules + blob wire format)
+from ..embedders.base import Embedder
+from ..embedders.cache import EmbeddingService, ProgressCallback
+from ..embedders.registry import resolve_embedder
+from ..errors import EmbeddingFailedError, TidbEmbedError
+from .sql_functions import UdfErrors, register_functions
+
+
+def _load_dbapi() -> Any:
+    try:
+        from pysqlite3 import dbapi2
+    except ImportError:
+        import sqlite3 as dbapi2
+
+        if not hasattr(dbapi2.Connection, "enable_load_extension"):
+            raise ImportError(
+                "the embedded engine needs a SQLite that can load extensions: "
+                "pip install 'tidb-embed-orm[embedded]' (installs pysqlite3-binary and sqlite-vec)"
+            ) from None
+    return dbapi2
+
+
+def _auto_embedding_sources(table: Any) -> list[tuple[AutoEmbeddingVector, str]]:
+    if not isinstance(table, Table):
+        return []
+    found = []
+    for column in table.columns:
+        if isinstance(column.type, AutoEmbeddingVector) and column.type.source in table.c:
+            found.append((column.type, table.c[column.type.source].key))
+    return found
+
+
+class EmbeddedExecutionContext(DefaultExecutionContext):
+    def pre_exec(self) -> None:
+        super().pre_exec()
+        compiled = self.compiled
+        if compiled is None or not (self.isinsert or self.isupdate):
+            return
+        service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
+        for column_type, source_key in _auto_embedding_sources(getattr(compiled.statement, "table", None)):
+            texts = [p[source_key] for p in self.compiled_parameters if isinstance(p.get(source_key), str)]
+            service.prefetch(column_type.model, texts, column_type.options_json)
+
+
+class EmbeddedDialect(SQLiteDialect_pysqlite):
+    """The embedded engine's SQLAlchemy dialect (``sqlite+tidb_embed://``)."""
+
+    driver = "tidb_embed"
+    supports_statement_cache = True
+    execution_ctx_cls = EmbeddedExecutionContext
+    #: Embedding happens in this process, not in the database: provider keys stay in the client.
+    tidb_embed_client_side = True
+
+    def __init__(
+        self,
+        embedders: Mapping[str, Embedder] | None = None,
+        embedding_batch_size: int = 64,
+        embedding_cache_size: int = 10_000,
+        embedding_progress: ProgressCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        overrides = dict(embedders or {})
+        self.embedding_service = EmbeddingService(
+            lambda model: resolve_embedder(model, overrides),
+            batch_size=embedding_batch_size,
+            cache_size=embedding_cache_size,
+            progress=embedding_progress,
+        )
+        self._udf_errors = UdfErrors()
+
+    @classmethod
+    def import_dbapi(cls) -> Any:
+        return _load_dbapi()
+
+    def on_connect(self) -> Any:
+        parent = super().on_connect()
+
+        def connect(dbapi_connection: Any) -> None:
+            if parent is not None:
+                parent(dbapi_connection)
+            import sqlite_vec
+
+            dbapi_connection.enable_load_extension(True)
+            try:
+                sqlite_vec.load(dbapi_connection)
+            finally:
+                dbapi_connection.enable_load_extension(False)
+            register_functions(dbapi_connection, self.embedding_service, self._udf_errors)
+
+        return connect
+
+    def _reraise_udf_error(self, exc: Exception) -> None:
+        udf_error = self._udf_errors.take()
+        if udf_error is None:
+            return
+        if isinstance(udf_error, TidbEmbedError):
+            raise udf_error.with_traceback(None) from exc
+        raise EmbeddingFailedError(f"a SQL function failed: {type(udf_error).__name__}: {udf_error}") from udf_error
+
+    def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        self._udf_errors.take()
+        try:
+            cursor.execute(statement, parameters)
+        except self.loaded_dbapi.Error as exc:
+            self._reraise_udf_error(exc)
+            raise
+
+    def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        self._udf_errors.take()
+        try:
+            cursor.executemany(statement, parameters)
+        except self.loaded_dbapi.Error as exc:
+            self._reraise_udf_error(exc)
+            raise
+
+    def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
+        self._udf_errors.take()
+        try:
+            cursor.execute(statement)
+        except self.loaded_dbapi.Error as exc:
+            self._reraise_udf_error(exc)
+            raise
+
+
+dialect = EmbeddedDialect

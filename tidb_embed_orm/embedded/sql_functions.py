@@ -1,0 +1,105 @@
+"""TiDB's SQL functions registered on each SQLite connection of the embedded engine.
+
+SQLite reports an exception raised inside a Python function only as "user-defined function
+raised exception"; ``UdfErrors`` keeps the real one so the dialect can raise it instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import codec
+from ..embedders.cache import EmbeddingService
+from ..errors import TidbEmbedError
+
+
+class UdfErrors(threading.local):
+    """The last exception a SQL function raised on this thread."""
+
+    last: BaseException | None = None
+
+    def take(self) -> BaseException | None:
+        error, self.last = self.last, None
+        return error
+
+
+class EmbedTextInRawSql(TidbEmbedError, ValueError):
+    """VEC_EMBED_* written by hand on the embedded engine, where the column's model is not known."""
+
+
+def _vector(value: Any) -> codec.Float32Array:
+    if isinstance(value, (bytes, memoryview)):
+        return codec.decode_bytes(value)
+    return codec.decode_text(value)
+
+
+def _cosine(a: codec.Float32Array, b: codec.Float32Array) -> float:
+    denominator = float(np.linalg.norm(a)) * float(np.linalg.norm(b))
+    return float("nan") if denominator == 0 else 1.0 - float(np.dot(a, b)) / denominator
+
+
+_DISTANCES: dict[str, Callable[[codec.Float32Array, codec.Float32Array], float]] = {
+    "VEC_COSINE_DISTANCE": _cosine,
+    "VEC_L2_DISTANCE": lambda a, b: float(np.linalg.norm(a - b)),
+    "VEC_L1_DISTANCE": lambda a, b: float(np.abs(a - b).sum()),
+    "VEC_NEGATIVE_INNER_PRODUCT": lambda a, b: -float(np.dot(a, b)),
+}
+
+
+def register_functions(connection: Any, service: EmbeddingService, errors: UdfErrors) -> None:
+    def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            try:
+                return function(*args)
+            except BaseException as exc:
+                errors.last = exc
+                raise
+
+        return call
+
+    def embed_text(model: str, text: str | None, options_json: str | None = None) -> bytes | None:
+        if text is None:
+            return None
+        return service.embed_one(model, str(text), options_json).astype("<f4", copy=False).tobytes()
+
+    connection.create_function("EMBED_TEXT", 2, guarded(embed_text), deterministic=True)
+    connection.create_function("EMBED_TEXT", 3, guarded(embed_text), deterministic=True)
+
+    for name, distance in _DISTANCES.items():
+
+        def vec_distance(a: Any, b: Any, distance: Callable[..., float] = distance) -> float | None:
+            if a is None or b is None:
+                return None
+            left, right = _vector(a), _vector(b)
+            if left.shape != right.shape:
+                raise codec.VectorValueError(
+                    f"vectors have different dimensions: {left.shape[0]} and {right.shape[0]}"
+                )
+            return distance(left, right)
+
+        connection.create_function(name, 2, guarded(vec_distance), deterministic=True)
+
+        def raw_embed_distance(column: Any, text: Any, name: str = name) -> None:
+            raise EmbedTextInRawSql(
+                f"VEC_EMBED_{name[4:]} in hand-written SQL cannot know the column's model on the embedded "
+                f"engine: use the ORM comparator (Doc.embedding.cosine_distance(text)) or write "
+                f"{name}(column, EMBED_TEXT('provider/model', text))"
+            )
+
+        connection.create_function(f"VEC_EMBED_{name[4:]}", 2, guarded(raw_embed_distance))
+
+    def nullable(function: Callable[[codec.Float32Array], Any]) -> Callable[[Any], Any]:
+        return lambda value: None if value is None else function(_vector(value))
+
+    connection.create_function("VEC_DIMS", 1, guarded(nullable(lambda v: int(v.shape[0]))), deterministic=True)
+    connection.create_function(
+        "VEC_L2_NORM", 1, guarded(nullable(lambda v: float(np.linalg.norm(v)))), deterministic=True
+    )
+    connection.create_function(
+        "VEC_FROM_TEXT", 1, guarded(nullable(lambda v: v.astype("<f4").tobytes())), deterministic=True
+    )
+    connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(codec.encode_text)), deterministic=True)

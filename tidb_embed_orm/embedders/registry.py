@@ -1,0 +1,60 @@
+"""Which embedder serves a model: yours, a local model, or a clear error saying how to get one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import EmbeddingUnavailableError
+from ..models import parse_model_name
+from .base import Embedder
+from .local import MODELS_DIR_ENV, SentenceTransformerEmbedder, find_local_model
+
+_EMBEDDERS: dict[str, Embedder] = {}
+_LOCAL_PATHS: dict[str, Path] = {}
+
+
+def register_embedder(model: str, embedder: Embedder) -> None:
+    """Serve ``model`` (a ``provider/model`` name) with ``embedder`` on every client-side engine."""
+    parse_model_name(model)
+    if not callable(getattr(embedder, "embed", None)):
+        raise TypeError("an embedder needs an embed(texts) -> (n, dim) array method")
+    _EMBEDDERS[model] = embedder
+
+
+def unregister_embedder(model: str) -> None:
+    _EMBEDDERS.pop(model, None)
+
+
+def register_local_model(model: str, path: str | Path) -> None:
+    """Serve ``huggingface/<repo>`` from a sentence-transformers folder on this machine."""
+    provider, _ = parse_model_name(model)
+    if provider != "huggingface":
+        raise ValueError(f"only huggingface/ models run locally, not {model!r}")
+    if not (Path(path) / "config.json").exists():
+        raise FileNotFoundError(f"{path} is not a sentence-transformers model folder (no config.json)")
+    _LOCAL_PATHS[model.split("/", 1)[1]] = Path(path)
+
+
+def resolve_embedder(model: str, overrides: Mapping[str, Embedder] | None = None) -> Embedder:
+    """The embedder for ``model``, or EmbeddingUnavailableError naming every way to provide one."""
+    provider, repo = parse_model_name(model)
+    if overrides and model in overrides:
+        return overrides[model]
+    if model in _EMBEDDERS:
+        return _EMBEDDERS[model]
+    if provider == "huggingface":
+        path = find_local_model(repo, _LOCAL_PATHS)
+        if path is not None:
+            return SentenceTransformerEmbedder(path)
+    raise EmbeddingUnavailableError(
+        f"no embedder can serve {model!r} on this machine. Ways to provide one: "
+        + (
+            f"put the sentence-transformers files in the local Hugging Face cache, or in "
+            f"${MODELS_DIR_ENV}/{repo}, or call register_local_model({model!r}, path); "
+            if provider == "huggingface"
+            else ""
+        )
+        + f"register your own with register_embedder({model!r}, embedder); "
+        f"or configure_provider(engine, {provider!r}, api_key) to call the provider's API"
+    )
