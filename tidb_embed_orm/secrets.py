@@ -19,7 +19,7 @@ class ApiKey:
             value = value.reveal()
         if not isinstance(value, str):
             raise InvalidApiKeyError(f"an API key must be a string, got {type(value).__name__}")
-        if not _VALID_KEY.match(value):
+        if not _VALID_KEY.fullmatch(value):
             raise InvalidApiKeyError(
                 "malformed API key: a key is 1 to 1024 printable ASCII characters with no spaces "
                 "or line breaks (check for whitespace copied along with the key)"

@@ -26,6 +26,7 @@ class SentenceTransformerEmbedder:
                 "(install CPU torch first: pip install torch==2.13.0)"
             ) from None
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        _quiet_transformers()
         self.path = Path(path)
         self.batch_size = batch_size
         self.model: Any = SentenceTransformer(str(path), device=device, local_files_only=True)
@@ -36,6 +37,25 @@ class SentenceTransformerEmbedder:
         return self.model.encode(  # type: ignore[no-any-return]
             list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
         )
+
+
+_LOADED: dict[Path, SentenceTransformerEmbedder] = {}
+
+
+def load_local_model(path: Path) -> SentenceTransformerEmbedder:
+    """One loaded copy of each local model per process: loading takes seconds, engines are many."""
+    path = Path(path).resolve()
+    if path not in _LOADED:
+        _LOADED[path] = SentenceTransformerEmbedder(path)
+    return _LOADED[path]
+
+
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        return
+    transformers_logging.disable_progress_bar()
 
 
 def find_local_model(repo: str, configured: dict[str, Path]) -> Path | None:

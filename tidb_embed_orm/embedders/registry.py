@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import EmbeddingUnavailableError
 from ..models import parse_model_name
 from .base import Embedder
-from .local import MODELS_DIR_ENV, SentenceTransformerEmbedder, find_local_model
+from .local import MODELS_DIR_ENV, find_local_model, load_local_model
 
 _EMBEDDERS: dict[str, Embedder] = {}
 _LOCAL_PATHS: dict[str, Path] = {}
@@ -46,7 +46,7 @@ def resolve_embedder(model: str, overrides: Mapping[str, Embedder] | None = None
     if provider == "huggingface":
         path = find_local_model(repo, _LOCAL_PATHS)
         if path is not None:
-            return SentenceTransformerEmbedder(path)
+            return load_local_model(path)
     raise EmbeddingUnavailableError(
         f"no embedder can serve {model!r} on this machine. Ways to provide one: "
         + (

@@ -1,0 +1,79 @@
+"""configure_provider: the key reaches the database, and nothing else ever shows it."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import create_engine
+
+from tidb_embed_orm import ApiKey, InvalidApiKeyError, UnknownProviderError, configure_provider
+from tidb_embed_orm.models import PROVIDER_KEY_VARIABLES
+from tidb_embed_orm.providers import ProviderKeyError, client_key
+
+KEY = "hf_SeCrEt0123456789abcdefXYZ"
+
+
+@pytest.mark.parametrize("provider", ["acme", "HuggingFace", ""])
+def test_unknown_provider_lists_the_known_ones(provider):
+    engine = create_engine("sqlite+tidb_embed://")
+    with pytest.raises(UnknownProviderError, match="known providers: cohere, gemini, huggingface, jina_ai"):
+        configure_provider(engine, provider, KEY)
+
+
+def test_tidb_hosted_provider_takes_no_key():
+    with pytest.raises(UnknownProviderError, match="hosted by TiDB Cloud"):
+        configure_provider(create_engine("sqlite+tidb_embed://"), "tidbcloud_free", KEY)
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "hf_abc\n", "hf abc", "k\x00ey", 12345, None])
+def test_malformed_keys_are_refused_without_echoing_them(bad):
+    with pytest.raises(InvalidApiKeyError) as info:
+        configure_provider(create_engine("sqlite+tidb_embed://"), "huggingface", bad)
+    assert "malformed API key" in str(info.value) or "must be a string" in str(info.value)
+    if isinstance(bad, str) and bad.strip():
+        assert bad.strip() not in str(info.value)
+
+
+def test_api_key_never_prints():
+    key = ApiKey(KEY)
+    assert KEY not in repr(key) and KEY not in str(key) and KEY not in f"{key}"
+    assert key.reveal() == KEY
+    assert key.mask(f"server said {KEY}") == "server said ***"
+
+
+def test_embedded_engine_keeps_the_key_in_the_client():
+    engine = create_engine("sqlite+tidb_embed://")
+    configure_provider(engine, "huggingface", KEY)
+    assert client_key(engine.dialect, "huggingface").reveal() == KEY
+
+
+def test_tidb_receives_set_global_with_the_key_bound(mariadb, caplog):
+    """Against a real MySQL-protocol server: the statement arrives; logs and errors stay clean."""
+    engine = create_engine(mariadb["url"], echo=True)
+    caplog.set_level(logging.DEBUG)
+    # MariaDB has no TiDB variables, so it refuses: exactly the error path we must keep clean.
+    with pytest.raises(ProviderKeyError) as info:
+        configure_provider(engine, "huggingface", KEY)
+    assert "Unknown system variable" in str(info.value)
+    assert KEY not in str(info.value) and KEY not in repr(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert KEY not in caplog.text
+    engine.dispose()
+    general_log = mariadb["general_log"].read_text(errors="replace")
+    assert f"SET @@GLOBAL.TIDB_EXP_EMBED_HUGGINGFACE_API_KEY = '{KEY}'" in general_log
+
+
+def test_key_is_masked_when_the_server_quotes_it(mariadb, monkeypatch):
+    """A server error that repeats the value is re-raised with the key masked.
+
+    MariaDB quotes a refused value back for its own variables ("Variable 'sql_mode' can't be set
+    to the value of '...'"), so point the provider at one to make the server do exactly that.
+    """
+    monkeypatch.setitem(PROVIDER_KEY_VARIABLES, "huggingface", "sql_mode")
+    engine = create_engine(mariadb["url"])
+    with pytest.raises(ProviderKeyError) as info:
+        configure_provider(engine, "huggingface", KEY)
+    assert "can't be set to the value of '***'" in str(info.value)
+    assert KEY not in str(info.value)
+    engine.dispose()
