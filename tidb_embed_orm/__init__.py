@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from . import reflection as _reflection  # noqa: F401  (registers VECTOR reflection)
-from .dialects import sqlite as _sqlite  # noqa: F401  (embedded-engine compile rules)
 from .auto_embedding import AutoEmbeddingVector
 from .codec import decode_text, encode_text
+from .dialects import sqlite as _sqlite  # noqa: F401  (embedded-engine compile rules)
 from .errors import (
     DimensionError,
     EmbeddingFailedError,

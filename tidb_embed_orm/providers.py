@@ -9,9 +9,8 @@ embedded engine), the key is kept in the client, tied to that engine, for the em
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from collections.abc import Iterator
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
@@ -27,7 +26,7 @@ class ProviderKeyError(TidbEmbedError, RuntimeError):
 
 KeySink = Callable[[Connection, str, ApiKey], None]
 _KEY_SINKS: dict[str, KeySink] = {}
-_CLIENT_KEYS: "weakref.WeakKeyDictionary[Dialect, dict[str, ApiKey]]" = weakref.WeakKeyDictionary()
+_CLIENT_KEYS: weakref.WeakKeyDictionary[Dialect, dict[str, ApiKey]] = weakref.WeakKeyDictionary()
 
 
 def register_key_sink(dialect_name: str, sink: KeySink) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import String, literal
 from sqlalchemy.engine.interfaces import Dialect
-from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import UserDefinedType
 
@@ -70,11 +69,6 @@ class VectorComparator(UserDefinedType.Comparator[np.ndarray]):  # type: ignore[
             return DISTANCES[metric](column, other)
         value = codec.to_array(other, vector_type.dim)
         return DISTANCES[metric](column, literal(value, type_=Vector(value.shape[0])))
-
-    def operate(self, op: Any, *other: Any, **kwargs: Any) -> ColumnElement[Any]:
-        if op in (operators.eq, operators.ne) and other and other[0] is not None and not isinstance(other[0], ColumnElement):
-            other = (codec.to_array(other[0], self.type.dim),)
-        return super().operate(op, *other, **kwargs)  # type: ignore[no-any-return]
 
 
 class Vector(UserDefinedType[np.ndarray]):  # type: ignore[type-arg]

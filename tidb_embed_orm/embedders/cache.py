@@ -98,7 +98,7 @@ class EmbeddingService:
             self.calls += 1
             matrix = as_matrix(result, len(batch), dim, model)
             with self._lock:
-                for text, row in zip(batch, matrix):
+                for text, row in zip(batch, matrix, strict=False):
                     vector = row.copy()
                     fresh[text] = vector
                     self._remember((model, options_json, text), vector)

@@ -1,0 +1,1 @@
+"""Alembic support: ``import tidb_embed_orm.alembic`` in env.py."""

@@ -1,0 +1,32 @@
+"""The demo schema: the TiDB page's ``sample`` table, as an ORM model."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import Integer, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tidb_embed_orm import AutoEmbeddingVector
+
+MODEL = "huggingface/sentence-transformers/all-MiniLM-L6-v2"
+
+SEED_ROWS = [
+    (1, "Java: Object-oriented language for cross-platform development."),
+    (2, "Java coffee: Bold Indonesian beans with low acidity."),
+    (3, "Java island: Densely populated, home to Jakarta."),
+    (4, "Java's syntax is used in Android apps."),
+    (5, "Dark roast Java beans enhance espresso blends."),
+]
+SEED_QUERY = "How to start learning Java programming?"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Sample(Base):
+    __tablename__ = "sample"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    content: Mapped[str | None] = mapped_column(Text)
+    embedding: Mapped[np.ndarray | None] = mapped_column(AutoEmbeddingVector(MODEL, source="content"))
