@@ -22,6 +22,8 @@ from ..embedders.base import Embedder
 from ..embedders.cache import EmbeddingService, ProgressCallback
 from ..embedders.registry import resolve_embedder
 from ..errors import EmbeddingFailedError, TidbEmbedError
+from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
+from .knn import MatrixCache
 from .sql_functions import UdfErrors, register_functions
 
 
@@ -53,6 +55,9 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
     def pre_exec(self) -> None:
         super().pre_exec()
         compiled = self.compiled
+        if getattr(compiled, "tidb_embed_knn", None):
+            pooled = self.root_connection.connection
+            self.dialect.prepare_knn(pooled.dbapi_connection, pooled.info, compiled.tidb_embed_knn)  # type: ignore[attr-defined]
         if compiled is None or not (self.isinsert or self.isupdate):
             return
         service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
@@ -87,6 +92,24 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             progress=embedding_progress,
         )
         self._udf_errors = UdfErrors()
+        self.knn = MatrixCache()
+        self._database: str | None = None
+
+    def create_connect_args(self, url: Any) -> Any:
+        self._database = url.database if url.database not in (None, "", ":memory:") else None
+        return super().create_connect_args(url)
+
+    def _database_key(self, dbapi_connection: Any) -> Any:
+        return self._database or ("memory", id(dbapi_connection))
+
+    def prepare_knn(self, dbapi_connection: Any, info: dict[str, Any], searches: list[tuple[str, str, str]]) -> None:
+        """Make the matrices a vector-index search reads current (other processes' commits too)."""
+        version = dbapi_connection.execute("PRAGMA data_version").fetchone()[0]
+        if info.get("tidb_embed_data_version", version) != version:
+            self.knn.invalidate()
+        info["tidb_embed_data_version"] = version
+        for table, column, metric in searches:
+            self.knn.ensure(self._database_key(dbapi_connection), dbapi_connection, table, column, metric)
 
     @classmethod
     def import_dbapi(cls) -> Any:
@@ -105,7 +128,13 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                 sqlite_vec.load(dbapi_connection)
             finally:
                 dbapi_connection.enable_load_extension(False)
-            register_functions(dbapi_connection, self.embedding_service, self._udf_errors)
+            register_functions(
+                dbapi_connection,
+                self.embedding_service,
+                self._udf_errors,
+                self.knn,
+                self._database_key(dbapi_connection),
+            )
 
         return connect
 
@@ -117,7 +146,16 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             raise udf_error.with_traceback(None) from exc
         raise EmbeddingFailedError(f"a SQL function failed: {type(udf_error).__name__}: {udf_error}") from udf_error
 
+    def _note_write(self, statement: str) -> None:
+        if statement.lstrip()[:6].upper() != "SELECT":
+            self.knn.invalidate()
+
+    def do_rollback(self, dbapi_connection: Any) -> None:
+        self.knn.invalidate()
+        super().do_rollback(dbapi_connection)
+
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        self._note_write(statement)
         self._udf_errors.take()
         try:
             cursor.execute(statement, parameters)
@@ -126,6 +164,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             raise
 
     def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        self._note_write(statement)
         self._udf_errors.take()
         try:
             cursor.executemany(statement, parameters)
@@ -134,6 +173,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             raise
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
+        self._note_write(statement)
         self._udf_errors.take()
         try:
             cursor.execute(statement)

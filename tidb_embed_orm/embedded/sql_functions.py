@@ -15,6 +15,7 @@ import numpy as np
 from .. import codec
 from ..embedders.cache import EmbeddingService
 from ..errors import TidbEmbedError
+from .knn import KNN_FUNCTION, MatrixCache
 
 
 class UdfErrors(threading.local):
@@ -50,7 +51,13 @@ _DISTANCES: dict[str, Callable[[codec.Float32Array, codec.Float32Array], float]]
 }
 
 
-def register_functions(connection: Any, service: EmbeddingService, errors: UdfErrors) -> None:
+def _index_marker(value: Any) -> None:
+    return None
+
+
+def register_functions(
+    connection: Any, service: EmbeddingService, errors: UdfErrors, knn: MatrixCache, database: Any
+) -> None:
     def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any) -> Any:
             try:
@@ -82,6 +89,9 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
             return distance(left, right)
 
         connection.create_function(name, 2, guarded(vec_distance), deterministic=True)
+        # The one-argument form names a vector index (CREATE INDEX ix ON t (VEC_COSINE_DISTANCE(v))):
+        # SQLite keeps it as a real, reflectable index over a constant, and searches are served by knn.py.
+        connection.create_function(name, 1, _index_marker, deterministic=True)
 
         def raw_embed_distance(column: Any, text: Any, name: str = name) -> None:
             raise EmbedTextInRawSql(
@@ -103,3 +113,10 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
         "VEC_FROM_TEXT", 1, guarded(nullable(lambda v: v.astype("<f4").tobytes())), deterministic=True
     )
     connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(codec.encode_text)), deterministic=True)
+
+    def knn_search(table: str, column: str, metric: str, query: bytes | None, k: int) -> str:
+        if query is None:
+            return "[]"
+        return knn.top_k(database, table, column, metric, query, int(k))
+
+    connection.create_function(KNN_FUNCTION, 5, guarded(knn_search), deterministic=True)
