@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
+from sqlalchemy.engine import Engine
 
 import tidb_embed_orm.alembic  # noqa: F401  (renders and compares auto-embedding columns)
 from tidb_embed_orm.demo.models import Base
@@ -23,7 +24,7 @@ def run_migrations_online() -> None:
     connectable = config.attributes.get("connection") or engine_from_config(
         config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
     )
-    if hasattr(connectable, "connect"):
+    if isinstance(connectable, Engine):
         with connectable.connect() as connection:
             context.configure(connection=connection, target_metadata=target_metadata)
             with context.begin_transaction():

@@ -91,3 +91,46 @@ def _reflect_auto_embedding(inspector: Any, table: Table, column_info: dict[str,
 
 # TiDB reports VECTOR(N) as "vector(N)" in SHOW CREATE TABLE / information_schema.
 mysql_base.ischema_names.setdefault("vector", Vector)
+
+
+@dataclass(frozen=True)
+class ReflectedVectorIndex:
+    name: str
+    column: str
+    metric: str
+
+
+_VECTOR_INDEX_SQL = re.compile(
+    rf"""(?:VECTOR\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_IDENT})\s*(?:ON\s+{_IDENT}\s*)?
+    \(\s*\(?\s*VEC_(?P<metric>COSINE|L2)_DISTANCE\s*\(\s*(?P<column>{_IDENT})\s*\)\s*\)?\s*\)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def parse_vector_indexes(ddl: str) -> list[ReflectedVectorIndex]:
+    """Vector indexes in DDL text: TiDB's SHOW CREATE TABLE or SQLite's CREATE INDEX."""
+    return [
+        ReflectedVectorIndex(_unquote_ident(m["name"]), _unquote_ident(m["column"]), m["metric"].lower())
+        for m in _VECTOR_INDEX_SQL.finditer(ddl)
+    ]
+
+
+def reflect_vector_indexes(connection: Any, table: str, schema: str | None = None) -> list[ReflectedVectorIndex]:
+    """The vector indexes of ``table`` as the database has them (SQLAlchemy skips expression indexes)."""
+    if connection.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,)
+        ).scalars()
+        return [found for sql in rows for found in parse_vector_indexes(sql)]
+    if connection.dialect.name == "mysql":
+        quote = connection.dialect.identifier_preparer.quote
+        quoted = ".".join(quote(part) for part in ([schema] if schema else []) + [table])
+        ddl = connection.exec_driver_sql(f"SHOW CREATE TABLE {quoted}").one()[1]
+        return parse_vector_indexes(ddl)
+    return []
+
+
+# SQLite reports VECTOR(N) columns by their declared type.
+from sqlalchemy.dialects.sqlite import base as _sqlite_base  # noqa: E402
+
+_sqlite_base.ischema_names.setdefault("VECTOR", Vector)

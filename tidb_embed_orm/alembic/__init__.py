@@ -1,1 +1,26 @@
-"""Alembic support: ``import tidb_embed_orm.alembic`` in env.py."""
+"""Alembic support. Add one line to env.py: ``import tidb_embed_orm.alembic``.
+
+It registers the operations (``op.add_auto_embedding_column``, ``op.alter_auto_embedding``,
+``op.drop_auto_embedding_column``, ``op.create_vector_index``, ``op.drop_vector_index``), the
+autogenerate comparison of auto-embedding columns and vector indexes, and their rendering.
+"""
+
+from . import compare as _compare  # noqa: F401
+from . import render as _render  # noqa: F401
+from .operations import (
+    AddAutoEmbeddingColumnOp,
+    AlterAutoEmbeddingOp,
+    CreateVectorIndexOp,
+    DropAutoEmbeddingColumnOp,
+    DropVectorIndexOp,
+)
+from .rebuild import TableRebuildError
+
+__all__ = [
+    "AddAutoEmbeddingColumnOp",
+    "AlterAutoEmbeddingOp",
+    "CreateVectorIndexOp",
+    "DropAutoEmbeddingColumnOp",
+    "DropVectorIndexOp",
+    "TableRebuildError",
+]

@@ -9,6 +9,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from tidb_embed_orm import AutoEmbeddingVector
 
 MODEL = "huggingface/sentence-transformers/all-MiniLM-L6-v2"
+#: The second model, added by migration 0002 to a table that already holds rows.
+SECOND_MODEL = "huggingface/sentence-transformers/all-mpnet-base-v2"
 
 SEED_ROWS = [
     (1, "Java: Object-oriented language for cross-platform development."),
@@ -26,7 +28,12 @@ class Base(DeclarativeBase):
 
 class Sample(Base):
     __tablename__ = "sample"
+    # Vectors are read when asked for, not fetched back after every INSERT.
+    __mapper_args__ = {"eager_defaults": False}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     content: Mapped[str | None] = mapped_column(Text)
     embedding: Mapped[np.ndarray | None] = mapped_column(AutoEmbeddingVector(MODEL, source="content"))
+    embedding_mpnet: Mapped[np.ndarray | None] = mapped_column(
+        AutoEmbeddingVector(SECOND_MODEL, source="content"), deferred=True
+    )

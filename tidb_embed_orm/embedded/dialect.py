@@ -8,6 +8,8 @@ whole batch of source texts at once (``EmbeddingService.prefetch``).
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +24,7 @@ from ..embedders.base import Embedder
 from ..embedders.cache import EmbeddingService, ProgressCallback
 from ..embedders.registry import resolve_embedder
 from ..errors import EmbeddingFailedError, TidbEmbedError
+from ..reflection import reflect_vector_indexes
 from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
 from .knn import MatrixCache
 from .sql_functions import UdfErrors, register_functions
@@ -110,6 +113,17 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         info["tidb_embed_data_version"] = version
         for table, column, metric in searches:
             self.knn.ensure(self._database_key(dbapi_connection), dbapi_connection, table, column, metric)
+
+    def get_indexes(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> Any:
+        # Vector indexes are expression indexes SQLAlchemy cannot reflect (it warns); they are
+        # reflected by tidb_embed_orm.reflection.reflect_vector_indexes instead.
+        names = [i.name for i in reflect_vector_indexes(connection, table_name, schema)]
+        with warnings.catch_warnings():
+            if names:
+                pattern = "|".join(re.escape(n) for n in names)
+                skipped = f"Skipped unsupported reflection of expression-based index ({pattern})$"
+                warnings.filterwarnings("ignore", message=skipped)
+            return super().get_indexes(connection, table_name, schema=schema, **kw)
 
     @classmethod
     def import_dbapi(cls) -> Any:

@@ -1,0 +1,143 @@
+"""What autogenerate sees: auto-embedding changes become rebuild operations, vector indexes are compared.
+
+Alembic's own comparisons stay in charge of everything else. For our columns they would propose
+what TiDB refuses (ALTER of a generated column, ADD COLUMN ... STORED), or compare expression
+indexes SQLAlchemy cannot reflect, so those cases are taken over here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.autogenerate.api import AutogenContext
+from alembic.autogenerate.compare import comparators
+from alembic.ddl.impl import DefaultImpl
+from alembic.operations import ops
+from alembic.util import DispatchPriority, PriorityDispatchResult
+from sqlalchemy import Table
+
+from ..auto_embedding import AutoEmbeddingVector
+from ..index import VectorIndex
+from ..reflection import reflect_vector_indexes
+from ..vector import Vector
+from .operations import (
+    AddAutoEmbeddingColumnOp,
+    AlterAutoEmbeddingOp,
+    CreateVectorIndexOp,
+    DropAutoEmbeddingColumnOp,
+    DropVectorIndexOp,
+)
+
+
+def signature(type_: Any) -> tuple[Any, ...] | None:
+    if isinstance(type_, AutoEmbeddingVector):
+        return (type_.model, type_.source, type_.dim, type_.options_json)
+    return None
+
+
+@comparators.dispatch_for("column", subgroup="types", priority=DispatchPriority.FIRST)
+def _compare_vector_types(
+    autogen_context: AutogenContext, alter_column_op: ops.AlterColumnOp, schema: str | None, tname: str,
+    cname: str, conn_col: Any, metadata_col: Any,
+) -> PriorityDispatchResult:
+    conn_type, metadata_type = conn_col.type, metadata_col.type
+    if isinstance(conn_type, AutoEmbeddingVector) or isinstance(metadata_type, AutoEmbeddingVector):
+        return PriorityDispatchResult.STOP  # handled by _compare_auto_embedding_table
+    if isinstance(conn_type, Vector) and isinstance(metadata_type, Vector):
+        if conn_type.dim != metadata_type.dim:
+            alter_column_op.existing_type = conn_type
+            alter_column_op.modify_type = metadata_type
+        return PriorityDispatchResult.STOP
+    return PriorityDispatchResult.CONTINUE
+
+
+@comparators.dispatch_for("column", subgroup="server_default", priority=DispatchPriority.FIRST)
+def _skip_generated_expression(
+    autogen_context: AutogenContext, alter_column_op: ops.AlterColumnOp, schema: str | None, tname: str,
+    cname: str, conn_col: Any, metadata_col: Any,
+) -> PriorityDispatchResult:
+    if isinstance(conn_col.type, AutoEmbeddingVector) or isinstance(metadata_col.type, AutoEmbeddingVector):
+        return PriorityDispatchResult.STOP  # the expression is the type's: compared as the type
+    return PriorityDispatchResult.CONTINUE
+
+
+@comparators.dispatch_for("table", subgroup="tidb_embed", priority=DispatchPriority.LAST)
+def _compare_auto_embedding_table(
+    autogen_context: AutogenContext, modify_table_ops: ops.ModifyTableOps, schema: str | None, tname: str,
+    conn_table: Table | None, metadata_table: Table | None,
+) -> None:
+    if conn_table is not None and metadata_table is not None:
+        _compare_columns(modify_table_ops, schema, tname, conn_table, metadata_table)
+    _compare_vector_indexes(autogen_context, modify_table_ops, schema, tname, conn_table, metadata_table)
+
+
+def _compare_columns(modify_table_ops: ops.ModifyTableOps, schema: str | None, tname: str,
+                     conn_table: Table, metadata_table: Table) -> None:
+    replaced: list[Any] = []
+    for op in modify_table_ops.ops:
+        if isinstance(op, ops.AddColumnOp) and isinstance(op.column.type, AutoEmbeddingVector):
+            replaced.append(AddAutoEmbeddingColumnOp(tname, op.column, schema=schema))
+        elif isinstance(op, ops.DropColumnOp) and isinstance(
+            conn_table.c.get(op.column_name, None) is not None and conn_table.c[op.column_name].type,
+            AutoEmbeddingVector,
+        ):
+            replaced.append(DropAutoEmbeddingColumnOp(tname, op.column_name, schema=schema,
+                                                      existing_column=conn_table.c[op.column_name]._copy()))
+        else:
+            replaced.append(op)
+    modify_table_ops.ops[:] = replaced
+    for column in metadata_table.columns:
+        if column.name not in conn_table.c:
+            continue
+        new, old = column.type, conn_table.c[column.name].type
+        if isinstance(new, AutoEmbeddingVector) and signature(new) != signature(old):
+            existing = old if isinstance(old, AutoEmbeddingVector) else None
+            modify_table_ops.ops.append(AlterAutoEmbeddingOp(tname, column.name, new, existing_type=existing,
+                                                             schema=schema))
+
+
+def _compare_vector_indexes(
+    autogen_context: AutogenContext, modify_table_ops: ops.ModifyTableOps, schema: str | None, tname: str,
+    conn_table: Table | None, metadata_table: Table | None,
+) -> None:
+    wanted = {
+        i.name: (i.vector_column_name, i.metric)
+        for i in (metadata_table.indexes if metadata_table is not None else ())
+        if isinstance(i, VectorIndex)
+    }
+    present: dict[str, tuple[str, str]] = {}
+    if conn_table is not None and autogen_context.connection is not None:
+        present = {
+            i.name: (i.column, i.metric) for i in reflect_vector_indexes(autogen_context.connection, tname, schema)
+        }
+    for name, (column, metric) in present.items():
+        if wanted.get(name) != (column, metric):
+            modify_table_ops.ops.append(DropVectorIndexOp(name, tname, schema=schema, column_name=column,
+                                                          metric=metric))
+    for name, (column, metric) in wanted.items():
+        if present.get(name) != (column, metric):
+            modify_table_ops.ops.append(CreateVectorIndexOp(name, tname, column, metric, schema=schema))
+
+
+# Alembic's own index comparison cannot see expression indexes in the database: keep it away from ours.
+_original_run_object_filters = AutogenContext.run_object_filters
+
+
+def _run_object_filters(self: AutogenContext, object_: Any, name: Any, type_: Any, reflected: bool,
+                        compare_to: Any) -> bool:
+    if isinstance(object_, VectorIndex):
+        return False
+    return _original_run_object_filters(self, object_, name, type_, reflected, compare_to)
+
+
+_original_skip_functional_indexes = DefaultImpl._skip_functional_indexes
+
+
+def _skip_functional_indexes(self: DefaultImpl, metadata_indexes: Any, conn_indexes: Any) -> None:
+    for index in [i for i in metadata_indexes if isinstance(i, VectorIndex)]:
+        metadata_indexes.discard(index)
+    _original_skip_functional_indexes(self, metadata_indexes, conn_indexes)
+
+
+AutogenContext.run_object_filters = _run_object_filters  # type: ignore[method-assign]
+DefaultImpl._skip_functional_indexes = _skip_functional_indexes  # type: ignore[method-assign]
