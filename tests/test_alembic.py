@@ -11,7 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, event, inspect, select
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, create_engine, event, inspect, select
 
 import tidb_embed_orm.alembic  # noqa: F401  (the one line users add to env.py)
 from tidb_embed_orm import AutoEmbeddingVector, Vector, VectorIndex
@@ -55,6 +55,8 @@ def full_schema(*, model: str = BGE, metric: str = "cosine", extra: bool = False
         Column("embedding", AutoEmbeddingVector(model, source="content")),
         Column("titan", AutoEmbeddingVector(TITAN, source="title", dim=512)),
         Column("plain", Vector(3)),
+        Column("slug", String(40), unique=True),
+        Index("ix_docs_title", "title"),
         VectorIndex("idx_embedding", "embedding", metric=metric),
         VectorIndex("idx_plain", "plain", metric="l2"),
     ]
@@ -119,14 +121,15 @@ def test_autogenerate_renders_our_types_and_a_second_run_is_empty(engine, alembi
 def insert_rows(conn, n: int = 20) -> list[tuple]:
     docs = Table("docs", MetaData(), autoload_with=conn)
     conn.execute(docs.insert(), [
-        {"id": i, "content": f"content {i}", "title": None if i % 5 == 0 else f"title {i}", "plain": [i, 1.0, -i]}
+        {"id": i, "content": f"content {i}", "title": None if i % 5 == 0 else f"title {i}", "plain": [i, 1.0, -i],
+         "slug": f"doc-{i}"}
         for i in range(n)
     ])
     conn.commit()
     return snapshot(conn)
 
 
-def snapshot(conn, columns=("id", "content", "title", "embedding", "titan", "plain")) -> list[tuple]:
+def snapshot(conn, columns=("id", "content", "title", "embedding", "titan", "plain", "slug")) -> list[tuple]:
     docs = Table("docs", MetaData(), autoload_with=conn)
     rows = conn.execute(select(*[docs.c[c] for c in columns]).order_by(docs.c.id)).all()
     return [tuple(v.tobytes() if isinstance(v, np.ndarray) else v for v in row) for row in rows]
@@ -149,7 +152,8 @@ def test_adding_an_auto_embedding_column_to_a_table_with_rows(engine, alembic_en
         filled = conn.exec_driver_sql("SELECT id, title_vec IS NOT NULL, title IS NOT NULL FROM docs").all()
         assert all(has_vec == has_title for _, has_vec, has_title in filled)
         assert diffs(conn, full_schema(extra=True)) == []
-        assert {i["name"] for i in inspect(conn).get_indexes("docs")} <= {"idx_embedding", "idx_plain"}
+        assert "ix_docs_title" in {i["name"] for i in inspect(conn).get_indexes("docs")}
+        assert inspect(conn).get_unique_constraints("docs")[0]["column_names"] == ["slug"]
         command.downgrade(alembic_env, "-1")
         conn.commit()
         assert snapshot(conn) == before

@@ -31,6 +31,16 @@ class TableRebuildError(TidbEmbedError, RuntimeError):
     """A rebuild failed; the original table is still in place and holds all its rows."""
 
 
+@dataclass(frozen=True)
+class IndexSpec:
+    """An index to recreate on the rebuilt table (vector indexes carry their metric)."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+    vector_metric: str | None = None
+
+
 @dataclass
 class RebuildPlan:
     table_name: str
@@ -38,7 +48,7 @@ class RebuildPlan:
     old: Table
     new: Table
     copy_columns: list[str]
-    indexes: list[Index]
+    indexes: list[IndexSpec]
     tiflash_replica: int
 
 
@@ -94,21 +104,19 @@ def plan_rebuild(
     columns = reshape([c._copy() for c in old.columns])
     kept = {c.name for c in columns}
     constraints = [
-        c._copy() for c in old.constraints if c is not old.primary_key and all(name in kept for name in c.columns.keys())
+        c._copy()
+        for c in list(old.constraints)
+        if c is not old.primary_key and all(name in kept for name in c.columns.keys())
     ]
     new = Table(_tmp_name(table_name), metadata, *columns, *constraints, schema=schema)
     names = {c.name for c in new.columns}
-    indexes: list[Index] = []
+    indexes: list[IndexSpec] = []
     for index in old.indexes:
         if isinstance(index, VectorIndex):
             if index.vector_column_name in names:
-                indexes.append(
-                    VectorIndex(index.name, index.vector_column_name, metric=index.metric, tiflash_replica=None)
-                )
-        elif all(c.name in names for c in index.columns) and index.expressions and all(
-            isinstance(e, Column) for e in index.expressions
-        ):
-            indexes.append(Index(index.name, *[c.name for c in index.columns], unique=index.unique))
+                indexes.append(IndexSpec(index.name, (index.vector_column_name,), vector_metric=index.metric))
+        elif index.name and all(isinstance(e, Column) and e.name in names for e in index.expressions):
+            indexes.append(IndexSpec(index.name, tuple(e.name for e in index.expressions), index.unique))
     copy_columns = [
         c.name for c in old.columns if c.computed is None and c.name in names and new.c[c.name].computed is None
     ]
@@ -124,12 +132,12 @@ def _final_table(plan: RebuildPlan) -> Table:
 
 def _bind_indexes(plan: RebuildPlan, table: Table) -> list[Index]:
     bound: list[Index] = []
-    for index in plan.indexes:
-        if isinstance(index, VectorIndex):
-            bound.append(VectorIndex(index.name, table.c[index.vector_column_name], metric=index.metric,
+    for spec in plan.indexes:
+        if spec.vector_metric is not None:
+            bound.append(VectorIndex(spec.name, table.c[spec.columns[0]], metric=spec.vector_metric,
                                      tiflash_replica=None))
         else:
-            bound.append(Index(index.name, *[table.c[c.name] for c in index.columns], unique=index.unique))
+            bound.append(Index(spec.name, *[table.c[c] for c in spec.columns], unique=spec.unique))
     return bound
 
 
