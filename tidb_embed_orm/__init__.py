@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import reflection as _reflection  # noqa: F401  (registers VECTOR reflection)
 from .auto_embedding import AutoEmbeddingVector
+from .client_mode import use_client_embedding
 from .codec import decode_text, encode_text
 from .dialects import sqlite as _sqlite  # noqa: F401  (embedded-engine compile rules)
 from .errors import (
@@ -45,4 +46,5 @@ __all__ = [
     "list_models",
     "register_model",
     "set_tiflash_replica",
+    "use_client_embedding",
 ]

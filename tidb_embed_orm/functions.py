@@ -158,6 +158,10 @@ def render_string_literal(compiler: SQLCompiler, value: str) -> str:
 
 @compiles(VectorFunction)
 def _compile_tidb_function(element: VectorFunction, compiler: SQLCompiler, **kw: Any) -> str:
+    if isinstance(element, VectorEmbedDistance) and getattr(compiler.dialect, "tidb_embed_client_mode", False):
+        from .client_mode import client_distance
+
+        return compiler.process(client_distance(element), **kw)
     return f"{element.tidb_name}({compiler.process(element.clauses, **kw)})"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
@@ -24,9 +25,17 @@ class ProviderKeyError(TidbEmbedError, RuntimeError):
     """The database refused the key; the message has the key masked."""
 
 
+@dataclass(frozen=True)
+class ProviderCredentials:
+    """A provider key kept in the client, and the endpoint to call (None: the provider's own)."""
+
+    key: ApiKey
+    base_url: str | None = None
+
+
 KeySink = Callable[[Connection, str, ApiKey], None]
 _KEY_SINKS: dict[str, KeySink] = {}
-_CLIENT_KEYS: weakref.WeakKeyDictionary[Dialect, dict[str, ApiKey]] = weakref.WeakKeyDictionary()
+_CLIENT_KEYS: weakref.WeakKeyDictionary[Dialect, dict[str, ProviderCredentials]] = weakref.WeakKeyDictionary()
 
 
 def register_key_sink(dialect_name: str, sink: KeySink) -> None:
@@ -44,15 +53,30 @@ def check_provider(provider: str) -> str:
     return provider
 
 
-def configure_provider(bind: Engine | Connection, provider: str, api_key: str | ApiKey) -> None:
-    """Give ``provider`` its API key for the database behind ``bind``."""
+def configure_provider(
+    bind: Engine | Connection, provider: str, api_key: str | ApiKey, *, base_url: str | None = None
+) -> None:
+    """Give ``provider`` its API key for the database behind ``bind``.
+
+    ``base_url`` points client-side embedding at another endpoint (a dedicated Inference Endpoint,
+    a proxy, a test server); TiDB itself only has such a setting for OpenAI.
+    """
     check_provider(provider)
     key = ApiKey(api_key)
+    dialect = bind.dialect
+    if uses_client_embedding(dialect):
+        store_client_key(dialect, provider, key, base_url)
+        return
     with _connection(bind) as conn:
-        if uses_client_embedding(conn.dialect):
-            store_client_key(conn.dialect, provider, key)
-            return
         _KEY_SINKS.get(conn.dialect.name, set_global_key)(conn, provider, key)
+        if base_url is not None:
+            if provider != "openai":
+                raise ProviderKeyError(f"TiDB has no base URL setting for {provider!r} (only for 'openai')")
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute("SET @@GLOBAL.TIDB_EXP_EMBED_OPENAI_API_BASE = %s", (base_url,))
+            finally:
+                cursor.close()
 
 
 def uses_client_embedding(dialect: Dialect) -> bool:
@@ -75,13 +99,18 @@ def set_global_key(conn: Connection, provider: str, key: ApiKey) -> None:
         cursor.close()
 
 
-def store_client_key(dialect: Dialect, provider: str, key: ApiKey) -> None:
-    _CLIENT_KEYS.setdefault(dialect, {})[provider] = key
+def store_client_key(dialect: Dialect, provider: str, key: ApiKey, base_url: str | None = None) -> None:
+    _CLIENT_KEYS.setdefault(dialect, {})[provider] = ProviderCredentials(key, base_url)
+
+
+def client_credentials(dialect: Dialect, provider: str) -> ProviderCredentials | None:
+    """What ``configure_provider`` left for ``provider`` on an engine that embeds on the client."""
+    return _CLIENT_KEYS.get(dialect, {}).get(provider)
 
 
 def client_key(dialect: Dialect, provider: str) -> ApiKey | None:
-    """The key configured for ``provider`` on an engine that embeds on the client."""
-    return _CLIENT_KEYS.get(dialect, {}).get(provider)
+    credentials = client_credentials(dialect, provider)
+    return None if credentials is None else credentials.key
 
 
 @contextmanager

@@ -52,6 +52,10 @@ def _distance(element: VectorDistance, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(VectorEmbedDistance, "sqlite")
 def _embed_distance(element: VectorEmbedDistance, compiler: SQLCompiler, **kw: Any) -> str:
+    if getattr(compiler.dialect, "tidb_embed_client_mode", False):
+        from ..client_mode import client_distance
+
+        return compiler.process(client_distance(element), **kw)
     column, text = list(element.clauses)
     query_vector = column.type.embed_text_expression(text)
     return _null_safe_distance(element.metric, compiler.process(column, **kw), compiler.process(query_vector, **kw))

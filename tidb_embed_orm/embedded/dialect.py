@@ -24,6 +24,7 @@ from ..embedders.base import Embedder
 from ..embedders.cache import EmbeddingService, ProgressCallback
 from ..embedders.registry import resolve_embedder
 from ..errors import EmbeddingFailedError, TidbEmbedError
+from ..providers import client_credentials
 from ..reflection import reflect_vector_indexes
 from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
 from .knn import MatrixCache
@@ -89,7 +90,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         super().__init__(**kwargs)
         overrides = dict(embedders or {})
         self.embedding_service = EmbeddingService(
-            lambda model: resolve_embedder(model, overrides),
+            lambda model: resolve_embedder(model, overrides, lambda provider: client_credentials(self, provider)),
             batch_size=embedding_batch_size,
             cache_size=embedding_cache_size,
             progress=embedding_progress,

@@ -25,7 +25,6 @@ class SentenceTransformerEmbedder:
                 "local models need sentence-transformers: pip install 'tidb-embed-orm[local]' "
                 "(install CPU torch first: pip install torch==2.13.0)"
             ) from None
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         _quiet_transformers()
         self.path = Path(path)
         self.batch_size = batch_size

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import EmbeddingUnavailableError
 from ..models import parse_model_name
 from .base import Embedder
 from .local import MODELS_DIR_ENV, find_local_model, load_local_model
+
+if TYPE_CHECKING:
+    from ..providers import ProviderCredentials
 
 _EMBEDDERS: dict[str, Embedder] = {}
 _LOCAL_PATHS: dict[str, Path] = {}
@@ -36,8 +41,18 @@ def register_local_model(model: str, path: str | Path) -> None:
     _LOCAL_PATHS[model.split("/", 1)[1]] = Path(path)
 
 
-def resolve_embedder(model: str, overrides: Mapping[str, Embedder] | None = None) -> Embedder:
-    """The embedder for ``model``, or EmbeddingUnavailableError naming every way to provide one."""
+CredentialsLookup = Callable[[str], "ProviderCredentials | None"]
+
+
+def resolve_embedder(
+    model: str,
+    overrides: Mapping[str, Embedder] | None = None,
+    credentials: CredentialsLookup | None = None,
+) -> Embedder:
+    """The embedder for ``model``: yours, a local model, the provider's API with your key, in that order.
+
+    Otherwise EmbeddingUnavailableError naming every way to provide one.
+    """
     provider, repo = parse_model_name(model)
     if overrides and model in overrides:
         return overrides[model]
@@ -47,6 +62,16 @@ def resolve_embedder(model: str, overrides: Mapping[str, Embedder] | None = None
         path = find_local_model(repo, _LOCAL_PATHS)
         if path is not None:
             return load_local_model(path)
+        configured = credentials(provider) if credentials is not None else None
+        token = os.environ.get("HF_TOKEN")
+        if configured is not None or token:
+            from .huggingface_api import HuggingFaceInferenceEmbedder
+
+            return HuggingFaceInferenceEmbedder(
+                repo,
+                api_key=configured.key if configured is not None else token,
+                base_url=configured.base_url if configured is not None else None,
+            )
     raise EmbeddingUnavailableError(
         f"no embedder can serve {model!r} on this machine. Ways to provide one: "
         + (
@@ -55,6 +80,11 @@ def resolve_embedder(model: str, overrides: Mapping[str, Embedder] | None = None
             if provider == "huggingface"
             else ""
         )
-        + f"register your own with register_embedder({model!r}, embedder); "
-        f"or configure_provider(engine, {provider!r}, api_key) to call the provider's API"
+        + f"register your own with register_embedder({model!r}, embedder)"
+        + (
+            f"; or configure_provider(engine, {provider!r}, api_key) (or set HF_TOKEN) to call the "
+            "HuggingFace Inference API"
+            if provider == "huggingface"
+            else ""
+        )
     )

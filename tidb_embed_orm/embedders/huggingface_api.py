@@ -1,0 +1,131 @@
+"""The HuggingFace Inference API (feature extraction) with your own key, through ``huggingface_hub``.
+
+``POST {base_url}/models/{repo}/pipeline/feature-extraction`` with ``{"inputs": [...]}``, answered
+by ``[[floats], ...]``. 429 and 5xx are retried with exponential backoff (``Retry-After`` honoured);
+a timeout is retried the same way; 401, 404 and malformed answers fail at once with a clear error.
+The key is sent as a bearer token and never appears in an error, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..codec import Float32Array
+from ..errors import EmbeddingFailedError, EmbeddingUnavailableError
+from ..secrets import ApiKey
+
+DEFAULT_BASE_URL = "https://router.huggingface.co/hf-inference"
+RETRYABLE = {429, 500, 502, 503, 504}
+
+
+class HuggingFaceAuthError(EmbeddingFailedError):
+    """401/403: the key is wrong, missing or lacks permission."""
+
+
+class HuggingFaceInferenceEmbedder:
+    """Embeds with a model served by the HuggingFace Inference API (or a compatible endpoint)."""
+
+    def __init__(
+        self,
+        repo: str,
+        *,
+        api_key: ApiKey | str | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        try:
+            from huggingface_hub import InferenceClient
+        except ImportError:
+            raise EmbeddingUnavailableError(
+                "the HuggingFace Inference API needs huggingface_hub: pip install 'tidb-embed-orm[huggingface]'"
+            ) from None
+        self.repo = repo
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.url = f"{self.base_url}/models/{repo}/pipeline/feature-extraction"
+        self._key = None if api_key is None else ApiKey(api_key)
+        self.max_retries, self.backoff, self.max_backoff, self._sleep = max_retries, backoff, max_backoff, sleep
+        self._client = InferenceClient(token=self._key.reveal() if self._key else False, timeout=timeout)
+        self.requests = 0
+
+    def __repr__(self) -> str:
+        return f"HuggingFaceInferenceEmbedder({self.repo!r}, base_url={self.base_url!r}, api_key={self._key!r})"
+
+    def embed(self, texts: Sequence[str]) -> Float32Array:
+        from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
+        attempt = 0
+        while True:
+            attempt += 1
+            self.requests += 1
+            try:
+                result = self._client.feature_extraction(list(texts), model=self.url)
+            except InferenceTimeoutError:
+                if attempt > self.max_retries:
+                    raise EmbeddingFailedError(
+                        f"the HuggingFace Inference API did not answer for {self.repo!r} in time "
+                        f"({attempt} attempts); try again later or raise the timeout"
+                    ) from None
+                self._sleep(self._delay(attempt, None))
+                continue
+            except HfHubHTTPError as exc:
+                status = exc.response.status_code if exc.response is not None else None
+                if status in RETRYABLE and attempt <= self.max_retries:
+                    self._sleep(self._delay(attempt, exc.response.headers.get("Retry-After")))
+                    continue
+                raise self._error(status, attempt) from None
+            except Exception as exc:  # connection refused, offline mode, bad JSON...
+                raise EmbeddingFailedError(
+                    f"calling the HuggingFace Inference API for {self.repo!r} failed: {self._mask(exc)}"
+                ) from None
+            return self._check(result, len(texts))
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after is not None:
+            try:
+                return min(float(retry_after), self.max_backoff)
+            except ValueError:
+                pass
+        return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+
+    def _check(self, result: Any, count: int) -> Float32Array:
+        matrix = np.asarray(result, dtype=np.float32)
+        if matrix.ndim == 3:
+            raise EmbeddingFailedError(
+                f"{self.repo!r} answered token embeddings (shape {matrix.shape}), not one vector per text: "
+                "it is not a sentence-embedding model; refusing to store them"
+            )
+        if matrix.ndim != 2 or matrix.shape[0] != count:
+            raise EmbeddingFailedError(
+                f"the HuggingFace Inference API answered {matrix.shape[0] if matrix.ndim else 0} vectors "
+                f"for {count} texts with {self.repo!r}; refusing to store them"
+            )
+        return matrix
+
+    def _error(self, status: int | None, attempts: int) -> Exception:
+        if status in (401, 403):
+            return HuggingFaceAuthError(
+                f"the HuggingFace Inference API refused the API key ({status}) for {self.repo!r}: set a valid key "
+                "with configure_provider(engine, 'huggingface', key) or the HF_TOKEN environment variable"
+            )
+        if status == 404:
+            return EmbeddingUnavailableError(
+                f"{self.repo!r} is not served by the HuggingFace Inference API at {self.base_url} (404): "
+                "check the model name, or serve it locally with register_local_model()"
+            )
+        if status in RETRYABLE:
+            return EmbeddingFailedError(
+                f"the HuggingFace Inference API kept failing for {self.repo!r} ({status}) after {attempts} attempts"
+            )
+        return EmbeddingFailedError(f"the HuggingFace Inference API answered {status} for {self.repo!r}")
+
+    def _mask(self, exc: BaseException) -> str:
+        text = f"{type(exc).__name__}: {exc}"
+        return self._key.mask(text) if self._key else text
