@@ -43,7 +43,7 @@ def test_vector_argument(mysql_dialect, method, function):
     assert sql(stmt, mysql_dialect) == f"SELECT item.id FROM item ORDER BY {function}(item.plain, %s) LIMIT %s"
     compiled = stmt.compile(dialect=mysql_dialect)
     bind = compiled.binds[next(iter(compiled.params))]
-    assert bind.type.bind_processor(mysql_dialect)(bind.value) == "[1,2,3]"
+    assert bind.type.bind_processor(mysql_dialect)(bind.value) == "[1.0,2.0,3.0]"
 
 
 @pytest.mark.parametrize(
