@@ -19,6 +19,7 @@ from .errors import (
 )
 from .index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
 from .models import EmbeddingModel, get_model, list_models, register_model
+from .orm import auto_embedding_column
 from .providers import configure_provider
 from .secrets import ApiKey
 from .vector import TextQueryNotSupported, Vector
@@ -39,6 +40,7 @@ __all__ = [
     "Vector",
     "VectorIndex",
     "VectorValueError",
+    "auto_embedding_column",
     "configure_provider",
     "decode_text",
     "encode_text",

@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks of code that talks to TiDB over the MySQL protocol."""
