@@ -22,43 +22,23 @@ import pymysql
 from pytidb import TiDBClient
 from pytidb.schema import Field, TableModel
 from pytidb.table import Table as PytidbTable
-from sqlalchemy import Integer, Text, create_engine, insert, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, undefer
+from sqlalchemy import create_engine, insert, select
+from sqlalchemy.orm import Session, undefer
 
-from tidb_embed_orm import auto_embedding_column
+from tidb_embed_orm.testing.counters import CountingCache, received_bytes
 from tidb_embed_orm.testing.mariadb import create_sample_table, running_mariadb
+from tidb_embed_orm.testing.seed import sample_model
 
 MODEL = "huggingface/BAAI/bge-m3"
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Doc(Base):
-    __tablename__ = "sample"
-    __mapper_args__ = {"eager_defaults": False}
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    content: Mapped[str | None] = mapped_column(Text)
-    embedding: Mapped[np.ndarray | None] = auto_embedding_column(MODEL, source="content")
+Doc = sample_model(MODEL, deferred=True)  # as auto_embedding_column() declares it
 
 
 class PytidbDoc(TableModel, table=True):
     __tablename__ = "pytidb_sample"
     id: int = Field(primary_key=True)
     content: str = Field()
-
-
-class CountingCache(dict):
-    hits = misses = 0
-
-    def get(self, key, default=None):
-        found = super().get(key, default)
-        if found is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return found
 
 
 def status(engine) -> dict[str, int]:
@@ -107,7 +87,7 @@ def bulk_writes(engine, rows: int) -> None:
         print(f"   {name:<34} {inserts:>8} {selects:>8} {seconds / rows * 1e6:>8.1f}")
 
 
-def result_loading(engine, monkeypatch_bytes) -> None:
+def result_loading(engine) -> None:
     print("\n2. top-10 search, 10,000 rows of 1024-dim vectors: with and without the vectors")
     rng = np.random.default_rng(0)
     with engine.begin() as conn:
@@ -122,12 +102,11 @@ def result_loading(engine, monkeypatch_bytes) -> None:
                                                              search.options(undefer(Doc.embedding)))]:
         times, received = [], 0
         for _ in range(30):
-            with Session(engine) as session:
-                monkeypatch_bytes[0] = 0
+            with Session(engine) as session, received_bytes() as counter:
                 started = time.perf_counter()
                 session.scalars(statement).all()
                 times.append(time.perf_counter() - started)
-                received = monkeypatch_bytes[0]
+                received = counter[0]
         print(f"   {name:<24} {received:>8} bytes received  {statistics.median(times) * 1000:>7.2f} ms")
 
 
@@ -145,12 +124,15 @@ def statement_reuse(engine, searches: int) -> None:
     cursor = raw.cursor()
     orm_times, core_times, raw_times = [], [], []
     with Session(cached_engine) as session, cached_engine.connect() as conn:
+        def search(text: str):
+            return select(Doc.id, Doc.content).order_by(Doc.embedding.cosine_distance(text)).limit(10)
+
         for i in range(searches):  # interleaved, so server-side drift hits all three alike
             started = time.perf_counter()
-            session.execute(select(Doc.id, Doc.content).order_by(Doc.embedding.cosine_distance(f"q {i}")).limit(10)).all()
+            session.execute(search(f"q {i}")).all()
             orm_times.append(time.perf_counter() - started)
             started = time.perf_counter()
-            conn.execute(select(Doc.id, Doc.content).order_by(Doc.embedding.cosine_distance(f"q {i}")).limit(10)).all()
+            conn.execute(search(f"q {i}")).all()
             core_times.append(time.perf_counter() - started)
             started = time.perf_counter()
             cursor.execute(sql, {"param_1": f"q {i}", "param_2": 10})
@@ -158,9 +140,12 @@ def statement_reuse(engine, searches: int) -> None:
             raw_times.append(time.perf_counter() - started)
     raw.close()
     orm_us, core_us, raw_us = (statistics.median(t) * 1e6 for t in (orm_times, core_times, raw_times))
-    print(f"   compiled cache: {cache.misses} compile(s), {cache.hits} hits, hit ratio {cache.hits / (2 * searches):.4f}")
-    print(f"   median per search: raw PyMySQL cursor.execute {raw_us:.0f} us, Core {core_us:.0f} us, ORM {orm_us:.0f} us")
-    print(f"   client overhead over raw PyMySQL: Core {core_us - raw_us:.0f} us, ORM {orm_us - raw_us:.0f} us per search")
+    ratio = cache.hits / (2 * searches)
+    print(f"   compiled cache: {cache.misses} compile(s), {cache.hits} hits, hit ratio {ratio:.4f}")
+    print(f"   median per search: raw PyMySQL cursor.execute {raw_us:.0f} us, Core {core_us:.0f} us, "
+          f"ORM {orm_us:.0f} us")
+    print(f"   client overhead over raw PyMySQL: Core {core_us - raw_us:.0f} us, ORM {orm_us - raw_us:.0f} us "
+          "per search (statement building included)")
 
 
 def main() -> None:
@@ -168,21 +153,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--searches", type=int, default=10_000)
     args = parser.parse_args()
-    received = [0]
-    original = pymysql.connections.Connection._read_bytes
-
-    def counting(self, num_bytes):
-        data = original(self, num_bytes)
-        received[0] += len(data)
-        return data
-
-    pymysql.connections.Connection._read_bytes = counting
     with running_mariadb(general_log=False) as server:
         engine = create_engine(server.url)
         with engine.begin() as conn:
             create_sample_table(conn)
         bulk_writes(engine, args.rows)
-        result_loading(engine, received)
+        result_loading(engine)
         statement_reuse(engine, args.searches)
         engine.dispose()
 

@@ -8,17 +8,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.dialects import mysql
 
 from tidb_embed_orm.testing.mariadb import MariaDBUnavailable, running_mariadb
+from tidb_embed_orm.testing.seed import SEED_QUERY, SEED_ROWS  # noqa: F401  (shared with the tests)
 
 SEED = Path(__file__).parent / "data" / "seed_huggingface_embeddings.md"
 MINILM = "huggingface/sentence-transformers/all-MiniLM-L6-v2"
-SEED_ROWS = [
-    (1, "Java: Object-oriented language for cross-platform development."),
-    (2, "Java coffee: Bold Indonesian beans with low acidity."),
-    (3, "Java island: Densely populated, home to Jakarta."),
-    (4, "Java's syntax is used in Android apps."),
-    (5, "Dark roast Java beans enhance espresso blends."),
-]
-SEED_QUERY = "How to start learning Java programming?"
 
 
 def normalize_sql(sql: str) -> str:

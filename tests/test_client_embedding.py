@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, insert, select, update
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
 from tidb_embed_orm import (
@@ -22,6 +22,7 @@ from tidb_embed_orm import (
 )
 from tidb_embed_orm.embedders.huggingface_api import HuggingFaceAuthError, HuggingFaceInferenceEmbedder
 from tidb_embed_orm.models import EmbeddingModel, register_model
+from tidb_embed_orm.testing.seed import sample_model
 
 from .conftest import SEED_QUERY, SEED_ROWS
 from .hf_server import FeatureExtractionServer
@@ -33,16 +34,7 @@ REMOTE = "huggingface/acme/remote-minilm"
 register_model(EmbeddingModel(REMOTE, 384))
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Doc(Base):
-    __tablename__ = "sample"
-    __mapper_args__ = {"eager_defaults": False}
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    content: Mapped[str | None] = mapped_column(Text)
-    embedding: Mapped[np.ndarray | None] = mapped_column(AutoEmbeddingVector(REMOTE, source="content"))
+Doc = Base = sample_model(REMOTE)
 
 
 @pytest.fixture(scope="module")

@@ -7,23 +7,16 @@ import math
 import numpy as np
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, insert, select, text, update
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from tidb_embed_orm import AutoEmbeddingVector, EmbeddingFailedError, EmbeddingUnavailableError, Vector
 from tidb_embed_orm.embedders import HashingTestEmbedder
+from tidb_embed_orm.testing.seed import sample_model
 
 from .conftest import MINILM, SEED_QUERY, SEED_ROWS
 
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Doc(Base):
-    __tablename__ = "sample"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    content: Mapped[str | None] = mapped_column(Text)
-    embedding: Mapped[np.ndarray | None] = mapped_column(AutoEmbeddingVector(MINILM, source="content"))
+Doc = sample_model(MINILM)
+Base = Doc
 
 
 def seed(engine) -> None:

@@ -9,27 +9,18 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pymysql
 import pytest
-from sqlalchemy import Integer, Text, create_engine, insert, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, undefer
+from sqlalchemy import create_engine, insert, select
+from sqlalchemy.orm import Session, undefer
 
-from tidb_embed_orm import auto_embedding_column
+from tidb_embed_orm.testing.counters import CountingCache, received_bytes
 from tidb_embed_orm.testing.mariadb import create_sample_table
+from tidb_embed_orm.testing.seed import sample_model
 
 MODEL = "huggingface/BAAI/bge-m3"
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Doc(Base):
-    __tablename__ = "sample"
-    __mapper_args__ = {"eager_defaults": False}
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    content: Mapped[str | None] = mapped_column(Text)
-    embedding: Mapped[np.ndarray | None] = auto_embedding_column(MODEL, source="content")
+Doc = sample_model(MODEL, deferred=True)  # as auto_embedding_column() declares it
 
 
 @pytest.fixture
@@ -73,28 +64,14 @@ def test_core_executemany_is_multi_row(engine, mariadb):
     assert len(inserts) <= 3 and sum(s.count("),(") + 1 for s in inserts) == 2000
 
 
-def count_bytes(monkeypatch) -> list[int]:
-    received = [0]
-    original = pymysql.connections.Connection._read_bytes
-
-    def counting(self, num_bytes):
-        data = original(self, num_bytes)
-        received[0] += len(data)
-        return data
-
-    monkeypatch.setattr(pymysql.connections.Connection, "_read_bytes", counting)
-    return received
-
-
-def test_a_top_10_search_does_not_fetch_vectors_unless_asked(engine, monkeypatch):
+def test_a_top_10_search_does_not_fetch_vectors_unless_asked(engine):
     rng = np.random.default_rng(0)
     with engine.begin() as conn:
         conn.execute(Doc.__table__.insert(), [
             {"id": i, "content": f"doc {i}", "embedding": rng.standard_normal(1024)} for i in range(50)
         ])
     search = select(Doc).order_by(Doc.embedding.cosine_distance("a question")).limit(10)
-    received = count_bytes(monkeypatch)
-    with Session(engine) as session:
+    with received_bytes() as received, Session(engine) as session:
         lean = session.scalars(search).all()
         lean_bytes = received[0]
         assert "embedding" not in {k for d in lean for k in d.__dict__}
@@ -104,20 +81,6 @@ def test_a_top_10_search_does_not_fetch_vectors_unless_asked(engine, monkeypatch
     assert [d.id for d in lean] == [d.id for d in full]
     assert all(d.embedding.shape == (1024,) for d in full)
     assert lean_bytes * 10 < full_bytes
-
-
-class CountingCache(dict):
-    def __init__(self):
-        super().__init__()
-        self.hits = self.misses = 0
-
-    def get(self, key, default=None):
-        found = super().get(key, default)
-        if found is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return found
 
 
 def test_searches_differing_only_in_text_compile_once(engine):

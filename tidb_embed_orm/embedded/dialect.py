@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Table
@@ -169,32 +170,28 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         self.knn.invalidate()
         super().do_rollback(dbapi_connection)
 
-    def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+    @contextmanager
+    def _statement(self, statement: str) -> Iterator[None]:
+        """Around every statement: note writes (for vector-index matrices), surface SQL-function errors."""
         self._note_write(statement)
         self._udf_errors.take()
         try:
-            cursor.execute(statement, parameters)
+            yield
         except self.loaded_dbapi.Error as exc:
             self._reraise_udf_error(exc)
             raise
+
+    def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        with self._statement(statement):
+            cursor.execute(statement, parameters)
 
     def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-        self._note_write(statement)
-        self._udf_errors.take()
-        try:
+        with self._statement(statement):
             cursor.executemany(statement, parameters)
-        except self.loaded_dbapi.Error as exc:
-            self._reraise_udf_error(exc)
-            raise
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
-        self._note_write(statement)
-        self._udf_errors.take()
-        try:
+        with self._statement(statement):
             cursor.execute(statement)
-        except self.loaded_dbapi.Error as exc:
-            self._reraise_udf_error(exc)
-            raise
 
 
 dialect = EmbeddedDialect

@@ -1,0 +1,33 @@
+"""The TiDB page's ``sample`` table as a fresh ORM model, for tests, benchmarks and examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Integer, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ..auto_embedding import AutoEmbeddingVector
+from ..demo.models import SEED_QUERY, SEED_ROWS
+
+__all__ = ["SEED_QUERY", "SEED_ROWS", "sample_model"]
+
+
+def sample_model(model: str, *, table: str = "sample", deferred: bool = False, **column_kw: Any) -> Any:
+    """A new ``Sample(id, content, embedding)`` mapped class on its own metadata (``Sample.metadata``)."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Sample(Base):
+        __tablename__ = table
+        # Vectors are read when asked for, not fetched back after every INSERT.
+        __mapper_args__ = {"eager_defaults": False}
+        id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+        content: Mapped[str | None] = mapped_column(Text)
+        embedding: Mapped[np.ndarray | None] = mapped_column(
+            AutoEmbeddingVector(model, source="content", **column_kw), deferred=deferred
+        )
+
+    return Sample
