@@ -202,12 +202,14 @@ def test_embedded_engine_serves_non_local_models_through_the_api(server, tmp_pat
 def test_live_self_managed_tidb(server):
     engine = use_client_embedding(create_engine(os.environ["TIDB_URL"]))
     configure_provider(engine, "huggingface", KEY, base_url=server.base_url)
-    Base.metadata.drop_all(engine)
-    Base.metadata.create_all(engine)
+    Live = sample_model(REMOTE, table="tidb_embed_orm_live_client")  # never touches a user's "sample"
+    Live.metadata.drop_all(engine)
+    Live.metadata.create_all(engine)
     try:
         with Session(engine) as session:
-            session.add_all([Doc(id=i, content=c) for i, c in SEED_ROWS])
+            session.add_all([Live(id=i, content=c) for i, c in SEED_ROWS])
             session.commit()
-            assert session.scalars(select(Doc.id).order_by(Doc.embedding.cosine_distance(SEED_QUERY)).limit(2)).all() == [1, 4]
+            hits = session.scalars(select(Live.id).order_by(Live.embedding.cosine_distance(SEED_QUERY)).limit(2))
+            assert list(hits) == [1, 4]
     finally:
-        Base.metadata.drop_all(engine)
+        Live.metadata.drop_all(engine)
