@@ -14,7 +14,7 @@ class ApiKey:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str | ApiKey) -> None:
         if isinstance(value, ApiKey):
             value = value.reveal()
         if not isinstance(value, str):
