@@ -213,3 +213,16 @@ def test_live_self_managed_tidb(server):
             assert list(hits) == [1, 4]
     finally:
         Live.metadata.drop_all(engine)
+
+
+def test_hf_token_from_the_environment(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_from_environment_123")
+    monkeypatch.setenv("TIDB_EMBED_ORM_HF_BASE_URL", server.base_url)
+    engine = use_client_embedding(create_engine(f"sqlite+tidb_embed:///{tmp_path / 'env.db'}"))
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(Doc(id=1, content="from the environment"))
+        session.commit()
+        assert session.get(Doc, 1).embedding.shape == (384,)
+    assert server.requests[-1]["authorization"] == "Bearer hf_from_environment_123"
+    engine.dispose()

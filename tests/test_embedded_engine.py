@@ -203,3 +203,18 @@ def test_tidb_functions_in_raw_sql(embedded_engine):
         assert tuple(row) == (3, 5.0, "[0.5,-1.0]", 1.0, 5.0, 7.0, -11.0, None)
         vector = conn.exec_driver_sql(f"SELECT EMBED_TEXT('{MINILM}', 'hello')").scalar()
         assert len(vector) == 384 * 4
+
+
+def test_long_embedding_work_reports_progress(tmp_path):
+    reports = []
+    engine = create_engine(
+        f"sqlite+tidb_embed:///{tmp_path / 'progress.db'}",
+        embedders={MINILM: HashingTestEmbedder(384)},
+        embedding_batch_size=10,
+        embedding_progress=lambda model, done, total: reports.append((model, done, total)),
+    )
+    Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(Doc), [{"id": i, "content": f"text {i}"} for i in range(35)])
+    assert reports == [(MINILM, 10, 35), (MINILM, 20, 35), (MINILM, 30, 35), (MINILM, 35, 35)]
+    engine.dispose()

@@ -15,6 +15,9 @@ from .local import MODELS_DIR_ENV, find_local_model, load_local_model
 if TYPE_CHECKING:
     from ..providers import ProviderCredentials
 
+#: Environment variable pointing the HuggingFace Inference API client at another endpoint.
+HF_BASE_URL_ENV = "TIDB_EMBED_ORM_HF_BASE_URL"
+
 _EMBEDDERS: dict[str, Embedder] = {}
 _LOCAL_PATHS: dict[str, Path] = {}
 
@@ -70,7 +73,7 @@ def resolve_embedder(
             return HuggingFaceInferenceEmbedder(
                 repo,
                 api_key=configured.key if configured is not None else token,
-                base_url=configured.base_url if configured is not None else None,
+                base_url=(configured.base_url if configured is not None else None) or os.environ.get(HF_BASE_URL_ENV),
             )
     raise EmbeddingUnavailableError(
         f"no embedder can serve {model!r} on this machine. Ways to provide one: "
