@@ -13,16 +13,23 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def database_url() -> str | None:
+    """``alembic -x url=mysql+pymysql://... upgrade head --sql`` overrides alembic.ini's URL."""
+    return context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+
+
 def run_migrations_offline() -> None:
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
+    context.configure(url=database_url(), target_metadata=target_metadata,
                       literal_binds=True, dialect_opts={"paramstyle": "named"})
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online() -> None:
+    settings = config.get_section(config.config_ini_section, {})
+    settings["sqlalchemy.url"] = database_url()
     connectable = config.attributes.get("connection") or engine_from_config(
-        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+        settings, prefix="sqlalchemy.", poolclass=pool.NullPool
     )
     if isinstance(connectable, Engine):
         with connectable.connect() as connection:

@@ -35,3 +35,34 @@ def test_models_command_lists_the_seed_models(capsys):
     out = capsys.readouterr().out
     assert "huggingface/sentence-transformers/all-MiniLM-L6-v2: 384 dims, cosine/l2" in out
     assert "huggingface/Qwen/Qwen3-Embedding-0.6B: 1024 dims, cosine/l2, max 512 tokens" in out
+
+
+def test_alembic_command_line_prints_tidbs_ddl_offline():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(repo / "alembic.ini"), "-x", "url=mysql+pymysql://",
+         "upgrade", "head", "--sql"],
+        cwd=repo, check=True, capture_output=True, text=True,
+    ).stdout
+    assert "embedding VECTOR(384) GENERATED ALWAYS AS (EMBED_TEXT('huggingface/sentence-transformers/all-MiniLM-L6-v2', `content`)) STORED" in out
+    assert "RENAME TABLE sample TO _tidb_embed_old_sample, _tidb_embed_new_sample TO sample;" in out
+
+
+def test_alembic_command_line_migrates_the_embedded_engine(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy import create_engine, inspect
+
+    repo = Path(__file__).resolve().parents[1]
+    url = f"sqlite+tidb_embed:///{tmp_path / 'cli.db'}"
+    subprocess.run([sys.executable, "-m", "alembic", "-c", str(repo / "alembic.ini"), "-x", f"url={url}",
+                    "upgrade", "0001"], cwd=repo, check=True, capture_output=True)
+    engine = create_engine(url)
+    assert {c["name"] for c in inspect(engine).get_columns("sample")} == {"id", "content", "embedding"}
+    engine.dispose()
