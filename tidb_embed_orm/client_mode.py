@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Computed, event, type_coerce
 from sqlalchemy.engine import Connection, Engine
@@ -100,8 +100,8 @@ class QueryVector(UserDefinedType[str]):  # type: ignore[type-arg]
 def client_distance(element: VectorEmbedDistance) -> ColumnElement[float]:
     """``VEC_EMBED_<METRIC>_DISTANCE(col, text)`` as ``VEC_<METRIC>_DISTANCE(col, <text's vector>)``."""
     column, text = list(element.clauses)
-    column_type: AutoEmbeddingVector = column.type
-    query = type_coerce(text, QueryVector(column_type.model, column_type.options_json, column_type.dim))
+    column_type = cast(AutoEmbeddingVector, column.type)
+    query = type_coerce(text, QueryVector(column_type.model, column_type.options_json, column_type.dim or 0))
     return DISTANCES[element.metric](column, query)
 
 

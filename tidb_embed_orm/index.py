@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Column, Index, Table, column, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import DDLCompiler
 from sqlalchemy.sql.ddl import CreateIndex, ExecutableDDLElement
@@ -86,6 +87,8 @@ def _compile_create_vector_index(element: CreateIndex, compiler: DDLCompiler, **
     index = element.element
     if not isinstance(index, VectorIndex):
         return compiler.visit_create_index(element, **kw)
+    if index.table is None:
+        raise CompileError(f"vector index {index.name!r} is not attached to a table")
     preparer = compiler.preparer
     distance = index.distance
     vector_column = preparer.quote(index.vector_column_name)

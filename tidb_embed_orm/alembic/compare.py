@@ -100,8 +100,8 @@ def _compare_vector_indexes(
     autogen_context: AutogenContext, modify_table_ops: ops.ModifyTableOps, schema: str | None, tname: str,
     conn_table: Table | None, metadata_table: Table | None,
 ) -> None:
-    wanted = {
-        i.name: (i.vector_column_name, i.metric)
+    wanted: dict[str, tuple[str, str]] = {
+        str(i.name): (i.vector_column_name, i.metric)
         for i in (metadata_table.indexes if metadata_table is not None else ())
         if isinstance(i, VectorIndex)
     }

@@ -7,7 +7,7 @@ column in place. ``op.create_vector_index`` / ``op.drop_vector_index`` are plain
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from alembic.operations import MigrateOperation, Operations
 from sqlalchemy import Column, Index, MetaData, Table
@@ -16,7 +16,7 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from ..auto_embedding import AutoEmbeddingVector
 from ..index import SetTiFlashReplica, VectorIndex
 from ..vector import Vector
-from .rebuild import TableRebuildError, plan_rebuild, run_rebuild
+from .rebuild import TableRebuildError, impl_of, plan_rebuild, run_rebuild
 
 
 def _check_auto_embedding(column: Column[Any]) -> None:
@@ -149,9 +149,10 @@ def _add_auto_embedding_column(operations: Operations, op: AddAutoEmbeddingColum
     def reshape(columns: list[Column[Any]]) -> list[Column[Any]]:
         if op.column.name in {c.name for c in columns}:
             raise TableRebuildError(f"table {op.table_name!r} already has a column {op.column.name!r}")
-        if op.column.type.source not in {c.name for c in columns}:
+        source = cast(AutoEmbeddingVector, op.column.type).source
+        if source not in {c.name for c in columns}:
             raise TableRebuildError(
-                f"the source column {op.column.type.source!r} of {op.column.name!r} is not in table {op.table_name!r}"
+                f"the source column {source!r} of {op.column.name!r} is not in table {op.table_name!r}"
             )
         return [*columns, op.column._copy()]
 
@@ -174,7 +175,9 @@ def _alter_auto_embedding(operations: Operations, op: AlterAutoEmbeddingOp) -> N
         current = next((c for c in columns if c.name == op.column_name), None)
         if current is None:
             raise TableRebuildError(f"table {op.table_name!r} has no column {op.column_name!r}")
-        replacement = Column(op.column_name, op.type_.copy(), nullable=current.nullable, comment=current.comment)
+        replacement: Column[Any] = Column(
+            op.column_name, op.type_.copy(), nullable=current.nullable, comment=current.comment
+        )
         return _replace_column(columns, op.column_name, replacement)
 
     run_rebuild(operations, plan_rebuild(operations, op.table_name, reshape, schema=op.schema, copy_from=op.copy_from))
@@ -183,12 +186,12 @@ def _alter_auto_embedding(operations: Operations, op: AlterAutoEmbeddingOp) -> N
 @Operations.implementation_for(CreateVectorIndexOp)
 def _create_vector_index(operations: Operations, op: CreateVectorIndexOp) -> None:
     index = op.index()
-    if operations.impl.dialect.name == "mysql" and op.tiflash_replica:
-        operations.impl._exec(SetTiFlashReplica(index.table, op.tiflash_replica))
-    operations.impl._exec(CreateIndex(index))
+    if impl_of(operations).dialect.name == "mysql" and op.tiflash_replica and index.table is not None:
+        impl_of(operations)._exec(SetTiFlashReplica(index.table, op.tiflash_replica))
+    impl_of(operations)._exec(CreateIndex(index))
 
 
 @Operations.implementation_for(DropVectorIndexOp)
 def _drop_vector_index(operations: Operations, op: DropVectorIndexOp) -> None:
     table = Table(op.table_name, MetaData(), Column("_", Vector()), schema=op.schema)
-    operations.impl._exec(DropIndex(Index(op.index_name, table.c["_"])))
+    impl_of(operations)._exec(DropIndex(Index(op.index_name, table.c["_"])))

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from alembic.ddl.impl import DefaultImpl
 from alembic.operations import Operations
 from sqlalchemy import Column, Index, MetaData, Table, text
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
@@ -52,6 +53,11 @@ class RebuildPlan:
     tiflash_replica: int
 
 
+def impl_of(operations: Operations) -> DefaultImpl:
+    """The migration's DDL implementation (never a batch one here)."""
+    return cast(DefaultImpl, operations.impl)
+
+
 def _tmp_name(table_name: str) -> str:
     return f"_tidb_embed_new_{table_name}"[:64]
 
@@ -64,7 +70,7 @@ def load_table(operations: Operations, table_name: str, schema: str | None, copy
     """The table as it is now: ``copy_from`` (required offline), else reflected, vector indexes included."""
     if copy_from is not None:
         return copy_from
-    if operations.impl.as_sql:
+    if impl_of(operations).as_sql:
         raise TableRebuildError(
             f"rebuilding {table_name!r} in offline (--sql) mode needs its current definition: "
             f"pass copy_from=sa.Table({table_name!r}, sa.MetaData(), ...) to the operation"
@@ -77,7 +83,7 @@ def load_table(operations: Operations, table_name: str, schema: str | None, copy
 
 
 def _tiflash_replica(operations: Operations, plan_table: Table) -> int:
-    if operations.impl.as_sql or operations.get_bind().dialect.name != "mysql":
+    if impl_of(operations).as_sql or operations.get_bind().dialect.name != "mysql":
         return 1 if any(isinstance(i, VectorIndex) for i in plan_table.indexes) else 0
     row = operations.get_bind().exec_driver_sql(
         "SELECT REPLICA_COUNT FROM information_schema.tiflash_replica WHERE TABLE_SCHEMA = DATABASE() "
@@ -106,7 +112,7 @@ def plan_rebuild(
     constraints = [
         c._copy()
         for c in list(old.constraints)
-        if c is not old.primary_key and all(name in kept for name in c.columns.keys())
+        if c is not old.primary_key and all(name in kept for name in getattr(c, "columns", {}).keys())
     ]
     new = Table(_tmp_name(table_name), metadata, *columns, *constraints, schema=schema)
     names = {c.name for c in new.columns}
@@ -114,9 +120,10 @@ def plan_rebuild(
     for index in old.indexes:
         if isinstance(index, VectorIndex):
             if index.vector_column_name in names:
-                indexes.append(IndexSpec(index.name, (index.vector_column_name,), vector_metric=index.metric))
+                indexes.append(IndexSpec(str(index.name), (index.vector_column_name,), vector_metric=index.metric))
         elif index.name and all(isinstance(e, Column) and e.name in names for e in index.expressions):
-            indexes.append(IndexSpec(index.name, tuple(e.name for e in index.expressions), index.unique))
+            index_columns = tuple(cast(Column[Any], e).name for e in index.expressions)
+            indexes.append(IndexSpec(str(index.name), index_columns, bool(index.unique)))
     copy_columns = [
         c.name for c in old.columns if c.computed is None and c.name in names and new.c[c.name].computed is None
     ]
@@ -143,7 +150,7 @@ def _bind_indexes(plan: RebuildPlan, table: Table) -> list[Index]:
 
 def run_rebuild(operations: Operations, plan: RebuildPlan) -> None:
     """Carry out ``plan`` the way the database allows; raise TableRebuildError with the original intact."""
-    strategy = _STRATEGIES.get(operations.impl.dialect.name, _rebuild_in_savepoint)
+    strategy = _STRATEGIES.get(impl_of(operations).dialect.name, _rebuild_in_savepoint)
     try:
         strategy(operations, plan)
     except TableRebuildError:
@@ -156,7 +163,7 @@ def run_rebuild(operations: Operations, plan: RebuildPlan) -> None:
 
 
 def _copy_statement(operations: Operations, plan: RebuildPlan) -> Any:
-    preparer = operations.impl.dialect.identifier_preparer
+    preparer = impl_of(operations).dialect.identifier_preparer
     columns = ", ".join(preparer.quote(c) for c in plan.copy_columns)
     return text(
         f"INSERT INTO {preparer.format_table(plan.new)} ({columns}) "
@@ -166,7 +173,7 @@ def _copy_statement(operations: Operations, plan: RebuildPlan) -> Any:
 
 def _rebuild_tidb(operations: Operations, plan: RebuildPlan) -> None:
     """TiDB: DDL commits at once, so the copy is dropped by hand if anything fails before the swap."""
-    impl = operations.impl
+    impl = impl_of(operations)
     preparer = impl.dialect.identifier_preparer
     old_name, tmp_name = preparer.format_table(plan.old), preparer.format_table(plan.new)
     backup = preparer.quote(_backup_name(plan.table_name))
@@ -187,7 +194,7 @@ def _rebuild_tidb(operations: Operations, plan: RebuildPlan) -> None:
 
 def _rebuild_in_savepoint(operations: Operations, plan: RebuildPlan) -> None:
     """SQLite (the embedded engine): every step inside one savepoint, undone together on failure."""
-    impl = operations.impl
+    impl = impl_of(operations)
     preparer = impl.dialect.identifier_preparer
     savepoint = "tidb_embed_rebuild"
     impl._exec(text(f"SAVEPOINT {savepoint}"))
@@ -211,6 +218,6 @@ _STRATEGIES: dict[str, Callable[[Operations, RebuildPlan], None]] = {"mysql": _r
 
 def _drop_quietly(operations: Operations, table: Table) -> None:
     try:
-        operations.impl._exec(DropTable(table, if_exists=True))
+        impl_of(operations)._exec(DropTable(table, if_exists=True))
     except Exception:  # the original error is the one to report
         pass

@@ -67,7 +67,7 @@ def _render_server_default(default: Any, autogen_context: AutogenContext, repr_:
     return _original_render_server_default(default, autogen_context, repr_)
 
 
-DefaultImpl.render_type = _render_type  # type: ignore[method-assign]
+DefaultImpl.render_type = _render_type  # type: ignore[method-assign, assignment]
 alembic_render._render_server_default = _render_server_default
 
 

@@ -7,12 +7,13 @@ becomes ``EMBED_TEXT('model', ?)`` from the column's own type, which SQLite eval
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from .. import codec
+from ..auto_embedding import AutoEmbeddingVector
 from ..functions import (
     VecAsText,
     VecCosineDistance,
@@ -57,7 +58,7 @@ def _embed_distance(element: VectorEmbedDistance, compiler: SQLCompiler, **kw: A
 
         return compiler.process(client_distance(element), **kw)
     column, text = list(element.clauses)
-    query_vector = column.type.embed_text_expression(text)
+    query_vector = cast(AutoEmbeddingVector, column.type).embed_text_expression(text)
     return _null_safe_distance(element.metric, compiler.process(column, **kw), compiler.process(query_vector, **kw))
 
 

@@ -59,10 +59,11 @@ def _auto_embedding_sources(table: Any) -> list[tuple[AutoEmbeddingVector, str]]
 class EmbeddedExecutionContext(DefaultExecutionContext):
     def pre_exec(self) -> None:
         super().pre_exec()
-        compiled = self.compiled
-        if getattr(compiled, "tidb_embed_knn", None):
+        compiled: Any = self.compiled
+        searches = getattr(compiled, "tidb_embed_knn", None)
+        if searches:
             pooled = self.root_connection.connection
-            self.dialect.prepare_knn(pooled.dbapi_connection, pooled.info, compiled.tidb_embed_knn)  # type: ignore[attr-defined]
+            self.dialect.prepare_knn(pooled.dbapi_connection, pooled.info, searches)  # type: ignore[attr-defined]
         if compiled is None or not (self.isinsert or self.isupdate):
             return
         service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
@@ -76,7 +77,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     driver = "tidb_embed"
     supports_statement_cache = True
-    execution_ctx_cls = EmbeddedExecutionContext
+    execution_ctx_cls = EmbeddedExecutionContext  # type: ignore[assignment]
     #: Embedding happens in this process, not in the database: provider keys stay in the client.
     tidb_embed_client_side = True
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Column, Table, Text
@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement, Label, UnaryEx
 from sqlalchemy.sql.selectable import Select
 
 from .. import codec
+from ..auto_embedding import AutoEmbeddingVector
 from ..functions import VectorDistance, VectorEmbedDistance
 from ..index import VectorIndex
 
@@ -98,7 +99,9 @@ class KnnFilter(ColumnElement[bool]):
 
     inherit_cache = False
 
-    def __init__(self, table: Table, column: Column[Any], metric: str, query: ColumnElement[Any], limit: Any) -> None:
+    def __init__(
+        self, table: Table, column: ColumnElement[Any], metric: str, query: ColumnElement[Any], limit: Any
+    ) -> None:
         self.table, self.column, self.metric, self.query, self.limit = table, column, metric, query, limit
 
 
@@ -148,7 +151,7 @@ def _indexed_search(select: Select[Any]) -> KnnFilter | None:
         return None
     column, query = args
     if isinstance(order, VectorEmbedDistance):
-        query = column.type.embed_text_expression(query)
+        query = cast(AutoEmbeddingVector, column.type).embed_text_expression(query)
     elif not isinstance(query, BindParameter):
         return None
     if not any(

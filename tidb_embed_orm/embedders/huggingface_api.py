@@ -52,7 +52,9 @@ class HuggingFaceInferenceEmbedder:
         self.url = f"{self.base_url}/models/{repo}/pipeline/feature-extraction"
         self._key = None if api_key is None else ApiKey(api_key)
         self.max_retries, self.backoff, self.max_backoff, self._sleep = max_retries, backoff, max_backoff, sleep
-        self._client = InferenceClient(token=self._key.reveal() if self._key else False, timeout=timeout)
+        # token=False: send no token at all (not even one stored by `hf auth login`).
+        token = self._key.reveal() if self._key else False
+        self._client = InferenceClient(token=token, timeout=timeout)  # type: ignore[arg-type]
         self.requests = 0
 
     def __repr__(self) -> str:

@@ -30,7 +30,12 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.model: Any = SentenceTransformer(str(path), device=device, local_files_only=True)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        dim = get_dim()
+        if dim is None:
+            raise EmbeddingUnavailableError(
+                f"{path} does not say its embedding dimension: is it a sentence-transformers model?"
+            )
+        self.dim = int(dim)
 
     def embed(self, texts: Sequence[str]) -> Float32Array:
         return self.model.encode(  # type: ignore[no-any-return]
