@@ -16,8 +16,11 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from tidb_embed_orm.demo.models import MODEL, Base, Sample
+from tidb_embed_orm.demo.models import MODEL
 from tidb_embed_orm.embedders.local import find_local_model, load_local_model
+from tidb_embed_orm.testing.seed import sample_model
+
+Sample = sample_model(MODEL)
 
 TOPICS = ["Java", "Python", "coffee", "islands", "databases", "vectors", "Android", "espresso", "Jakarta", "Rust"]
 
@@ -41,7 +44,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as workdir:
         engine = create_engine(f"sqlite+tidb_embed:///{Path(workdir) / 'bench.db'}")
-        Base.metadata.create_all(engine)
+        Sample.metadata.create_all(engine)
         with Session(engine) as session:
             started = time.perf_counter()
             session.add_all([Sample(id=i, content=text) for i, text in enumerate(texts)])

@@ -8,7 +8,7 @@ statements, bytes and Python time. Compared in one run with pytidb and raw PyMyS
 2. Result loading: a top-10 search with and without the 1024-dim vectors (bytes and time).
 3. Compiled-statement reuse: 10,000 searches differing only in their text.
 
-    .venv/bin/python benchmarks/bench_tidb_path.py [--rows 10000] [--searches 10000]
+    .venv/bin/python benchmarks/bench_tidb_path.py [--rows 10000] [--searches 10000] [--search-rows 10000]
 """
 
 from __future__ import annotations
@@ -87,15 +87,15 @@ def bulk_writes(engine, rows: int) -> None:
         print(f"   {name:<34} {inserts:>8} {selects:>8} {seconds / rows * 1e6:>8.1f}")
 
 
-def result_loading(engine) -> None:
-    print("\n2. top-10 search, 10,000 rows of 1024-dim vectors: with and without the vectors")
+def result_loading(engine, rows: int) -> None:
+    print(f"\n2. top-10 search, {rows} rows of 1024-dim vectors: with and without the vectors")
     rng = np.random.default_rng(0)
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM sample")
-        for start in range(0, 10_000, 1000):
+        for start in range(0, rows, 1000):
             conn.execute(Doc.__table__.insert(), [
                 {"id": i, "content": f"doc {i}", "embedding": rng.standard_normal(1024)}
-                for i in range(start, start + 1000)
+                for i in range(start, min(start + 1000, rows))
             ])
     search = select(Doc).order_by(Doc.embedding.cosine_distance("a question")).limit(10)
     for name, statement in [("deferred (default)", search), ("undefer(Doc.embedding)",
@@ -152,13 +152,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--searches", type=int, default=10_000)
+    parser.add_argument("--search-rows", type=int, default=10_000)
     args = parser.parse_args()
     with running_mariadb(general_log=False) as server:
         engine = create_engine(server.url)
         with engine.begin() as conn:
             create_sample_table(conn)
         bulk_writes(engine, args.rows)
-        result_loading(engine)
+        result_loading(engine, args.search_rows)
         statement_reuse(engine, args.searches)
         engine.dispose()
 

@@ -1,0 +1,37 @@
+"""Every benchmark still runs (tiny sizes) and prints its comparison: figures are never asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize(
+    "script, args, expected",
+    [
+        ("bench_orm_bulk_insert.py", ["--rows", "100"], "ratio ORM / raw encode"),
+        ("bench_vector_search.py", ["--rows", "3000", "--queries", "5"], "ratio indexed / numpy"),
+        ("bench_codec.py", ["--count", "50"], "speed-up vs the faster alternative"),
+        ("bench_tidb_path.py", ["--rows", "200", "--searches", "20", "--search-rows", "200"], "compiled cache: 1 compile(s)"),
+    ],
+)
+def test_benchmark_runs(script, args, expected):
+    if script in ("bench_codec.py", "bench_tidb_path.py"):
+        pytest.importorskip("pytidb", reason="benchmark-only dependency: pip install -e '.[bench]'")
+    if script == "bench_tidb_path.py":
+        from tidb_embed_orm.testing.mariadb import MariaDBUnavailable, running_mariadb
+
+        try:
+            with running_mariadb(general_log=False):
+                pass
+        except MariaDBUnavailable as exc:
+            pytest.skip(str(exc))
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert expected in result.stdout
