@@ -10,7 +10,6 @@ from sqlalchemy import Column, Computed, String, bindparam, event
 from sqlalchemy.sql.base import SchemaEventTarget
 from sqlalchemy.sql.elements import ColumnElement
 
-from .errors import TidbEmbedError
 from .functions import EMBED_DISTANCES, EmbedText, SourceColumnRef
 from .models import EmbeddingModel, resolve_dim
 from .vector import Vector
@@ -118,5 +117,13 @@ def _reattach_computed(column: Column[Any], table: Any) -> None:
         column.computed._set_parent(column)
 
 
-class SourceColumnMissing(TidbEmbedError, ValueError):
-    """The ``source`` of an AutoEmbeddingVector is not a column of its table."""
+def auto_embedding_columns(table: Any) -> list[tuple[Column[Any], Column[Any]]]:
+    """Each auto-embedding column of ``table`` with its source column (``[]`` for non-tables)."""
+    columns = getattr(table, "c", None)
+    if columns is None:
+        return []
+    return [
+        (column, columns[column.type.source])
+        for column in columns
+        if isinstance(column.type, AutoEmbeddingVector) and column.type.source in columns
+    ]

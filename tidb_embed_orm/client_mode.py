@@ -24,7 +24,7 @@ from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.types import UserDefinedType
 
-from .auto_embedding import AutoEmbeddingVector
+from .auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from .embedders.base import Embedder
 from .embedders.cache import EmbeddingService, ProgressCallback
 from .embedders.registry import resolve_embedder
@@ -113,17 +113,6 @@ def _computed(element: Computed, compiler: DDLCompiler, **kw: Any) -> str:
     return compiler.visit_computed_column(element, **kw)
 
 
-def _targets(table: Any) -> list[tuple[Any, Any]]:
-    columns = getattr(table, "c", None)
-    if columns is None:
-        return []
-    return [
-        (column, columns[column.type.source])
-        for column in columns
-        if isinstance(column.type, AutoEmbeddingVector) and column.type.source in columns
-    ]
-
-
 def _embed_rows(service: EmbeddingService, rows: list[dict[str, Any]], targets: list[tuple[Any, Any]]) -> None:
     for column, source in targets:
         carrying = [row for row in rows if source.key in row and column.key not in row]
@@ -138,7 +127,7 @@ def _fill_embeddings(
 ) -> tuple[Any, Any, Any]:
     if not isinstance(clauseelement, (Insert, Update)) or not is_client_mode(conn.dialect):
         return clauseelement, multiparams, params
-    targets = _targets(clauseelement.table)
+    targets = auto_embedding_columns(clauseelement.table)
     if not targets:
         return clauseelement, multiparams, params
     service: EmbeddingService = conn.dialect.embedding_service  # type: ignore[attr-defined]

@@ -12,14 +12,12 @@ import re
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine.default import DefaultExecutionContext
 
-from .. import dialects as _dialects  # noqa: F401
-from ..auto_embedding import AutoEmbeddingVector
+from ..auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from ..dialects import sqlite as _sqlite_rules  # noqa: F401  (compile rules + blob wire format)
 from ..embedders.base import Embedder
 from ..embedders.cache import EmbeddingService, ProgressCallback
@@ -46,16 +44,6 @@ def _load_dbapi() -> Any:
     return dbapi2
 
 
-def _auto_embedding_sources(table: Any) -> list[tuple[AutoEmbeddingVector, str]]:
-    if not isinstance(table, Table):
-        return []
-    found = []
-    for column in table.columns:
-        if isinstance(column.type, AutoEmbeddingVector) and column.type.source in table.c:
-            found.append((column.type, table.c[column.type.source].key))
-    return found
-
-
 class EmbeddedExecutionContext(DefaultExecutionContext):
     def pre_exec(self) -> None:
         super().pre_exec()
@@ -67,8 +55,9 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
         if compiled is None or not (self.isinsert or self.isupdate):
             return
         service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
-        for column_type, source_key in _auto_embedding_sources(getattr(compiled.statement, "table", None)):
-            texts = [p[source_key] for p in self.compiled_parameters if isinstance(p.get(source_key), str)]
+        for column, source in auto_embedding_columns(getattr(compiled.statement, "table", None)):
+            texts = [p[source.key] for p in self.compiled_parameters if isinstance(p.get(source.key), str)]
+            column_type = cast(AutoEmbeddingVector, column.type)
             service.prefetch(column_type.model, texts, column_type.options_json)
 
 
