@@ -9,7 +9,7 @@ embedded engine), the key is kept in the client, tied to that engine, for the em
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -33,14 +33,9 @@ class ProviderCredentials:
     base_url: str | None = None
 
 
-KeySink = Callable[[Connection, str, ApiKey], None]
-_KEY_SINKS: dict[str, KeySink] = {}
+#: The one provider whose endpoint TiDB lets you change.
+OPENAI_API_BASE_VARIABLE = "TIDB_EXP_EMBED_OPENAI_API_BASE"
 _CLIENT_KEYS: weakref.WeakKeyDictionary[Dialect, dict[str, ProviderCredentials]] = weakref.WeakKeyDictionary()
-
-
-def register_key_sink(dialect_name: str, sink: KeySink) -> None:
-    """Let a backend decide where a provider key goes (default: TiDB's global variable)."""
-    _KEY_SINKS[dialect_name] = sink
 
 
 def check_provider(provider: str) -> str:
@@ -68,15 +63,11 @@ def configure_provider(
         store_client_key(dialect, provider, key, base_url)
         return
     with _connection(bind) as conn:
-        _KEY_SINKS.get(conn.dialect.name, set_global_key)(conn, provider, key)
+        set_global(conn, PROVIDER_KEY_VARIABLES[provider], key, f"the {provider} API key")
         if base_url is not None:
             if provider != "openai":
                 raise ProviderKeyError(f"TiDB has no base URL setting for {provider!r} (only for 'openai')")
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute("SET @@GLOBAL.TIDB_EXP_EMBED_OPENAI_API_BASE = %s", (base_url,))
-            finally:
-                cursor.close()
+            set_global(conn, OPENAI_API_BASE_VARIABLE, base_url, "the OpenAI base URL")
 
 
 def uses_client_embedding(dialect: Dialect) -> bool:
@@ -84,15 +75,20 @@ def uses_client_embedding(dialect: Dialect) -> bool:
     return bool(getattr(dialect, "tidb_embed_client_side", False))
 
 
-def set_global_key(conn: Connection, provider: str, key: ApiKey) -> None:
-    variable = PROVIDER_KEY_VARIABLES[provider]
+def set_global(conn: Connection, variable: str | None, value: str | ApiKey, what: str) -> None:
+    """``SET @@GLOBAL.<variable> = <bound value>`` through the raw DBAPI cursor, out of SQLAlchemy's logs.
+
+    An ApiKey is masked in the error, since the driver's message may quote the value back.
+    """
+    secret = value if isinstance(value, ApiKey) else None
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(f"SET @@GLOBAL.{variable} = {placeholder}", (key.reveal(),))
-    except Exception as exc:  # the driver's message may quote the value back
+        cursor.execute(f"SET @@GLOBAL.{variable} = {placeholder}", (secret.reveal() if secret else value,))
+    except Exception as exc:
+        message = secret.mask(str(exc)) if secret else str(exc)
         raise ProviderKeyError(
-            f"the database refused the {provider} API key ({type(exc).__name__}: {key.mask(str(exc))}); "
+            f"the database refused {what} ({type(exc).__name__}: {message}); "
             "check that this is a TiDB Cloud Starter cluster and that the user may SET GLOBAL variables"
         ) from None
     finally:

@@ -25,7 +25,6 @@ _EMBED_TEXT = re.compile(
     (?:,\s*(?P<options>{_STRING})\s*)?\)\s*\)?\s*$""",
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
-_VECTOR_TYPE = re.compile(r"^\s*vector\s*(?:\(\s*(\d+)\s*\))?\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -61,13 +60,6 @@ def parse_embed_text(expression: str) -> EmbedTextExpression | None:
     if match["options"]:
         options = json.loads(_unquote_string(match["options"]))
     return EmbedTextExpression(_unquote_string(match["model"]), _unquote_ident(match["source"]), options)
-
-
-def parse_vector_type(type_text: str) -> Vector | None:
-    match = _VECTOR_TYPE.match(type_text or "")
-    if match is None:
-        return None
-    return Vector(int(match[1])) if match[1] else Vector()
 
 
 def auto_embedding_type(expression: str, dim: int | None) -> AutoEmbeddingVector | None:

@@ -83,17 +83,16 @@ def load_table(operations: Operations, table_name: str, schema: str | None, copy
 
 
 def _tiflash_replica(operations: Operations, plan_table: Table) -> int:
+    """The replica count to give the copy: TiDB's current one, and at least 1 if a vector index needs it."""
+    needed = int(any(isinstance(i, VectorIndex) for i in plan_table.indexes))
     if impl_of(operations).as_sql or operations.get_bind().dialect.name != "mysql":
-        return 1 if any(isinstance(i, VectorIndex) for i in plan_table.indexes) else 0
+        return needed
     row = operations.get_bind().exec_driver_sql(
         "SELECT REPLICA_COUNT FROM information_schema.tiflash_replica WHERE TABLE_SCHEMA = DATABASE() "
         "AND TABLE_NAME = %s",
         (plan_table.name,),
     ).first()
-    count = int(row[0]) if row else 0
-    if count == 0 and any(isinstance(i, VectorIndex) for i in plan_table.indexes):
-        count = 1
-    return count
+    return max(int(row[0]) if row else 0, needed)
 
 
 def plan_rebuild(
@@ -115,17 +114,16 @@ def plan_rebuild(
         if c is not old.primary_key and all(name in kept for name in getattr(c, "columns", {}).keys())
     ]
     new = Table(_tmp_name(table_name), metadata, *columns, *constraints, schema=schema)
-    names = {c.name for c in new.columns}
     indexes: list[IndexSpec] = []
     for index in old.indexes:
         if isinstance(index, VectorIndex):
-            if index.vector_column_name in names:
+            if index.vector_column_name in kept:
                 indexes.append(IndexSpec(str(index.name), (index.vector_column_name,), vector_metric=index.metric))
-        elif index.name and all(isinstance(e, Column) and e.name in names for e in index.expressions):
+        elif index.name and all(isinstance(e, Column) and e.name in kept for e in index.expressions):
             index_columns = tuple(cast(Column[Any], e).name for e in index.expressions)
             indexes.append(IndexSpec(str(index.name), index_columns, bool(index.unique)))
     copy_columns = [
-        c.name for c in old.columns if c.computed is None and c.name in names and new.c[c.name].computed is None
+        c.name for c in old.columns if c.computed is None and c.name in kept and new.c[c.name].computed is None
     ]
     replica = _tiflash_replica(operations, old)
     return RebuildPlan(table_name, schema, old, new, copy_columns, indexes, replica)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Column, Table, Text
+from sqlalchemy import Column, Table
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, Label, UnaryExpression
@@ -24,7 +24,7 @@ from sqlalchemy.sql.selectable import Select
 
 from .. import codec
 from ..auto_embedding import AutoEmbeddingVector
-from ..functions import VectorDistance, VectorEmbedDistance
+from ..functions import VectorDistance, VectorEmbedDistance, render_string_literal
 from ..index import VectorIndex
 
 KNN_FUNCTION = "TIDB_EMBED_KNN"
@@ -108,12 +108,11 @@ class KnnFilter(ColumnElement[bool]):
 @compiles(KnnFilter, "sqlite")
 def _compile_knn_filter(element: KnnFilter, compiler: SQLCompiler, **kw: Any) -> str:
     preparer = compiler.preparer
-    literal = compiler.render_literal_value
     args = ", ".join(
         [
-            literal(element.table.name, Text()),
-            literal(element.column.name, Text()),
-            literal(element.metric, Text()),
+            render_string_literal(compiler, element.table.name),
+            render_string_literal(compiler, str(element.column.name)),
+            render_string_literal(compiler, element.metric),
             compiler.process(element.query, **kw),
             compiler.process(element.limit, **kw),
         ]

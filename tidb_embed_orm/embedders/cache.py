@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -16,15 +17,12 @@ ProgressCallback = Callable[[str, int, int], None]
 CacheKey = tuple[str, str | None, str]
 
 
-
 def expected_dim(model: str, options_json: str | None) -> int | None:
     """The size EMBED_TEXT(model, ..., options) must produce, when the registry knows it."""
     entry = _REGISTRY.get(model)
     if entry is None:
         return None
     if options_json and entry.dim_option:
-        import json
-
         size = json.loads(options_json).get(entry.dim_option)
         if isinstance(size, int):
             return size
