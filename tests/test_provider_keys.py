@@ -77,3 +77,13 @@ def test_key_is_masked_when_the_server_quotes_it(mariadb, monkeypatch):
     assert "can't be set to the value of '***'" in str(info.value)
     assert KEY not in str(info.value)
     engine.dispose()
+
+
+def test_a_base_url_tidb_cannot_take_is_refused_before_anything_is_set(mariadb):
+    statement = "SET @@GLOBAL.TIDB_EXP_EMBED_HUGGINGFACE_API_KEY"
+    before = mariadb["general_log"].read_text(errors="replace").count(statement)
+    engine = create_engine(mariadb["url"])
+    with pytest.raises(ProviderKeyError, match="no base URL setting for 'huggingface'"):
+        configure_provider(engine, "huggingface", KEY, base_url="http://127.0.0.1:1")
+    engine.dispose()
+    assert mariadb["general_log"].read_text(errors="replace").count(statement) == before

@@ -62,11 +62,11 @@ def configure_provider(
     if uses_client_embedding(dialect):
         store_client_key(dialect, provider, key, base_url)
         return
+    if base_url is not None and provider != "openai":  # refuse before anything is set
+        raise ProviderKeyError(f"TiDB has no base URL setting for {provider!r} (only for 'openai')")
     with _connection(bind) as conn:
         set_global(conn, PROVIDER_KEY_VARIABLES[provider], key, f"the {provider} API key")
         if base_url is not None:
-            if provider != "openai":
-                raise ProviderKeyError(f"TiDB has no base URL setting for {provider!r} (only for 'openai')")
             set_global(conn, OPENAI_API_BASE_VARIABLE, base_url, "the OpenAI base URL")
 
 
