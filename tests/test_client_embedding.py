@@ -22,7 +22,7 @@ from tidb_embed_orm import (
 )
 from tidb_embed_orm.embedders.huggingface_api import HuggingFaceAuthError, HuggingFaceInferenceEmbedder
 from tidb_embed_orm.models import EmbeddingModel, register_model
-from tidb_embed_orm.testing.seed import sample_model
+from tidb_embed_orm.testing.seed import add_seed_rows, sample_model, seed_search
 
 from .conftest import SEED_QUERY, SEED_ROWS
 from .hf_server import FeatureExtractionServer
@@ -61,13 +61,11 @@ def count_rows(engine) -> int:
 
 def test_seed_flow_in_client_mode_through_the_api(client_engine, server):
     with Session(client_engine) as session:
-        session.add_all([Doc(id=i, content=c) for i, c in SEED_ROWS])
-        session.commit()
+        add_seed_rows(session, Doc)
         assert len(server.requests) == 1  # one batched call per flush
         assert server.requests[0]["path"] == "/models/acme/remote-minilm/pipeline/feature-extraction"
         assert server.requests[0]["authorization"] == f"Bearer {KEY}"
-        hits = session.scalars(select(Doc.id).order_by(Doc.embedding.cosine_distance(SEED_QUERY)).limit(2)).all()
-        assert hits == [1, 4]
+        assert seed_search(session, Doc) == [1, 4]
         assert server.requests[-1]["inputs"] == [SEED_QUERY]
 
 
@@ -207,10 +205,8 @@ def test_live_self_managed_tidb(server):
     Live.metadata.create_all(engine)
     try:
         with Session(engine) as session:
-            session.add_all([Live(id=i, content=c) for i, c in SEED_ROWS])
-            session.commit()
-            hits = session.scalars(select(Live.id).order_by(Live.embedding.cosine_distance(SEED_QUERY)).limit(2))
-            assert list(hits) == [1, 4]
+            add_seed_rows(session, Live)
+            assert seed_search(session, Live) == [1, 4]
     finally:
         Live.metadata.drop_all(engine)
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tidb_embed_orm import AutoEmbeddingVector, EmbeddingFailedError, EmbeddingUnavailableError, Vector
 from tidb_embed_orm.embedders import HashingTestEmbedder
-from tidb_embed_orm.testing.seed import sample_model
+from tidb_embed_orm.testing.seed import add_seed_rows, sample_model, seed_search
 
 from .conftest import MINILM, SEED_QUERY, SEED_ROWS
 
@@ -22,12 +22,11 @@ Base = Doc
 def seed(engine) -> None:
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        session.add_all([Doc(id=i, content=c) for i, c in SEED_ROWS])
-        session.commit()
+        add_seed_rows(session, Doc)
 
 
 def top2(session) -> list[int]:
-    return list(session.scalars(select(Doc.id).order_by(Doc.embedding.cosine_distance(SEED_QUERY)).limit(2)))
+    return seed_search(session, Doc)
 
 
 def test_seed_flow_with_the_real_model(embedded_engine):

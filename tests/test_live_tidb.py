@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import MetaData, Table, create_engine, select
+from sqlalchemy import MetaData, Table, create_engine
 from sqlalchemy.orm import Session
 
 from tidb_embed_orm import AutoEmbeddingVector, configure_provider
-from tidb_embed_orm.testing.seed import SEED_QUERY, SEED_ROWS, sample_model
+from tidb_embed_orm.testing.seed import add_seed_rows, sample_model, seed_search
 
 pytestmark = pytest.mark.skipif(not os.environ.get("TIDB_URL"), reason="needs TIDB_URL (a TiDB Cloud Starter cluster)")
 
@@ -44,10 +44,8 @@ def test_seed_flow_on_tidb(engine, model):
     Sample.metadata.create_all(engine)
     try:
         with Session(engine) as session:
-            session.add_all([Sample(id=i, content=c) for i, c in SEED_ROWS])
-            session.commit()
-            hits = session.scalars(select(Sample.id).order_by(Sample.embedding.cosine_distance(SEED_QUERY)).limit(2))
-            assert list(hits) == [1, 4]
+            add_seed_rows(session, Sample)
+            assert seed_search(session, Sample) == [1, 4]
         reflected = Table("tidb_embed_orm_live_sample", MetaData(), autoload_with=engine)
         assert isinstance(reflected.c.embedding.type, AutoEmbeddingVector)
         assert reflected.c.embedding.type.model == model

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, insert, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.schema import CreateTable
 
 from tidb_embed_orm import AutoEmbeddingVector, get_model
+from tidb_embed_orm.testing.seed import sample_model
 
 from .conftest import SEED_QUERY, normalize_sql
 
@@ -68,17 +67,7 @@ def test_insert_leaves_the_embedding_out(seed_text, mysql_dialect, model):
     assert normalize_sql(expected).startswith("INSERT INTO sample (id, content) VALUES")
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Doc(Base):
-    __tablename__ = "sample"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    content: Mapped[str | None] = mapped_column(Text)
-    embedding: Mapped[np.ndarray | None] = mapped_column(
-        AutoEmbeddingVector("huggingface/sentence-transformers/all-MiniLM-L6-v2", source="content")
-    )
+Doc = sample_model("huggingface/sentence-transformers/all-MiniLM-L6-v2")
 
 
 def test_orm_query_is_the_seed_query(seed_text, mysql_dialect):

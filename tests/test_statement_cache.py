@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
-from sqlalchemy import Integer, Text, create_engine, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
 from tidb_embed_orm import AutoEmbeddingVector
 from tidb_embed_orm.embedders import HashingTestEmbedder
+from tidb_embed_orm.testing.seed import sample_model
 
 MODEL = "huggingface/BAAI/bge-m3"
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class Note(Base):
-    __tablename__ = "note"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    body: Mapped[str | None] = mapped_column(Text)
-    body_vec: Mapped[np.ndarray | None] = mapped_column(AutoEmbeddingVector(MODEL, source="body"))
+Note = sample_model(MODEL, table="note")
 
 
 def search(text: str):
-    return select(Note.id).order_by(Note.body_vec.cosine_distance(text)).limit(3)
+    return select(Note.id).order_by(Note.embedding.cosine_distance(text)).limit(3)
 
 
 def test_cache_keys_ignore_the_text():
@@ -40,10 +32,10 @@ def test_cache_keys_differ_by_model_and_options():
 
 def test_one_compiled_statement_for_many_searches():
     engine = create_engine("sqlite+tidb_embed://", embedders={MODEL: HashingTestEmbedder(1024)})
-    Base.metadata.create_all(engine)
+    Note.metadata.create_all(engine)
     cache: dict = {}
     with Session(engine.execution_options(compiled_cache=cache)) as session:
-        session.add_all([Note(id=i, body=f"note {i}") for i in range(5)])
+        session.add_all([Note(id=i, content=f"note {i}") for i in range(5)])
         session.flush()
         before = len(cache)
         results = [session.scalars(search(f"query {i}")).all() for i in range(20)]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Integer, Text, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ..auto_embedding import AutoEmbeddingVector
 from ..demo.models import SEED_QUERY, SEED_ROWS
 
-__all__ = ["SEED_QUERY", "SEED_ROWS", "sample_model"]
+__all__ = ["SEED_QUERY", "SEED_ROWS", "add_seed_rows", "sample_model", "seed_search"]
 
 
 def sample_model(model: str, *, table: str = "sample", deferred: bool = False, **column_kw: Any) -> Any:
@@ -31,3 +31,14 @@ def sample_model(model: str, *, table: str = "sample", deferred: bool = False, *
         )
 
     return Sample
+
+
+def add_seed_rows(session: Session, sample: Any) -> None:
+    """The page's five rows, inserted and committed through the ORM."""
+    session.add_all([sample(id=i, content=c) for i, c in SEED_ROWS])
+    session.commit()
+
+
+def seed_search(session: Session, sample: Any, query: str = SEED_QUERY, limit: int = 2) -> list[int]:
+    """The page's query: ids by cosine distance to ``query`` (1 and 4 for the seed rows)."""
+    return list(session.scalars(select(sample.id).order_by(sample.embedding.cosine_distance(query)).limit(limit)))
