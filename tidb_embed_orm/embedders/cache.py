@@ -49,7 +49,6 @@ class EmbeddingService:
         self._cache: OrderedDict[CacheKey, Float32Array] = OrderedDict()
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
-        self.calls = 0  # batches sent to embedders, for tests and benchmarks
 
     def embedder(self, model: str) -> Embedder:
         with self._lock:
@@ -93,7 +92,6 @@ class EmbeddingService:
                 raise
             except Exception as exc:
                 raise EmbeddingFailedError(f"embedding {len(batch)} texts with {model!r} failed: {exc}") from exc
-            self.calls += 1
             matrix = as_matrix(result, len(batch), dim, model)
             with self._lock:
                 for text, row in zip(batch, matrix, strict=False):

@@ -55,7 +55,6 @@ class HuggingFaceInferenceEmbedder:
         # token=False: send no token at all (not even one stored by `hf auth login`).
         token = self._key.reveal() if self._key else False
         self._client = InferenceClient(token=token, timeout=timeout)  # type: ignore[arg-type]
-        self.requests = 0
 
     def __repr__(self) -> str:
         return f"HuggingFaceInferenceEmbedder({self.repo!r}, base_url={self.base_url!r}, api_key={self._key!r})"
@@ -66,7 +65,6 @@ class HuggingFaceInferenceEmbedder:
         attempt = 0
         while True:
             attempt += 1
-            self.requests += 1
             try:
                 result = self._client.feature_extraction(list(texts), model=self.url)
             except InferenceTimeoutError:
