@@ -281,3 +281,16 @@ def test_offline_sql_for_tidb(alembic_env, tmp_path, capsys):
         "RENAME TABLE sample TO _tidb_embed_old_sample, _tidb_embed_new_sample TO sample",
         "DROP TABLE _tidb_embed_old_sample",
     ]
+
+
+def test_removing_an_auto_embedding_column_from_the_model(engine, alembic_env):
+    with engine.connect() as conn:
+        revision(alembic_env, conn, full_schema(extra=True), "create with title_vec")
+        upgrade(alembic_env, conn, full_schema(extra=True))
+        before = insert_rows(conn)
+        script = revision(alembic_env, conn, full_schema(), "drop title_vec")
+        assert "op.drop_auto_embedding_column('docs', 'title_vec')" in script
+        assert "op.add_auto_embedding_column('docs', sa.Column('title_vec'" in script  # its downgrade
+        upgrade(alembic_env, conn, full_schema())
+        assert snapshot(conn) == before
+        assert diffs(conn, full_schema()) == []

@@ -67,25 +67,28 @@ def _compare_auto_embedding_table(
     conn_table: Table | None, metadata_table: Table | None,
 ) -> None:
     if conn_table is not None and metadata_table is not None:
-        _compare_columns(modify_table_ops, schema, tname, conn_table, metadata_table)
+        _compare_columns(autogen_context, modify_table_ops, schema, tname, conn_table, metadata_table)
     _compare_vector_indexes(autogen_context, modify_table_ops, schema, tname, conn_table, metadata_table)
 
 
-def _compare_columns(modify_table_ops: ops.ModifyTableOps, schema: str | None, tname: str,
-                     conn_table: Table, metadata_table: Table) -> None:
-    replaced: list[Any] = []
-    for op in modify_table_ops.ops:
-        if isinstance(op, ops.AddColumnOp) and isinstance(op.column.type, AutoEmbeddingVector):
-            replaced.append(AddAutoEmbeddingColumnOp(tname, op.column, schema=schema))
-        elif isinstance(op, ops.DropColumnOp) and isinstance(
-            conn_table.c.get(op.column_name, None) is not None and conn_table.c[op.column_name].type,
-            AutoEmbeddingVector,
+def _compare_columns(autogen_context: AutogenContext, modify_table_ops: ops.ModifyTableOps, schema: str | None,
+                     tname: str, conn_table: Table, metadata_table: Table) -> None:
+    modify_table_ops.ops[:] = [
+        AddAutoEmbeddingColumnOp(tname, op.column, schema=schema)
+        if isinstance(op, ops.AddColumnOp) and isinstance(op.column.type, AutoEmbeddingVector)
+        else op
+        for op in modify_table_ops.ops
+    ]
+    for column in conn_table.columns:
+        # Alembic adds its DropColumnOp after this comparator; _run_object_filters keeps it out.
+        if (
+            isinstance(column.type, AutoEmbeddingVector)
+            and column.name not in metadata_table.c
+            and _original_run_object_filters(autogen_context, column, column.name, "column", True, None)
         ):
-            replaced.append(DropAutoEmbeddingColumnOp(tname, op.column_name, schema=schema,
-                                                      existing_column=conn_table.c[op.column_name]._copy()))
-        else:
-            replaced.append(op)
-    modify_table_ops.ops[:] = replaced
+            modify_table_ops.ops.append(
+                DropAutoEmbeddingColumnOp(tname, column.name, schema=schema, existing_column=column._copy())
+            )
     for column in metadata_table.columns:
         if column.name not in conn_table.c:
             continue
@@ -119,7 +122,8 @@ def _compare_vector_indexes(
             modify_table_ops.ops.append(CreateVectorIndexOp(name, tname, column, metric, schema=schema))
 
 
-# Alembic's own index comparison cannot see expression indexes in the database: keep it away from ours.
+# Alembic's own index comparison cannot see expression indexes in the database, and its DropColumnOp
+# would leave a downgrade that re-adds a STORED generated column in place: keep both away from ours.
 _original_run_object_filters = AutogenContext.run_object_filters
 
 
@@ -127,6 +131,8 @@ def _run_object_filters(self: AutogenContext, object_: Any, name: Any, type_: An
                         compare_to: Any) -> bool:
     if isinstance(object_, VectorIndex):
         return False
+    if type_ == "column" and reflected and compare_to is None and isinstance(object_.type, AutoEmbeddingVector):
+        return False  # a removed auto-embedding column: dropped by DropAutoEmbeddingColumnOp instead
     return _original_run_object_filters(self, object_, name, type_, reflected, compare_to)
 
 
