@@ -3,7 +3,7 @@
 A user's TiDB models, queries and migrations run unchanged: auto-embedding columns are real
 STORED generated columns calling ``EMBED_TEXT``, which this engine serves from a local model.
 Before SQLite asks for vectors one row at a time, the execution context embeds the statement's
-whole batch of source texts at once (``EmbeddingService.prefetch``).
+whole batch of source texts a window ahead, in batches (``EmbeddingService.start_statement``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import reflection
 from sqlalchemy.engine.default import DefaultExecutionContext
 
 from ..auto_embedding import AutoEmbeddingVector, auto_embedding_columns
@@ -26,8 +27,12 @@ from ..errors import EmbeddingFailedError, TidbEmbedError
 from ..providers import client_credentials
 from ..reflection import reflect_vector_indexes
 from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
-from .knn import MatrixCache
 from .sql_functions import UdfErrors, register_functions
+from .vector_index.schema import INTERNAL_TABLES, reconcile
+from .vector_index.search import FILTER_MULTIPLIERS, Plan, VectorIndexes
+
+#: Statements after which the vector indexes' change logs are installed or removed.
+_DDL_WORDS = ("CREATE", "DROP", "ALTER")
 
 
 def _load_dbapi() -> Any:
@@ -51,14 +56,19 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
         searches = getattr(compiled, "tidb_embed_knn", None)
         if searches:
             pooled = self.root_connection.connection
-            self.dialect.prepare_knn(pooled.dbapi_connection, pooled.info, searches)  # type: ignore[attr-defined]
-        if compiled is None or not (self.isinsert or self.isupdate):
-            return
+            dialect: EmbeddedDialect = self.dialect  # type: ignore[assignment]
+            self.tidb_embed_plan = dialect.plan_searches(pooled.dbapi_connection, pooled.info, searches)
         service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
+        connection = id(self.root_connection.connection.dbapi_connection)
+        if compiled is None or not (self.isinsert or self.isupdate):
+            service.end_statement(connection)
+            return
+        texts: dict[tuple[str, str | None], list[str]] = {}
         for column, source in auto_embedding_columns(getattr(compiled.statement, "table", None)):
-            texts = [p[source.key] for p in self.compiled_parameters if isinstance(p.get(source.key), str)]
             column_type = cast(AutoEmbeddingVector, column.type)
-            service.prefetch(column_type.model, texts, column_type.options_json)
+            announced = texts.setdefault((column_type.model, column_type.options_json), [])
+            announced.extend(p[source.key] for p in self.compiled_parameters if isinstance(p.get(source.key), str))
+        service.start_statement(connection, texts)
 
 
 class EmbeddedDialect(SQLiteDialect_pysqlite):
@@ -76,6 +86,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         embedding_batch_size: int = 64,
         embedding_cache_size: int = 10_000,
         embedding_progress: ProgressCallback | None = None,
+        journal_mode: str | None = "wal",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -87,24 +98,26 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             progress=embedding_progress,
         )
         self._udf_errors = UdfErrors()
-        self.knn = MatrixCache()
-        self._database: str | None = None
+        self.journal_mode = journal_mode
+        self._vector_indexes: VectorIndexes | None = None
 
-    def create_connect_args(self, url: Any) -> Any:
-        self._database = url.database if url.database not in (None, "", ":memory:") else None
-        return super().create_connect_args(url)
+    @property
+    def vector_indexes(self) -> VectorIndexes:
+        """The engine's vector-index graphs (built on first use, shared by its connections)."""
+        if self._vector_indexes is None:
+            self._vector_indexes = VectorIndexes(self.loaded_dbapi)
+        return self._vector_indexes
 
-    def _database_key(self, dbapi_connection: Any) -> Any:
-        return self._database or ("memory", id(dbapi_connection))
+    def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any]) -> Plan:
+        """Bring the indexes a statement searches up to date, as this connection sees them."""
+        here = self.vector_indexes.connection_searches(dbapi_connection, info, self._udf_errors)
+        return self.vector_indexes.prepare(dbapi_connection, here, self.identifier_preparer.quote, searches)
 
-    def prepare_knn(self, dbapi_connection: Any, info: dict[str, Any], searches: list[tuple[str, str, str]]) -> None:
-        """Make the matrices a vector-index search reads current (other processes' commits too)."""
-        version = dbapi_connection.execute("PRAGMA data_version").fetchone()[0]
-        if info.get("tidb_embed_data_version", version) != version:
-            self.knn.invalidate()
-        info["tidb_embed_data_version"] = version
-        for table, column, metric in searches:
-            self.knn.ensure(self._database_key(dbapi_connection), dbapi_connection, table, column, metric)
+    @reflection.cache
+    def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> Any:
+        # The vector indexes' own bookkeeping tables are part of the index, not of the user's schema.
+        names = super().get_table_names(connection, schema=schema, **kw)
+        return [name for name in names if name not in INTERNAL_TABLES]
 
     def get_indexes(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> Any:
         # Vector indexes are expression indexes SQLAlchemy cannot reflect (it warns); they are
@@ -134,15 +147,32 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                 sqlite_vec.load(dbapi_connection)
             finally:
                 dbapi_connection.enable_load_extension(False)
-            register_functions(
-                dbapi_connection,
-                self.embedding_service,
-                self._udf_errors,
-                self.knn,
-                self._database_key(dbapi_connection),
-            )
+            self._set_journal_mode(dbapi_connection)
+            register_functions(dbapi_connection, self.embedding_service, self._udf_errors)
 
         return connect
+
+    def _set_journal_mode(self, dbapi_connection: Any) -> None:
+        """File databases default to WAL: readers and one writer at a time never wait on each other."""
+        if not self.journal_mode:
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            files = [row[2] for row in cursor.execute("PRAGMA database_list").fetchall() if row[1] == "main"]
+            if files and files[0]:
+                current = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(current).lower() != self.journal_mode.lower():
+                    cursor.execute(f"PRAGMA journal_mode = {self.preparer_safe_word(self.journal_mode)}")
+        except self.loaded_dbapi.OperationalError:
+            pass  # another connection holds the database: it will be switched by a later connection
+        finally:
+            cursor.close()
+
+    @staticmethod
+    def preparer_safe_word(word: str) -> str:
+        if not word.isalpha():
+            raise ValueError(f"journal_mode must be a SQLite journal mode such as 'wal', got {word!r}")
+        return word
 
     def _reraise_udf_error(self, exc: Exception) -> None:
         udf_error = self._udf_errors.take()
@@ -152,35 +182,64 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             raise udf_error.with_traceback(None) from exc
         raise EmbeddingFailedError(f"a SQL function failed: {type(udf_error).__name__}: {udf_error}") from udf_error
 
-    def _note_write(self, statement: str) -> None:
-        if statement.lstrip()[:6].upper() != "SELECT":
-            self.knn.invalidate()
-
-    def do_rollback(self, dbapi_connection: Any) -> None:
-        self.knn.invalidate()
-        super().do_rollback(dbapi_connection)
-
     @contextmanager
-    def _statement(self, statement: str) -> Iterator[None]:
-        """Around every statement: note writes (for vector-index matrices), surface SQL-function errors."""
-        self._note_write(statement)
+    def _statement(self, cursor: Any, statement: str) -> Iterator[None]:
+        """Around every statement: surface SQL-function errors; after DDL, keep vector indexes' logs in step."""
         self._udf_errors.take()
         try:
             yield
         except self.loaded_dbapi.Error as exc:
             self._reraise_udf_error(exc)
             raise
+        if statement.lstrip()[:6].upper().startswith(_DDL_WORDS):
+            self._reconcile_vector_indexes(cursor.connection)
+
+    def _reconcile_vector_indexes(self, dbapi_connection: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            own_transaction = not dbapi_connection.in_transaction
+            if own_transaction:
+                cursor.execute("BEGIN")
+            try:
+                reconcile(cursor, self.identifier_preparer.quote)
+            except BaseException:
+                if own_transaction:
+                    cursor.execute("ROLLBACK")
+                raise
+            if own_transaction:
+                cursor.execute("COMMIT")
+        finally:
+            cursor.close()
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-        with self._statement(statement):
-            cursor.execute(statement, parameters)
+        plan: Plan | None = getattr(context, "tidb_embed_plan", None)
+        with self._statement(cursor, statement):
+            if plan is None:
+                cursor.execute(statement, parameters)
+            else:
+                self._execute_search(cursor, plan, statement, parameters)
+
+    def _execute_search(self, cursor: Any, plan: Plan, statement: str, parameters: Any) -> None:
+        """Run an indexed search; a filtered one asks for more candidates until it has k rows (or scans)."""
+        sql = plan.statement(statement)
+        if not plan.filtered:
+            cursor.execute(sql, parameters)
+            return
+        for multiplier in FILTER_MULTIPLIERS:
+            for run in plan.runs.values():
+                run.multiplier = multiplier
+            rows = len(cursor.execute(sql, parameters).fetchall())
+            if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in plan.runs.values()):
+                cursor.execute(sql, parameters)
+                return
+        cursor.execute(plan.statement(statement, scan_all=True), parameters)
 
     def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-        with self._statement(statement):
+        with self._statement(cursor, statement):
             cursor.executemany(statement, parameters)
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
-        with self._statement(statement):
+        with self._statement(cursor, statement):
             cursor.execute(statement)
 
 

@@ -15,7 +15,6 @@ import numpy as np
 from .. import codec
 from ..embedders.cache import EmbeddingService
 from ..errors import TidbEmbedError
-from .knn import KNN_FUNCTION, MatrixCache
 
 
 class UdfErrors(threading.local):
@@ -55,9 +54,7 @@ def _index_marker(value: Any) -> None:
     return None
 
 
-def register_functions(
-    connection: Any, service: EmbeddingService, errors: UdfErrors, knn: MatrixCache, database: Any
-) -> None:
+def register_functions(connection: Any, service: EmbeddingService, errors: UdfErrors) -> None:
     def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any) -> Any:
             try:
@@ -71,7 +68,8 @@ def register_functions(
     def embed_text(model: str, text: str | None, options_json: str | None = None) -> bytes | None:
         if text is None:
             return None
-        return service.embed_one(model, str(text), options_json).astype("<f4", copy=False).tobytes()
+        vector = service.embed_one(model, str(text), options_json, connection=id(connection))
+        return vector.astype("<f4", copy=False).tobytes()
 
     connection.create_function("EMBED_TEXT", 2, guarded(embed_text), deterministic=True)
     connection.create_function("EMBED_TEXT", 3, guarded(embed_text), deterministic=True)
@@ -90,7 +88,7 @@ def register_functions(
 
         connection.create_function(name, 2, guarded(vec_distance), deterministic=True)
         # The one-argument form names a vector index (CREATE INDEX ix ON t (VEC_COSINE_DISTANCE(v))):
-        # SQLite keeps it as a real, reflectable index over a constant, and searches are served by knn.py.
+        # SQLite keeps it as a real, reflectable index over a constant; searches are served by vector_index/.
         connection.create_function(name, 1, _index_marker, deterministic=True)
 
         def raw_embed_distance(column: Any, text: Any, name: str = name) -> None:
@@ -114,9 +112,3 @@ def register_functions(
     )
     connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(codec.encode_text)), deterministic=True)
 
-    def knn_search(table: str, column: str, metric: str, query: bytes | None, k: int) -> str:
-        if query is None:
-            return "[]"
-        return knn.top_k(database, table, column, metric, query, int(k))
-
-    connection.create_function(KNN_FUNCTION, 5, guarded(knn_search), deterministic=True)

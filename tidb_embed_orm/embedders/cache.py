@@ -11,6 +11,7 @@ from ..codec import Float32Array
 from ..errors import EmbeddingFailedError, TidbEmbedError
 from ..models import _REGISTRY
 from .base import Embedder, as_matrix
+from .feed import StatementFeed
 
 #: progress(model, done, total) after each batch of a long embedding run.
 ProgressCallback = Callable[[str, int, int], None]
@@ -49,6 +50,10 @@ class EmbeddingService:
         self._cache: OrderedDict[CacheKey, Float32Array] = OrderedDict()
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
+        #: per connection (by id): the feeds of the statement it is executing
+        self._feeds: dict[int, dict[tuple[str, str | None], StatementFeed]] = {}
+        #: how many batches a statement's feed embeds at a time
+        self.window_batches = 8
 
     def embedder(self, model: str) -> Embedder:
         with self._lock:
@@ -72,18 +77,41 @@ class EmbeddingService:
             known.update(self._embed_missing(model, options_json, missing))
         return [known[text] for text in texts]
 
-    def embed_one(self, model: str, text: str, options_json: str | None = None) -> Float32Array:
-        return self.embed(model, [text], options_json)[0]
+    def embed_one(self, model: str, text: str, options_json: str | None = None, *, connection: int = 0) -> Float32Array:
+        """One text's vector; a text the connection's current statement announced comes from its feed."""
+        feed = self._feeds.get(connection, {}).get((model, options_json)) if connection else None
+        vector = feed.vector(text) if feed is not None else None
+        return vector if vector is not None else self.embed(model, [text], options_json)[0]
+
+    def start_statement(self, connection: int, texts: dict[tuple[str, str | None], Sequence[str]]) -> None:
+        """Announce the texts a statement on ``connection`` will embed, in row order, per (model, options)."""
+        window = self.batch_size * self.window_batches
+        feeds = {
+            (model, options): StatementFeed(
+                announced, lambda batch, m=model, o=options: self.embed(m, batch, o), window
+            )
+            for (model, options), announced in texts.items()
+            if announced
+        }
+        if feeds:
+            self._feeds[connection] = feeds
+        else:
+            self._feeds.pop(connection, None)
+
+    def end_statement(self, connection: int) -> None:
+        self._feeds.pop(connection, None)
 
     def prefetch(self, model: str, texts: Sequence[str], options_json: str | None = None) -> None:
-        """Embed a whole statement's texts in batches before SQLite asks for them one row at a time."""
-        if texts:
-            self.embed(model, texts, options_json)
+        """Embed texts ahead of time, in batches, into the cache (for callers without a statement)."""
+        for start in range(0, len(texts), self.batch_size * self.window_batches):
+            self.embed(model, texts[start : start + self.batch_size * self.window_batches], options_json)
 
     def _embed_missing(self, model: str, options_json: str | None, texts: list[str]) -> dict[str, Float32Array]:
         embedder = self.embedder(model)
         dim = expected_dim(model, options_json)
         fresh: dict[str, Float32Array] = {}
+        # Texts of similar length share a batch: local models pad every text to the batch's longest.
+        texts = sorted(texts, key=len)
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
             try:

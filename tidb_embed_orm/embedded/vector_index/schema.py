@@ -1,0 +1,201 @@
+"""What an embedded vector index keeps inside the database, in the same transactions as the rows.
+
+Each schema (``main`` or an ATTACHed database) that holds vector indexes has two tables:
+
+- ``_tidb_embed_vector_index``: one row per SQLite vector index (``CREATE INDEX ix ON t
+  (VEC_COSINE_DISTANCE(v))``) with its table, column, metric and a ``token`` naming this
+  incarnation of it (files on disk carry the token), and how far its change log was compacted;
+- ``_tidb_embed_vector_log``: the change log. Triggers on the table append the rowid of every
+  inserted, deleted or re-vectored row, inside the writer's transaction: a rollback leaves no
+  trace, a commit is seen by every other connection and process, a crash loses nothing.
+
+The HNSW graph (``store.py``) holds the committed table as of one log position; a search adds
+what the log says changed after it. Installation follows the DDL: ``reconcile`` runs after every
+CREATE / DROP / ALTER statement and installs or removes what the indexes in ``sqlite_master`` need.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ...reflection import parse_vector_indexes
+
+META_TABLE = "_tidb_embed_vector_index"
+LOG_TABLE = "_tidb_embed_vector_log"
+TRIGGER_PREFIX = "_tidb_embed_vlog_"
+INTERNAL_TABLES = frozenset({META_TABLE, LOG_TABLE})
+
+Quote = Callable[[str], str]
+
+
+class VectorIndexUnsupported(ValueError):
+    """A vector index on a table the embedded engine cannot keep a change log for."""
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One installed vector index, as its schema's ``_tidb_embed_vector_index`` row has it."""
+
+    schema: str
+    name: str
+    table: str
+    column: str
+    metric: str
+    token: str
+    compacted_through: int
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def schemas(cursor: Any) -> list[tuple[str, str]]:
+    """``(schema, file)`` of every database on the connection (file is ``''`` in memory)."""
+    return [(row[1], row[2] or "") for row in cursor.execute("PRAGMA database_list").fetchall() if row[1] != "temp"]
+
+
+def _triggers(quote: Quote, name: str, table: str, column: str, token: str) -> list[str]:
+    log = f"INSERT INTO {quote(LOG_TABLE)} (token, row)"
+    t, c, tk = quote(table), quote(column), literal(token)
+    prefix = TRIGGER_PREFIX + name
+    return [
+        f"CREATE TRIGGER {quote(prefix + '_i')} AFTER INSERT ON {t} BEGIN {log} VALUES ({tk}, NEW.rowid); END",
+        f"CREATE TRIGGER {quote(prefix + '_u')} AFTER UPDATE ON {t} "
+        f"WHEN OLD.rowid IS NOT NEW.rowid OR OLD.{c} IS NOT NEW.{c} BEGIN "
+        f"{log} SELECT {tk}, OLD.rowid WHERE OLD.rowid IS NOT NEW.rowid; "
+        f"{log} VALUES ({tk}, NEW.rowid); END",
+        f"CREATE TRIGGER {quote(prefix + '_d')} AFTER DELETE ON {t} BEGIN {log} VALUES ({tk}, OLD.rowid); END",
+    ]
+
+
+def _has_table(cursor: Any, qschema: str, name: str) -> bool:
+    return cursor.execute(f"SELECT 1 FROM {qschema}.sqlite_master WHERE type = 'table' AND name = ?",
+                          (name,)).fetchone() is not None
+
+
+def installed(cursor: Any, quote: Quote, schema: str) -> dict[str, IndexEntry]:
+    """The installed vector indexes of ``schema`` by index name (``{}`` before the first one)."""
+    qschema = quote(schema)
+    if not _has_table(cursor, qschema, META_TABLE):
+        return {}
+    rows = cursor.execute(
+        f"SELECT name, table_name, column_name, metric, token, compacted_through FROM {qschema}.{quote(META_TABLE)}"
+    ).fetchall()
+    return {row[0]: IndexEntry(schema, *row) for row in rows}
+
+
+def _declared(cursor: Any, qschema: str) -> dict[str, tuple[str, str, str]]:
+    rows = cursor.execute(
+        f"SELECT tbl_name, sql FROM {qschema}.sqlite_master WHERE type = 'index' AND sql LIKE '%VEC\\_%' ESCAPE '\\'"
+    ).fetchall()
+    return {found.name: (table, found.column, found.metric) for table, sql in rows
+            for found in parse_vector_indexes(sql)}
+
+
+def _triggers_present(cursor: Any, qschema: str) -> set[str]:
+    rows = cursor.execute(
+        f"SELECT name FROM {qschema}.sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
+        (len(TRIGGER_PREFIX), TRIGGER_PREFIX),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _drop_triggers(cursor: Any, quote: Quote, qschema: str, name: str) -> None:
+    for suffix in ("_i", "_u", "_d"):
+        cursor.execute(f"DROP TRIGGER IF EXISTS {qschema}.{quote(TRIGGER_PREFIX + name + suffix)}")
+
+
+def _install(cursor: Any, quote: Quote, schema: str, name: str, table: str, column: str, metric: str) -> None:
+    qschema = quote(schema)
+    without_rowid = cursor.execute(
+        f"SELECT sql FROM {qschema}.sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()
+    if without_rowid and "WITHOUT ROWID" in " ".join(str(without_rowid[0]).upper().split()):
+        raise VectorIndexUnsupported(
+            f"vector index {name!r}: table {table!r} is WITHOUT ROWID; the embedded engine's vector index "
+            "keys rows by rowid. Declare the table with a rowid (the default) to index it."
+        )
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {qschema}.{quote(META_TABLE)} (name TEXT PRIMARY KEY, table_name TEXT NOT NULL, "
+        "column_name TEXT NOT NULL, metric TEXT NOT NULL, token TEXT NOT NULL, "
+        "compacted_through INTEGER NOT NULL DEFAULT 0)"
+    )
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {qschema}.{quote(LOG_TABLE)} "
+        "(seq INTEGER PRIMARY KEY AUTOINCREMENT, token TEXT NOT NULL, row INTEGER NOT NULL)"
+    )
+    cursor.execute(
+        f"CREATE INDEX IF NOT EXISTS {qschema}.{quote(LOG_TABLE + '_token')} ON {quote(LOG_TABLE)} (token, seq)"
+    )
+    _uninstall(cursor, quote, schema, name)
+    token = secrets.token_hex(8)
+    for statement in _triggers(quote, name, table, column, token):
+        cursor.execute(statement.replace("CREATE TRIGGER ", f"CREATE TRIGGER {qschema}.", 1))
+    cursor.execute(
+        f"INSERT INTO {qschema}.{quote(META_TABLE)} (name, table_name, column_name, metric, token) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (name, table, column, metric, token),
+    )
+
+
+def _uninstall(cursor: Any, quote: Quote, schema: str, name: str) -> None:
+    qschema = quote(schema)
+    _drop_triggers(cursor, quote, qschema, name)
+    if _has_table(cursor, qschema, META_TABLE):
+        row = cursor.execute(f"SELECT token FROM {qschema}.{quote(META_TABLE)} WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            cursor.execute(f"DELETE FROM {qschema}.{quote(LOG_TABLE)} WHERE token = ?", (row[0],))
+            cursor.execute(f"DELETE FROM {qschema}.{quote(META_TABLE)} WHERE name = ?", (name,))
+
+
+def reconcile(cursor: Any, quote: Quote) -> bool:
+    """Install what new vector indexes need and remove what dropped ones left; True if anything changed."""
+    changed = False
+    for schema, _file in schemas(cursor):
+        qschema = quote(schema)
+        declared = _declared(cursor, qschema)
+        have = installed(cursor, quote, schema)
+        if not declared and not have:
+            continue
+        triggers = _triggers_present(cursor, qschema)
+        for name, (table, column, metric) in declared.items():
+            entry = have.get(name)
+            complete = all(TRIGGER_PREFIX + name + s in triggers for s in ("_i", "_u", "_d"))
+            if entry is None or (entry.table, entry.column, entry.metric) != (table, column, metric) or not complete:
+                _install(cursor, quote, schema, name, table, column, metric)
+                changed = True
+        for name in have.keys() - declared.keys():
+            _uninstall(cursor, quote, schema, name)
+            changed = True
+    return changed
+
+
+def log_position(cursor: Any, quote: Quote, schema: str) -> int:
+    """The last change-log position this connection can see (its own uncommitted writes included)."""
+    row = cursor.execute(
+        f"SELECT seq FROM {quote(schema)}.sqlite_sequence WHERE name = ?", (LOG_TABLE,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def changed_rows(cursor: Any, quote: Quote, schema: str, token: str, after: int, upto: int | None = None) -> list[int]:
+    """Rowids the log names after position ``after`` (and up to ``upto``), each once."""
+    sql = f"SELECT DISTINCT row FROM {quote(schema)}.{quote(LOG_TABLE)} WHERE token = ? AND seq > ?"
+    params: tuple[Any, ...] = (token, after)
+    if upto is not None:
+        sql += " AND seq <= ?"
+        params += (upto,)
+    return [row[0] for row in cursor.execute(sql, params).fetchall()]
+
+
+def compact(cursor: Any, quote: Quote, schema: str, token: str, through: int) -> None:
+    """Forget log entries a saved graph already holds (called in a write transaction)."""
+    qschema = quote(schema)
+    cursor.execute(f"DELETE FROM {qschema}.{quote(LOG_TABLE)} WHERE token = ? AND seq <= ?", (token, through))
+    cursor.execute(
+        f"UPDATE {qschema}.{quote(META_TABLE)} SET compacted_through = max(compacted_through, ?) WHERE token = ?",
+        (through, token),
+    )

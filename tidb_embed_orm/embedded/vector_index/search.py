@@ -1,0 +1,206 @@
+"""Serving ``ORDER BY <distance> LIMIT k`` from a vector index, with SQLite's visibility rules.
+
+Before a statement runs, ``VectorIndexes.prepare`` brings the index's graph up to the newest
+committed log position and reads, on the statement's own connection, which rows the log names
+after the graph's position: other connections' recent commits and this connection's own
+uncommitted writes. During the statement, ``TIDB_EMBED_KNN(n, query, k)`` returns the graph's
+nearest rows minus those changed rows, plus the changed rows themselves; SQLite then ranks these
+candidates exactly (the statement's own ORDER BY) and applies its WHERE. A search therefore sees
+exactly the committed rows plus its own writes, and nothing of other open transactions.
+
+When the connection cannot use the graph (its read snapshot is older than the graph, the index
+has no change log yet, or an in-memory database is mid-transaction before the graph was built)
+the statement runs as the exact scan it describes, restricted to non-NULL vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ... import codec
+from .schema import Quote, changed_rows, installed, log_position, schemas
+from .store import Graph, GraphFiles, catch_up, maybe_save
+
+KNN_FUNCTION = "TIDB_EMBED_KNN"
+#: Candidates asked of the graph beyond k, so that approximate misses rarely reach the top k.
+EXTRA_CANDIDATES = 30
+#: Filtered searches retry with this many times more candidates before falling back to a scan.
+FILTER_MULTIPLIERS = (1, 4, 16, 64)
+
+
+@dataclass(frozen=True)
+class KnnSearch:
+    """One indexed search in a compiled statement (what the compiler decided)."""
+
+    number: int
+    schema: str | None
+    table: str
+    column: str
+    metric: str
+    filtered: bool
+    indexed_sql: str
+    scan_sql: str
+
+
+@dataclass
+class SearchRun:
+    """One execution of one search: the graph it reads and the rows changed after it."""
+
+    graph: Graph | None
+    dirty: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    multiplier: int = 1
+    limit: int | None = None
+    exhaustive: bool = False
+
+
+class ConnectionSearches:
+    """Per DBAPI connection: the runs of the statement being executed, read by TIDB_EMBED_KNN."""
+
+    def __init__(self) -> None:
+        self.runs: dict[int, SearchRun] = {}
+
+    def knn(self, number: int, query: Any, limit: Any, offset: Any) -> str:
+        """TIDB_EMBED_KNN(n, query, limit, offset): candidate rowids as a JSON array."""
+        run = self.runs.get(int(number))
+        if run is None or run.graph is None or query is None or limit is None:
+            return "[]"
+        graph = run.graph
+        vector = codec.decode_bytes(query) if isinstance(query, (bytes, memoryview)) else codec.decode_text(query)
+        with graph.lock:
+            ann = graph.ann
+            size = len(ann) if ann is not None else 0
+            run.limit = int(limit)
+            k = -1 if run.limit < 0 else run.limit + max(int(offset or 0), 0)
+            if ann is None or vector.shape[0] != ann.dim:
+                found = np.empty(0, np.int64)
+                run.exhaustive = True
+            else:
+                stale = int(np.count_nonzero(ann.contains(run.dirty))) if len(run.dirty) else 0
+                want = size if k < 0 else (k + stale + max(k, EXTRA_CANDIDATES)) * run.multiplier
+                found = ann.search(vector, want)
+                run.exhaustive = want >= size
+        if len(run.dirty):
+            found = np.concatenate([found[~np.isin(found, run.dirty)], run.dirty])
+        return json.dumps(found.tolist())
+
+
+@dataclass
+class Plan:
+    """What ``do_execute`` needs: which searches run as scans, and whether to retry filtered ones."""
+
+    runs: dict[int, SearchRun]
+    searches: list[KnnSearch]
+    scans: set[int]
+
+    @property
+    def filtered(self) -> bool:
+        return any(s.filtered for s in self.searches if s.number not in self.scans)
+
+    def statement(self, sql: str, *, scan_all: bool = False) -> str:
+        for search in self.searches:
+            if scan_all or search.number in self.scans:
+                sql = sql.replace(search.indexed_sql, search.scan_sql)
+        return sql
+
+
+class VectorIndexes:
+    """An engine's graphs, shared by its connections (and kept current with other processes)."""
+
+    def __init__(self, dbapi: Any) -> None:
+        self._dbapi = dbapi
+        self._graphs: dict[tuple[Any, ...], Graph] = {}
+        self._readers: dict[str, tuple[Any, threading.Lock]] = {}
+        self._lock = threading.Lock()
+
+    def connection_searches(self, dbapi_connection: Any, info: dict[str, Any], errors: Any) -> ConnectionSearches:
+        searches = info.get("tidb_embed_knn")
+        if searches is None:
+            searches = info["tidb_embed_knn"] = ConnectionSearches()
+
+            def knn(*args: Any) -> str:
+                try:
+                    return searches.knn(*args)
+                except BaseException as exc:
+                    errors.last = exc
+                    raise
+
+            dbapi_connection.create_function(KNN_FUNCTION, 4, knn)
+        return searches
+
+    def _reader(self, database_file: str) -> tuple[Any, threading.Lock]:
+        with self._lock:
+            found = self._readers.get(database_file)
+            if found is None:
+                connection = self._dbapi.connect(database_file, check_same_thread=False, timeout=0.05,
+                                                 isolation_level=None)
+                found = self._readers[database_file] = (connection, threading.Lock())
+            return found
+
+    def close(self) -> None:
+        with self._lock:
+            for connection, _ in self._readers.values():
+                connection.close()
+            self._readers.clear()
+            self._graphs.clear()
+
+    def prepare(self, dbapi_connection: Any, searches_here: ConnectionSearches, quote: Quote,
+                searches: list[KnnSearch]) -> Plan:
+        cursor = dbapi_connection.cursor()
+        try:
+            files = dict(schemas(cursor))
+            runs: dict[int, SearchRun] = {}
+            scans: set[int] = set()
+            for search in searches:
+                run = self._prepare_one(dbapi_connection, cursor, quote, files, search)
+                if run is None:
+                    scans.add(search.number)
+                else:
+                    runs[search.number] = run
+        finally:
+            cursor.close()
+        searches_here.runs = runs
+        return Plan(runs, searches, scans)
+
+    def _prepare_one(self, dbapi_connection: Any, cursor: Any, quote: Quote, files: dict[str, str],
+                     search: KnnSearch) -> SearchRun | None:
+        schema = search.schema or "main"
+        if schema not in files:
+            return None
+        entry = next((e for e in installed(cursor, quote, schema).values()
+                      if (e.table, e.column, e.metric) == (search.table, search.column, search.metric)), None)
+        if entry is None:
+            return None
+        database_file = files[schema]
+        location: tuple[Any, ...] = (database_file,) if database_file else ("memory", id(dbapi_connection), schema)
+        with self._lock:
+            graph = self._graphs.get(location + (entry.token,))
+            if graph is None:
+                graph = self._graphs[location + (entry.token,)] = Graph(entry)
+        position = log_position(cursor, quote, schema)
+        with graph.lock:
+            if not graph.ready or graph.watermark < position:
+                self._catch_up(graph, dbapi_connection, cursor, quote, schema, database_file)
+            if not graph.ready or graph.watermark > position:
+                return None  # no graph for this snapshot: scan
+            dirty = changed_rows(cursor, quote, schema, entry.token, graph.watermark)
+            return SearchRun(graph, np.asarray(dirty, np.int64))
+
+    def _catch_up(self, graph: Graph, dbapi_connection: Any, cursor: Any, quote: Quote, schema: str,
+                  database_file: str) -> None:
+        if database_file:
+            reader, lock = self._reader(database_file)
+            with lock:
+                own = reader.cursor()
+                try:
+                    catch_up(graph, own, quote, "main", GraphFiles(database_file))
+                    maybe_save(graph, own, quote, "main", GraphFiles(database_file))
+                finally:
+                    own.close()
+        elif not dbapi_connection.in_transaction:
+            catch_up(graph, cursor, quote, schema, None)
+
