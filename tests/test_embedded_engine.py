@@ -217,3 +217,20 @@ def test_long_embedding_work_reports_progress(tmp_path):
         conn.execute(insert(Doc), [{"id": i, "content": f"text {i}"} for i in range(35)])
     assert reports == [(MINILM, 10, 35), (MINILM, 20, 35), (MINILM, 30, 35), (MINILM, 35, 35)]
     engine.dispose()
+
+
+def test_a_statement_larger_than_the_cache_embeds_each_text_once_in_batches(tmp_path):
+    counting = HashingTestEmbedder(384)
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'big.db'}", embedders={MINILM: counting},
+                           embedding_cache_size=1000)
+    Base.metadata.create_all(engine)
+    texts = [f"document {i % 20_000}" for i in range(25_000)]  # 20,000 distinct, 5,000 repeated far apart
+    with engine.begin() as conn:
+        conn.execute(insert(Doc), [{"id": i, "content": t} for i, t in enumerate(texts)])
+    assert counting.texts_embedded == 20_000
+    assert counting.calls == math.ceil(20_000 / 64)
+    with engine.connect() as conn:
+        stored = conn.execute(select(Doc.id, Doc.embedding).where(Doc.id.in_([3, 20_003]))).all()
+    assert np.array_equal(stored[0][1], stored[1][1])  # the same text, the same vector
+    assert len(engine.dialect.embedding_service._cache) <= 1000
+    engine.dispose()

@@ -1,89 +1,305 @@
-"""Vector-index searches on the embedded engine give exactly the rows of a full scan, always fresh."""
+"""The embedded engine's vector index behaves like a database index: current, isolated, durable, approximate."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
 import numpy as np
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, delete, insert, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
 
-from tidb_embed_orm import AutoEmbeddingVector, Vector, VectorIndex
+from tidb_embed_orm import AutoEmbeddingVector, Vector, VectorIndex, use_client_embedding
 from tidb_embed_orm.embedders import HashingTestEmbedder
 
 DIM = 16
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def tables(metric: str = "cosine"):
-    metadata = MetaData()
-    indexed = Table("indexed", metadata, Column("id", Integer, primary_key=True), Column("v", Vector(DIM)),
-                    VectorIndex("idx_v", "v", metric=metric))
-    plain = Table("plain", metadata, Column("id", Integer, primary_key=True), Column("v", Vector(DIM)))
+def tables(metric: str = "cosine", schema: str | None = None, name: str = "indexed", column: str = "v"):
+    metadata = MetaData(schema=schema)
+    indexed = Table(name, metadata, Column("id", Integer, primary_key=True), Column("category", String(8)),
+                    Column(column, Vector(DIM)), VectorIndex(f"idx_{name}", column, metric=metric))
+    plain = Table("plain", metadata, Column("id", Integer, primary_key=True), Column("category", String(8)),
+                  Column(column, Vector(DIM)))
     return metadata, indexed, plain
 
 
-def top(conn, table, q, metric="cosine", k=5):
-    distance = getattr(table.c.v, f"{metric}_distance")(q)
-    return conn.execute(select(table.c.id).order_by(distance).limit(k)).scalars().all()
+def top(conn, table, q, metric="cosine", k=5, where=None, column="v"):
+    distance = getattr(table.c[column], f"{metric}_distance")(q)
+    stmt = select(table.c.id).order_by(distance).limit(k)
+    if where is not None:
+        stmt = stmt.where(where)
+    return conn.execute(stmt).scalars().all()
+
+
+def exact(conn, table, q, metric="cosine", k=5, where=None, column="v"):
+    """The scan's answer restricted to non-NULL vectors: what an indexed search must return."""
+    distance = getattr(table.c[column], f"{metric}_distance")(q)
+    stmt = select(table.c.id).where(table.c[column].is_not(None)).order_by(distance).limit(k)
+    if where is not None:
+        stmt = stmt.where(where)
+    return [row for row in conn.execute(stmt.subquery().select()).scalars()]  # a subquery is never indexed
+
+
+def rows(rng, n, start=0):
+    return [{"id": start + i, "category": f"c{i % 10}", "v": rng.standard_normal(DIM)} for i in range(n)]
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'knn.db'}")
+def path(tmp_path):
+    return tmp_path / "knn.db"
+
+
+@pytest.fixture
+def engine(path):
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
     yield engine
     engine.dispose()
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2"])
-def test_indexed_search_equals_the_full_scan(engine, metric):
+def test_indexed_search_equals_the_scan_of_non_null_vectors(engine, metric):
     metadata, indexed, plain = tables(metric)
     metadata.create_all(engine)
     rng = np.random.default_rng(1)
-    rows = [{"id": i, "v": rng.standard_normal(DIM)} for i in range(500)]
+    data = rows(rng, 500)
     with engine.begin() as conn:
-        conn.execute(indexed.insert(), rows)
-        conn.execute(plain.insert(), rows)
+        conn.execute(indexed.insert(), data)
+        conn.execute(plain.insert(), data)
         conn.execute(indexed.insert().values(id=999, v=None))
+        conn.execute(plain.insert().values(id=999, v=None))
+    with engine.connect() as conn:
         for q in rng.standard_normal((20, DIM)):
-            assert top(conn, indexed, q, metric) == top(conn, plain, q, metric)
+            assert top(conn, indexed, q, metric) == exact(conn, indexed, q, metric)
+            scan = top(conn, plain, q, metric)
+            assert scan[0] == 999  # the plain scan keeps SQL's NULL ordering (NULL first)...
+            assert 999 not in top(conn, indexed, q, metric)  # ...the index never holds NULL vectors
+            assert scan[1:] == top(conn, indexed, q, metric)[:4]
 
 
-def test_the_index_is_used_only_for_its_own_shape(engine):
+def test_which_statements_the_index_serves(engine):
     metadata, indexed, _ = tables()
     q = np.ones(DIM)
-    knn_sql = str(select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)).limit(3).compile(engine))
-    assert "TIDB_EMBED_KNN" in knn_sql
-    for stmt in [
-        select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)),  # no LIMIT
-        select(indexed.c.id).where(indexed.c.id > 3).order_by(indexed.c.v.cosine_distance(q)).limit(3),
-        select(indexed.c.id).order_by(indexed.c.v.l2_distance(q)).limit(3),  # another metric
-        select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)).limit(3).offset(2),
-    ]:
-        assert "TIDB_EMBED_KNN" not in str(stmt.compile(engine))
+
+    def indexed_sql(stmt):
+        return "TIDB_EMBED_KNN" in str(stmt.compile(engine))
+
+    assert indexed_sql(select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)).limit(3))
+    assert indexed_sql(select(indexed).where(indexed.c.id > 3).order_by(indexed.c.v.cosine_distance(q)).limit(3))
+    assert indexed_sql(select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)).limit(3).offset(2))
+    assert not indexed_sql(select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)))  # no LIMIT
+    assert not indexed_sql(select(indexed.c.id).order_by(indexed.c.v.l2_distance(q)).limit(3))  # another metric
+    other = select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)).limit(3).subquery()
+    assert not indexed_sql(select(other))  # a subquery is the scan it describes
 
 
-def test_writes_rollbacks_and_other_connections_are_seen(engine, tmp_path):
+def test_limit_and_offset_edge_cases(engine):
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    rng = np.random.default_rng(3)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(rng, 30))
+    q = rng.standard_normal(DIM)
+    distance = indexed.c.v.cosine_distance(q)
+    with engine.connect() as conn:
+        everything = exact(conn, indexed, q, k=100)
+        assert conn.execute(select(indexed.c.id).order_by(distance).limit(0)).all() == []
+        assert top(conn, indexed, q, k=100) == everything  # more than the table holds
+        paged = conn.execute(select(indexed.c.id).order_by(distance).limit(5).offset(20)).scalars().all()
+        assert paged == everything[20:25]
+
+
+def test_isolation_between_connections(engine):
     metadata, indexed, _ = tables()
     metadata.create_all(engine)
     rng = np.random.default_rng(2)
     q = rng.standard_normal(DIM)
     with engine.begin() as conn:
-        conn.execute(indexed.insert(), [{"id": i, "v": rng.standard_normal(DIM)} for i in range(100)])
+        conn.execute(indexed.insert(), rows(rng, 200))
+    with engine.connect() as writer, engine.connect() as reader:
+        nearest = top(reader, indexed, q)[0]
+        writer.execute(insert(indexed).values(id=1000, v=q))  # uncommitted insert
+        writer.execute(delete(indexed).where(indexed.c.id == nearest))  # uncommitted delete
+        assert top(writer, indexed, q)[0] == 1000
+        assert nearest not in top(writer, indexed, q)
+        assert top(reader, indexed, q)[0] == nearest  # nothing of the other open transaction
+        assert 1000 not in top(reader, indexed, q)
+        writer.rollback()
+        assert top(writer, indexed, q)[0] == nearest  # a rollback leaves no trace
+        writer.execute(update(indexed).where(indexed.c.id == 5).values(v=q * 3))
+        writer.commit()
+        assert top(reader, indexed, q)[0] == 5  # the commit is seen by the next search
+
+
+def test_another_process_commit_is_seen_by_the_next_search(engine, path):
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    rng = np.random.default_rng(4)
+    q = rng.standard_normal(DIM).astype(np.float32)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(rng, 100))
     with engine.connect() as conn:
-        assert 1000 not in top(conn, indexed, q)
-        conn.execute(insert(indexed).values(id=1000, v=q))
-        assert top(conn, indexed, q)[0] == 1000
-        conn.rollback()
-        assert 1000 not in top(conn, indexed, q)
-        conn.execute(insert(indexed).values(id=1001, v=-q))
-        conn.execute(update(indexed).where(indexed.c.id == 1001).values(v=q * 2))
-        assert top(conn, indexed, q)[0] == 1001
-        conn.execute(delete(indexed).where(indexed.c.id == 1001))
-        assert 1001 not in top(conn, indexed, q)
-        conn.commit()
-        other = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'knn.db'}")
-        with other.begin() as other_conn:  # another engine, as another process would
-            other_conn.exec_driver_sql("INSERT INTO indexed (id, v) VALUES (?, ?)", (2000, (q * 3).astype("<f4").tobytes()))
-        other.dispose()
+        assert 2000 not in top(conn, indexed, q)
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from sqlalchemy import create_engine, text
+        engine = create_engine("sqlite+tidb_embed:///{path}")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO indexed (id, v) VALUES (2000, :v)"),
+                         {{"v": np.array({q.tolist()}, dtype="<f4").tobytes()}})
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT)
+    with engine.connect() as conn:
         assert top(conn, indexed, q)[0] == 2000
+
+
+def test_the_graph_is_saved_and_opened_without_rebuilding(path, monkeypatch):
+    from tidb_embed_orm.embedded.vector_index import store
+
+    metadata, indexed, _ = tables()
+    first = create_engine(f"sqlite+tidb_embed:///{path}")
+    metadata.create_all(first)
+    rng = np.random.default_rng(5)
+    with first.begin() as conn:
+        conn.execute(indexed.insert(), rows(rng, 300))
+    q = rng.standard_normal(DIM)
+    with first.connect() as conn:
+        expected = top(conn, indexed, q)
+    first.dispose()
+    assert list(Path(f"{path}-tidb-vector").glob("*.usearch")), "the graph was not saved beside the database"
+
+    def no_full_read(cursor, quote, schema, table, column, rowids):
+        assert rowids is not None, "the index was rebuilt from the table"
+        return original(cursor, quote, schema, table, column, rowids)
+
+    original = store.read_vectors
+    monkeypatch.setattr(store, "read_vectors", no_full_read)
+    second = create_engine(f"sqlite+tidb_embed:///{path}")
+    with second.begin() as conn:
+        conn.execute(insert(indexed).values(id=5000, v=q))  # folded from the log, not rebuilt
+    with second.connect() as conn:
+        assert top(conn, indexed, q) == [5000, *expected[:4]]
+    second.dispose()
+
+
+def test_rebuilding_the_table_rebuilds_its_index(engine):
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    rng = np.random.default_rng(6)
+    q = rng.standard_normal(DIM)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(rng, 50))
+    with engine.connect() as conn:
+        top(conn, indexed, q)
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(np.random.default_rng(7), 50, start=100))
+    with engine.connect() as conn:
+        assert top(conn, indexed, q) == exact(conn, indexed, q)
+        assert min(top(conn, indexed, q)) >= 100
+
+
+def test_dropping_the_index_removes_its_change_log(engine):
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        triggers = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+        assert conn.exec_driver_sql(triggers).scalar() == 3
+        conn.exec_driver_sql("DROP INDEX idx_indexed")
+        assert conn.exec_driver_sql(triggers).scalar() == 0
+        conn.execute(indexed.insert(), rows(np.random.default_rng(8), 5))
+        assert conn.exec_driver_sql("SELECT count(*) FROM _tidb_embed_vector_log").scalar() == 0
+
+
+def test_filtered_search_returns_k_matching_rows(engine):
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    rng = np.random.default_rng(9)
+    data = rows(rng, 3000)
+    for row in data:
+        row["category"] = "rare" if row["id"] % 150 == 0 else "common"  # 20 rare rows
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), data)
+    with Session(engine) as session:
+        for q in rng.standard_normal((5, DIM)):
+            rare = indexed.c.category == "rare"
+            found = top(session, indexed, q, k=10, where=rare)
+            assert len(found) == 10
+            assert found == exact(session, indexed, q, k=10, where=rare)
+            assert len(top(session, indexed, q, k=30, where=rare)) == 20  # all there are
+
+
+def test_attached_schema_searches_its_own_table(engine, tmp_path):
+    @event.listens_for(engine, "connect")
+    def attach(dbapi_connection, record):
+        dbapi_connection.execute(f"ATTACH DATABASE '{tmp_path / 'other.db'}' AS other")
+
+    main_meta, main_table, _ = tables()
+    other_meta, other_table, _ = tables(schema="other")
+    main_meta.create_all(engine)
+    other_meta.create_all(engine)
+    rng = np.random.default_rng(10)
+    q = rng.standard_normal(DIM)
+    with engine.begin() as conn:
+        conn.execute(main_table.insert(), rows(rng, 100))
+        conn.execute(other_table.insert(), rows(rng, 100, start=500))
+        conn.execute(other_table.insert().values(id=777, v=q))
+    with engine.connect() as conn:
+        assert top(conn, other_table, q)[0] == 777
+        assert top(conn, other_table, q) == exact(conn, other_table, q)
+        assert top(conn, main_table, q) == exact(conn, main_table, q)
+
+
+def test_identifiers_with_quotes(engine):
+    metadata, indexed, _ = tables(name='we"ird ta\'ble', column='v"ec')
+    metadata.create_all(engine)
+    rng = np.random.default_rng(11)
+    data = [{"id": i, "v\"ec": rng.standard_normal(DIM)} for i in range(100)]
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), data)
+    with engine.connect() as conn:
+        for q in rng.standard_normal((3, DIM)):
+            assert top(conn, indexed, q, column='v"ec') == exact(conn, indexed, q, column='v"ec')
+
+
+def test_client_mode_text_search_on_an_indexed_column(tmp_path):
+    model = "huggingface/BAAI/bge-m3"
+    engine = use_client_embedding(create_engine(f"sqlite+tidb_embed:///{tmp_path / 'client.db'}"),
+                                  embedders={model: HashingTestEmbedder(1024)})
+    metadata = MetaData()
+    docs = Table("docs", metadata, Column("id", Integer, primary_key=True), Column("body", Text),
+                 Column("body_vec", AutoEmbeddingVector(model, source="body")), VectorIndex("idx_body", "body_vec"))
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(docs.insert(), [{"id": i, "body": f"text {i}"} for i in range(50)])
+    with engine.connect() as conn:
+        stmt = select(docs.c.id).order_by(docs.c.body_vec.cosine_distance("text 17")).limit(3)
+        assert "TIDB_EMBED_KNN" in str(stmt.compile(engine))
+        assert conn.execute(stmt).scalars().first() == 17
+    engine.dispose()
 
 
 def test_text_search_on_an_indexed_auto_embedding_column(tmp_path):
@@ -95,7 +311,96 @@ def test_text_search_on_an_indexed_auto_embedding_column(tmp_path):
     metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(docs.insert(), [{"id": i, "body": f"text {i}"} for i in range(50)])
-        stmt = select(docs.c.id).order_by(docs.c.body_vec.cosine_distance("text 17")).limit(3)
-        assert "TIDB_EMBED_KNN" in str(stmt.compile(engine))
-        assert conn.execute(stmt).scalars().first() == 17  # the same text embeds to the same vector
+        conn.execute(docs.insert().values(id=99, body=None))  # NULL text: NULL vector, never found
+        stmt = select(docs.c.id).order_by(docs.c.body_vec.cosine_distance("text 17")).limit(100)
+        found = conn.execute(stmt).scalars().all()
+        assert found[0] == 17 and 99 not in found and len(found) == 50
+
+
+def test_writer_and_searcher_threads_run_without_errors(engine):
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(np.random.default_rng(12), 200))
+    errors: list[BaseException] = []
+    stale: list[int] = []
+
+    def writer(n: int) -> None:
+        rng = np.random.default_rng(100 + n)
+        try:
+            for i in range(25):
+                vector = rng.standard_normal(DIM)
+                row_id = 10_000 * (n + 1) + i
+                with Session(engine) as session:  # a request
+                    session.execute(insert(indexed).values(id=row_id, v=vector))
+                    session.commit()
+                with Session(engine) as session:  # the next request reads its own write
+                    if top(session, indexed, vector, k=1) != [row_id]:
+                        stale.append(row_id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def searcher(n: int) -> None:
+        rng = np.random.default_rng(200 + n)
+        try:
+            for _ in range(40):
+                with Session(engine) as session:
+                    assert len(top(session, indexed, rng.standard_normal(DIM), k=5)) == 5
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    threads += [threading.Thread(target=searcher, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert stale == []
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(indexed)).scalar() == 275
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+KILL_SCRIPT = """
+import sys, numpy as np
+from sqlalchemy import create_engine, insert, select, delete
+sys.path.insert(0, {tests!r})
+from test_embedded_vector_index import tables, rows
+from tidb_embed_orm.embedded.vector_index import store
+store.SAVE_MIN = 5  # save (and compact) all the time, so that a kill lands inside index maintenance
+engine = create_engine("sqlite+tidb_embed:///{path}")
+metadata, indexed, _ = tables()
+rng = np.random.default_rng({seed})
+n = 0
+while True:
+    with engine.begin() as conn:
+        conn.execute(insert(indexed), rows(rng, 20, start=100_000 * {seed} + 20 * n))
+        conn.execute(delete(indexed).where(indexed.c.id % 7 == n % 7))
+    with engine.connect() as conn:
+        conn.execute(select(indexed.c.id).order_by(indexed.c.v.cosine_distance(rng.standard_normal(16))).limit(5)).all()
+    n += 1
+    print(n, flush=True)
+"""
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_during_writes_and_index_maintenance_loses_nothing(path, seed):
+    metadata, indexed, _ = tables()
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    metadata.create_all(engine)
+    engine.dispose()
+    script = KILL_SCRIPT.format(tests=str(ROOT / "tests"), path=path, seed=seed)
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    for _ in range(3 + 2 * seed):  # let it commit and maintain the index a few times, then kill -9
+        assert process.stdout.readline(), "the writer died by itself"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    rng = np.random.default_rng(99)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(indexed)).scalar() > 0
+        for q in rng.standard_normal((10, DIM)):
+            assert top(conn, indexed, q, k=10) == exact(conn, indexed, q, k=10)
+        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     engine.dispose()

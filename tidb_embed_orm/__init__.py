@@ -19,6 +19,7 @@ from .errors import (
 )
 from .index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
 from .models import EmbeddingModel, get_model, list_models, register_model
+from .nearest import nearest
 from .orm import auto_embedding_column
 from .providers import configure_provider
 from .secrets import ApiKey
@@ -46,6 +47,7 @@ __all__ = [
     "encode_text",
     "get_model",
     "list_models",
+    "nearest",
     "register_model",
     "set_tiflash_replica",
     "use_client_embedding",

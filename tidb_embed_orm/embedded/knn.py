@@ -21,7 +21,8 @@ from sqlalchemy.sql.selectable import Select
 from ..auto_embedding import AutoEmbeddingVector
 from ..functions import VectorDistance, VectorEmbedDistance
 from ..index import VectorIndex
-from .vector_index.search import KNN_FUNCTION, KnnSearch
+from ..nearest import split_marker
+from .vector_index.search import KNN_END, KNN_FUNCTION, KnnSearch
 
 
 class KnnFilter(ColumnElement[bool]):
@@ -41,13 +42,14 @@ def _compile_knn_filter(element: KnnFilter, compiler: SQLCompiler, **kw: Any) ->
     number = len(searches)
     limit = compiler.process(element.limit, **kw)
     offset = "0" if element.offset is None else compiler.process(element.offset, **kw)
-    call = f"{KNN_FUNCTION}({number}, {compiler.process(element.query, **kw)}, {limit}, {offset})"
+    arguments = f"{compiler.process(element.query, **kw)}, {limit}, {offset}"
     rowid = f"{compiler.preparer.format_table(element.table)}.rowid"
-    indexed = f"{rowid} IN (SELECT value FROM json_each({call}))"
+    head = f"{rowid} IN (SELECT value FROM json_each({KNN_FUNCTION}({number}, "
+    tail = f", '{KNN_END}')))"
     searches.append(KnnSearch(number, element.table.schema, element.table.name, str(element.column.name),
-                              element.metric, element.filtered, indexed, f"{call} IS NOT NULL"))
+                              element.metric, element.filtered, head, tail))
     compiler.tidb_embed_knn = searches  # type: ignore[attr-defined]
-    return f"({compiler.process(element.column, **kw)} IS NOT NULL AND {indexed})"
+    return f"({compiler.process(element.column, **kw)} IS NOT NULL AND {head}{arguments}{tail})"
 
 
 def _query_argument(order: VectorDistance | VectorEmbedDistance, column: Column[Any], query: Any,
@@ -103,6 +105,7 @@ def _indexed_search(select: Select[Any], compiler: SQLCompiler) -> KnnFilter | N
 
 @compiles(Select, "sqlite")
 def _compile_select(select: Select[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    select, _ = split_marker(select)  # nearest(): the index's adaptive post-filter always finds k rows
     knn = None if kw.get("asfrom") or compiler.stack else _indexed_search(select, compiler)
     if knn is not None:
         select = select.where(knn)

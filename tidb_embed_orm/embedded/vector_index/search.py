@@ -27,6 +27,8 @@ from .schema import Quote, changed_rows, installed, log_position, schemas
 from .store import Graph, GraphFiles, catch_up, maybe_save
 
 KNN_FUNCTION = "TIDB_EMBED_KNN"
+#: The last argument of every TIDB_EMBED_KNN call: marks where the call ends in the statement text.
+KNN_END = "tidb_embed_knn_end"
 #: Candidates asked of the graph beyond k, so that approximate misses rarely reach the top k.
 EXTRA_CANDIDATES = 30
 #: Filtered searches retry with this many times more candidates before falling back to a scan.
@@ -43,8 +45,19 @@ class KnnSearch:
     column: str
     metric: str
     filtered: bool
-    indexed_sql: str
-    scan_sql: str
+    #: the statement text around the call's arguments (which hold bind placeholders)
+    head: str
+    tail: str
+
+    def as_scan(self, sql: str) -> str:
+        """``rowid IN (<candidates>)`` replaced by a test that holds for every row (same parameters)."""
+        start = sql.find(self.head)
+        end = sql.find(self.tail, start)
+        if start < 0 or end < 0:
+            raise RuntimeError("vector-index search: the statement does not contain its own search")
+        arguments = sql[start + len(self.head) : end]
+        scan = f"({KNN_FUNCTION}({self.number}, {arguments}, '{KNN_END}') IS NOT NULL)"
+        return sql[:start] + scan + sql[end + len(self.tail) :]
 
 
 @dataclass
@@ -64,8 +77,8 @@ class ConnectionSearches:
     def __init__(self) -> None:
         self.runs: dict[int, SearchRun] = {}
 
-    def knn(self, number: int, query: Any, limit: Any, offset: Any) -> str:
-        """TIDB_EMBED_KNN(n, query, limit, offset): candidate rowids as a JSON array."""
+    def knn(self, number: int, query: Any, limit: Any, offset: Any, end: Any = None) -> str:
+        """TIDB_EMBED_KNN(n, query, limit, offset, end): candidate rowids as a JSON array."""
         run = self.runs.get(int(number))
         if run is None or run.graph is None or query is None or limit is None:
             return "[]"
@@ -104,7 +117,7 @@ class Plan:
     def statement(self, sql: str, *, scan_all: bool = False) -> str:
         for search in self.searches:
             if scan_all or search.number in self.scans:
-                sql = sql.replace(search.indexed_sql, search.scan_sql)
+                sql = search.as_scan(sql)
         return sql
 
 
@@ -129,7 +142,7 @@ class VectorIndexes:
                     errors.last = exc
                     raise
 
-            dbapi_connection.create_function(KNN_FUNCTION, 4, knn)
+            dbapi_connection.create_function(KNN_FUNCTION, 5, knn)
         return searches
 
     def _reader(self, database_file: str) -> tuple[Any, threading.Lock]:
@@ -185,8 +198,10 @@ class VectorIndexes:
         with graph.lock:
             if not graph.ready or graph.watermark < position:
                 self._catch_up(graph, dbapi_connection, cursor, quote, schema, database_file)
+            if graph.ready and graph.watermark > position and not dbapi_connection.in_transaction:
+                position = log_position(cursor, quote, schema)  # a commit landed meanwhile: look again
             if not graph.ready or graph.watermark > position:
-                return None  # no graph for this snapshot: scan
+                return None  # no graph for this connection's snapshot: scan
             dirty = changed_rows(cursor, quote, schema, entry.token, graph.watermark)
             return SearchRun(graph, np.asarray(dirty, np.int64))
 
