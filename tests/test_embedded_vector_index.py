@@ -222,14 +222,20 @@ def test_rebuilding_the_table_rebuilds_its_index(engine):
         assert min(top(conn, indexed, q)) >= 100
 
 
-def test_dropping_the_index_removes_its_change_log(engine):
+def test_dropping_the_index_removes_its_change_log_and_saved_graph(engine, path):
     metadata, indexed, _ = tables()
     metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(np.random.default_rng(8), 20, start=1000))
+    with engine.connect() as conn:
+        top(conn, indexed, np.ones(DIM))
+    assert list(Path(f"{path}-tidb-vector").glob("*.usearch"))
     with engine.begin() as conn:
         triggers = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
         assert conn.exec_driver_sql(triggers).scalar() == 3
         conn.exec_driver_sql("DROP INDEX idx_indexed")
         assert conn.exec_driver_sql(triggers).scalar() == 0
+        assert not list(Path(f"{path}-tidb-vector").glob("*.usearch"))
         conn.execute(indexed.insert(), rows(np.random.default_rng(8), 5))
         assert conn.exec_driver_sql("SELECT count(*) FROM _tidb_embed_vector_log").scalar() == 0
 

@@ -30,6 +30,7 @@ from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
 from .sql_functions import UdfErrors, register_functions
 from .vector_index.schema import INTERNAL_TABLES, reconcile
 from .vector_index.search import FILTER_MULTIPLIERS, Plan, VectorIndexes
+from .vector_index.store import GraphFiles
 
 #: Statements after which the vector indexes' change logs are installed or removed.
 _DDL_WORDS = ("CREATE", "DROP", "ALTER")
@@ -201,7 +202,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             if own_transaction:
                 cursor.execute("BEGIN")
             try:
-                reconcile(cursor, self.identifier_preparer.quote)
+                reconcile(cursor, self.identifier_preparer.quote, lambda file, live: GraphFiles(file).prune(live))
             except BaseException:
                 if own_transaction:
                     cursor.execute("ROLLBACK")

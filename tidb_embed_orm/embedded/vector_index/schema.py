@@ -151,10 +151,14 @@ def _uninstall(cursor: Any, quote: Quote, schema: str, name: str) -> None:
             cursor.execute(f"DELETE FROM {qschema}.{quote(META_TABLE)} WHERE name = ?", (name,))
 
 
-def reconcile(cursor: Any, quote: Quote) -> bool:
-    """Install what new vector indexes need and remove what dropped ones left; True if anything changed."""
+def reconcile(cursor: Any, quote: Quote, forget: Callable[[str, set[str]], None] | None = None) -> bool:
+    """Install what new vector indexes need and remove what dropped ones left; True if anything changed.
+
+    ``forget(database_file, live_tokens)`` is told which indexes still exist in each database file
+    after a change, so saved graphs of dropped ones can be deleted.
+    """
     changed = False
-    for schema, _file in schemas(cursor):
+    for schema, database_file in schemas(cursor):
         qschema = quote(schema)
         declared = _declared(cursor, qschema)
         have = installed(cursor, quote, schema)
@@ -170,6 +174,8 @@ def reconcile(cursor: Any, quote: Quote) -> bool:
         for name in have.keys() - declared.keys():
             _uninstall(cursor, quote, schema, name)
             changed = True
+        if changed and forget is not None and database_file:
+            forget(database_file, {entry.token for entry in installed(cursor, quote, schema).values()})
     return changed
 
 

@@ -149,7 +149,7 @@ class VectorIndexes:
         with self._lock:
             found = self._readers.get(database_file)
             if found is None:
-                connection = self._dbapi.connect(database_file, check_same_thread=False, timeout=0.05,
+                connection = self._dbapi.connect(database_file, check_same_thread=False, timeout=5.0,
                                                  isolation_level=None)
                 found = self._readers[database_file] = (connection, threading.Lock())
             return found

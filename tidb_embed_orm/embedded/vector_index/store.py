@@ -192,12 +192,17 @@ def maybe_save(graph: Graph, cursor: Any, quote: Quote, schema: str, files: Grap
         return
     files.save(graph)
     graph.unsaved = 0
+    timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+    cursor.execute("PRAGMA busy_timeout = 0")  # never make a search wait for writers
     try:
         cursor.execute("BEGIN IMMEDIATE")
     except Exception:  # a writer holds the database: compact at a later save
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeout)}")
         return
     try:
         compact(cursor, quote, schema, graph.entry.token, graph.watermark)
         cursor.execute("COMMIT")
     except Exception:
         cursor.execute("ROLLBACK")
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeout)}")
