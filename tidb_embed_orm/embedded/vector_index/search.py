@@ -97,9 +97,10 @@ class ConnectionSearches:
                 want = size if k < 0 else (k + stale + max(k, EXTRA_CANDIDATES)) * run.multiplier
                 found = ann.search(vector, want)
                 run.exhaustive = want >= size
+            recent = np.fromiter(graph.recent, np.int64, len(graph.recent))
         if len(run.dirty):
-            found = np.concatenate([found[~np.isin(found, run.dirty)], run.dirty])
-        return json.dumps(found.tolist())
+            found = found[~np.isin(found, run.dirty)]
+        return json.dumps(np.concatenate([found, recent, run.dirty]).tolist())
 
 
 @dataclass

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from .schema import IndexEntry, Quote, changed_rows, compact, installed, log_pos
 #: Save a graph after this share of its size (and at least SAVE_MIN rows) changed since the last save.
 SAVE_SHARE = 0.05
 SAVE_MIN = 1000
+#: The most recently written rows are always ranked exactly, as Chroma's brute-force buffer does: an
+#: HNSW graph can leave a just-inserted outlier unreachable, and a read after a write must find it.
+RECENT_ROWS = 100
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Graph:
     watermark: int = -1
     rootpage: int = -1
     unsaved: int = 0
+    recent: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_ROWS))
 
     @property
     def ready(self) -> bool:
@@ -167,6 +172,10 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
     keep = [i for i, v in enumerate(vectors) if v is not None and v.shape[0] == graph.ann.dim]
     if keep:
         graph.ann.upsert(rowids[keep], np.stack([vectors[i] for i in keep]))
+        if full_build:
+            graph.recent.clear()
+        else:
+            graph.recent.extend(int(rowids[i]) for i in keep[-RECENT_ROWS:])
     removed = [rowids[i] for i, v in enumerate(vectors) if v is None or v.shape[0] != graph.ann.dim]
     graph.ann.remove(np.asarray(removed, np.int64))
     # A new graph is always worth saving; an updated one once enough of it changed (maybe_save).
