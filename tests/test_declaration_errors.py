@@ -217,11 +217,14 @@ def test_a_core_key_instead_of_the_column_name_is_named_in_the_error():
               Column("embedding", AutoEmbeddingVector(MINILM, source="body")))
 
 
-def test_the_key_of_a_column_is_not_its_source():
-    """source is the database name: a column with key= differing from its name still works."""
+@pytest.mark.parametrize("client_mode", [False, True], ids=["embedded", "client-mode"])
+def test_the_key_of_a_column_is_not_its_source(client_mode):
+    """source is the database name: a column with key= differing from its name still gets vectors."""
     table = Table("docs", MetaData(), Column("id", Integer, primary_key=True), Column("body_text", Text, key="body"),
                   Column("embedding", AutoEmbeddingVector(MINILM, source="body_text")))
     engine = create_engine("sqlite+tidb_embed://", embedders={MINILM: HashingTestEmbedder(384)})
+    if client_mode:
+        use_client_embedding(engine, embedders={MINILM: HashingTestEmbedder(384)})
     table.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(table.insert(), [{"id": 1, "body": "hello"}])
