@@ -7,6 +7,8 @@ import random
 import string
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from tidb_embed_orm import ApiKey, InvalidApiKeyError, UnknownProviderError, configure_provider
@@ -123,3 +125,20 @@ def test_mask_hides_every_long_enough_piece_of_the_key(echo):
 
 def test_mask_leaves_short_coincidences_alone():
     assert ApiKey(KEY).mask("hf_SeCr and 0123 are fine") == "hf_SeCr and 0123 are fine"
+
+
+KEY_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "*")
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(alphabet=KEY_CHARS, min_size=8, max_size=80), data=st.data())
+def test_no_piece_of_eight_or_more_survives_masking(key, data):
+    """Whatever pieces of the key a server echoes, in whatever surroundings, none survives."""
+    pieces = []
+    for _ in range(data.draw(st.integers(1, 4))):
+        start = data.draw(st.integers(0, len(key) - 8))
+        pieces.append(key[start : data.draw(st.integers(start + 8, len(key)))])
+    filler = st.text(alphabet=KEY_CHARS + " '\"", max_size=6)
+    text = "".join(data.draw(filler) + piece for piece in pieces) + data.draw(filler)
+    masked = ApiKey(key).mask(text)
+    assert not any(key[i : i + 8] in masked for i in range(len(key) - 7))

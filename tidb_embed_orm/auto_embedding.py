@@ -95,7 +95,8 @@ def _dimension_in_options(
     model: str, entry: EmbeddingModel | None, dim: int | None, options: dict[str, Any] | None
 ) -> int | None:
     """The column dimension, reconciled with a size asked for in ``options`` (or a refusal)."""
-    for key in sorted(DIMENSION_OPTION_KEYS & set(options or {})):
+    size_keys = DIMENSION_OPTION_KEYS | ({entry.dim_option} if entry is not None and entry.dim_option else set())
+    for key in sorted(size_keys & set(options or {})):
         value = options[key]  # type: ignore[index]
         if isinstance(value, bool) or not isinstance(value, int):
             raise DimensionError(f"options[{key!r}] must be an int number of dimensions, got {value!r}")
