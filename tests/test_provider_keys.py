@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import random
+import string
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from tidb_embed_orm import ApiKey, InvalidApiKeyError, UnknownProviderError, configure_provider
@@ -57,7 +61,8 @@ def test_tidb_receives_set_global_with_the_key_bound(mariadb, caplog):
         configure_provider(engine, "huggingface", KEY)
     assert "Unknown system variable" in str(info.value)
     assert KEY not in str(info.value) and KEY not in repr(info.value)
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    # Not even as context: the driver's error holds the statement's parameters, the key.
+    assert info.value.__cause__ is None and info.value.__context__ is None
     assert KEY not in caplog.text
     engine.dispose()
     general_log = mariadb["general_log"].read_text(errors="replace")
@@ -87,3 +92,53 @@ def test_a_base_url_tidb_cannot_take_is_refused_before_anything_is_set(mariadb):
         configure_provider(engine, "huggingface", KEY, base_url="http://127.0.0.1:1")
     engine.dispose()
     assert mariadb["general_log"].read_text(errors="replace").count(statement) == before
+
+
+LONG_KEY = "hf_" + "".join(random.Random(7).choices(string.ascii_letters + string.digits, k=297))
+
+
+def test_a_key_echoed_back_truncated_is_masked_too(mariadb, monkeypatch):
+    """MariaDB cuts a refused value short in its message (at 200 characters here): the piece it
+    shows is no full key, and must be masked all the same."""
+    monkeypatch.setitem(PROVIDER_KEY_VARIABLES, "huggingface", "sql_mode")
+    engine = create_engine(mariadb["url"])
+    with pytest.raises(ProviderKeyError) as info:
+        configure_provider(engine, "huggingface", LONG_KEY)
+    engine.dispose()
+    message = str(info.value)
+    assert "can't be set to the value of '***" in message
+    assert not any(LONG_KEY[i : i + 8] in message for i in range(len(LONG_KEY) - 7))
+    assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+@pytest.mark.parametrize("echo", [
+    lambda k: k[:20] + "...",  # cut short
+    lambda k: k[5:-5],  # the middle only
+    lambda k: f"'{k[:12]}' ... '{k[-9:]}'",  # two pieces
+])
+def test_mask_hides_every_long_enough_piece_of_the_key(echo):
+    key = ApiKey(KEY)
+    masked = key.mask(f"server said: {echo(KEY)} (error 1231)")
+    assert masked.startswith("server said: ") and masked.endswith(" (error 1231)")
+    assert not any(KEY[i : i + 8] in masked for i in range(len(KEY) - 7))
+
+
+def test_mask_leaves_short_coincidences_alone():
+    assert ApiKey(KEY).mask("hf_SeCr and 0123 are fine") == "hf_SeCr and 0123 are fine"
+
+
+KEY_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "*")
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(alphabet=KEY_CHARS, min_size=8, max_size=80), data=st.data())
+def test_no_piece_of_eight_or_more_survives_masking(key, data):
+    """Whatever pieces of the key a server echoes, in whatever surroundings, none survives."""
+    pieces = []
+    for _ in range(data.draw(st.integers(1, 4))):
+        start = data.draw(st.integers(0, len(key) - 8))
+        pieces.append(key[start : data.draw(st.integers(start + 8, len(key)))])
+    filler = st.text(alphabet=KEY_CHARS + " '\"", max_size=6)
+    text = "".join(data.draw(filler) + piece for piece in pieces) + data.draw(filler)
+    masked = ApiKey(key).mask(text)
+    assert not any(key[i : i + 8] in masked for i in range(len(key) - 7))

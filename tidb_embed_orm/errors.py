@@ -33,3 +33,11 @@ class EmbeddingUnavailableError(TidbEmbedError, RuntimeError):
 
 class EmbeddingFailedError(TidbEmbedError, RuntimeError):
     """An embedder failed while a statement needed its vectors; the statement was rolled back."""
+
+
+class InvalidOptionsError(TidbEmbedError, TypeError, ValueError):
+    """EMBED_TEXT options that are not a JSON object TiDB can store and read back."""
+
+
+class SourceColumnError(TidbEmbedError, ValueError):
+    """An auto-embedding column whose ``source`` names no column of its table."""

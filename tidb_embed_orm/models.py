@@ -25,7 +25,11 @@ PROVIDER_KEY_VARIABLES: dict[str, str | None] = {
 #: TiDB's VECTOR type holds at most this many dimensions.
 MAX_VECTOR_DIMENSIONS = 16383
 
-_NAME = re.compile(r"^(?P<provider>[a-z_]+)/(?P<model>[A-Za-z0-9][\w.\-]*(?:/[\w.\-]+)*)$")
+#: One segment of a model name: ASCII letters, digits, ``_ . -``; never ``.`` or ``..`` alone.
+_SEGMENT = re.compile(r"[A-Za-z0-9_.\-]+", re.ASCII)
+#: How many ``/``-separated segments follow the provider (HuggingFace repos are always org/name).
+_MODEL_SEGMENTS: dict[str, tuple[int, int]] = {"huggingface": (2, 2), "tidbcloud_free": (2, 2), "nvidia_nim": (2, 2)}
+_DEFAULT_SEGMENTS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -135,22 +139,47 @@ _REGISTRY: dict[str, EmbeddingModel] = {m.name: m for m in _MODELS}
 
 
 def parse_model_name(name: str) -> tuple[str, str]:
-    """Split ``provider/model`` and check it has the shape EMBED_TEXT accepts."""
+    """Split ``provider/model`` and check it has the shape EMBED_TEXT accepts.
+
+    The name ends up in URL paths (the HuggingFace API) and folder paths (local models), so a
+    segment is never empty, ``.`` or ``..``, and nothing but ASCII letters, digits, ``_ . -``.
+    """
     if not isinstance(name, str):
         raise UnknownModelError(f"model name must be a string like 'huggingface/BAAI/bge-m3', got {name!r}")
-    match = _NAME.match(name)
-    if match is None:
+    provider, _, model = name.partition("/")
+    segments = model.split("/") if model else []
+    problem = _name_problem(provider, segments)
+    if problem is not None:
         raise UnknownModelError(
-            f"malformed model name {name!r}: expected 'provider/model', "
-            "for example 'huggingface/BAAI/bge-m3'"
+            f"malformed model name {name!r}: {problem}; expected 'provider/org/name' "
+            "(for example 'huggingface/BAAI/bge-m3') or 'provider/name' (for example 'openai/text-embedding-3-small')"
         )
-    provider = match["provider"]
     if provider not in PROVIDER_KEY_VARIABLES:
         raise UnknownModelError(
             f"unknown provider {provider!r} in model name {name!r}; "
             f"TiDB knows: {', '.join(sorted(PROVIDER_KEY_VARIABLES))}"
         )
-    return provider, match["model"]
+    low, high = _MODEL_SEGMENTS.get(provider, _DEFAULT_SEGMENTS)
+    if not low <= len(segments) <= high:
+        shape = "org/name" if low == high == 2 else "name or org/name"
+        raise UnknownModelError(
+            f"malformed model name {name!r}: {provider} models are named '{provider}/{shape}', "
+            f"this one has {len(segments)} part(s) after the provider"
+        )
+    return provider, model
+
+
+def _name_problem(provider: str, segments: list[str]) -> str | None:
+    if not re.fullmatch(r"[a-z_]+", provider, re.ASCII):
+        return "the provider must be lowercase letters and '_'"
+    if not segments:
+        return "no model after the provider"
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            return f"empty, '.' or '..' part {segment!r}"
+        if not _SEGMENT.fullmatch(segment):
+            return f"part {segment!r} has characters other than ASCII letters, digits, '_', '.' and '-'"
+    return None
 
 
 def get_model(name: str) -> EmbeddingModel:

@@ -82,17 +82,22 @@ def set_global(conn: Connection, variable: str | None, value: str | ApiKey, what
     """
     secret = value if isinstance(value, ApiKey) else None
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    refused: str | None = None
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(f"SET @@GLOBAL.{variable} = {placeholder}", (secret.reveal() if secret else value,))
     except Exception as exc:
-        message = secret.mask(str(exc)) if secret else str(exc)
-        raise ProviderKeyError(
-            f"the database refused {what} ({type(exc).__name__}: {message}); "
-            "check that this is a TiDB Cloud Starter cluster and that the user may SET GLOBAL variables"
-        ) from None
+        message = f"{type(exc).__name__}: {exc}"
+        refused = secret.mask(message) if secret else message
     finally:
         cursor.close()
+    if refused is not None:
+        # Raised here, out of the except block: the driver's error (its args hold the statement's
+        # parameters, the key) must not travel along as __context__ or __cause__.
+        raise ProviderKeyError(
+            f"the database refused {what} ({refused}); "
+            "check that this is a TiDB Cloud Starter cluster and that the user may SET GLOBAL variables"
+        )
 
 
 def store_client_key(dialect: Dialect, provider: str, key: ApiKey, base_url: str | None = None) -> None:

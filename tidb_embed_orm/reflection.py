@@ -6,8 +6,10 @@ the embedded engine keeps the text of its CREATE TABLE. Both parse here.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +19,10 @@ from sqlalchemy.dialects.mysql import base as mysql_base
 from .auto_embedding import AutoEmbeddingVector
 from .vector import Vector
 
-# A string literal with an optional charset introducer: _utf8mb4'...' or "..." (\' and '' escapes).
-_STRING = r"""(?:_\w+\s*)?(?:'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")"""
+# A string literal with an optional charset introducer, as TiDB restores it into a generation
+# expression (RestoreStringSingleQuotes without RestoreStringEscapeBackslash: ' doubled, \ kept
+# as is) and as SQLite keeps the CREATE TABLE text (' doubled, no escapes at all).
+_STRING = r"""(?:_\w+\s*)?'(?:[^']|'')*'"""
 _IDENT = r"""(?:`(?:[^`]|``)+`|"(?:[^"]|"")+"|\[[^\]]+\]|[A-Za-z_][\w$]*)"""
 _EMBED_TEXT = re.compile(
     rf"""^\s*\(?\s*embed_text\s*\(\s*(?P<model>{_STRING})\s*,\s*(?P<source>{_IDENT})\s*
@@ -35,10 +39,8 @@ class EmbedTextExpression:
 
 
 def _unquote_string(literal: str) -> str:
-    literal = re.sub(r"^_\w+\s*", "", literal)
-    quote, body = literal[0], literal[1:-1]
-    body = body.replace(quote * 2, quote)
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "0": "\0"}.get(m[1], m[1]), body)
+    body = re.sub(r"^_\w+\s*", "", literal)[1:-1]
+    return body.replace("''", "'")
 
 
 def _unquote_ident(ident: str) -> str:
@@ -58,7 +60,12 @@ def parse_embed_text(expression: str) -> EmbedTextExpression | None:
         return None
     options = None
     if match["options"]:
-        options = json.loads(_unquote_string(match["options"]))
+        try:
+            options = json.loads(_unquote_string(match["options"]))
+        except ValueError:
+            return None
+        if not isinstance(options, dict):
+            return None
     return EmbedTextExpression(_unquote_string(match["model"]), _unquote_ident(match["source"]), options)
 
 
@@ -66,20 +73,134 @@ def auto_embedding_type(expression: str, dim: int | None) -> AutoEmbeddingVector
     parsed = parse_embed_text(expression)
     if parsed is None:
         return None
-    return AutoEmbeddingVector(parsed.model, source=parsed.source, dim=dim, options=parsed.options)
+    column_type = AutoEmbeddingVector(parsed.model, source=parsed.source, dim=dim, options=parsed.options)
+    column_type.from_database = True
+    return column_type
+
+
+def with_auto_embedding(
+    columns: list[dict[str, Any]], expressions: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """``get_columns()`` output with EMBED_TEXT columns typed ``AutoEmbeddingVector`` (new dicts, no ``computed``).
+
+    ``expressions`` (column name -> generation expression) overrides what the dialect parsed, where
+    the database's own text is more reliable than SQLAlchemy's line-based parsing.
+    """
+    result = []
+    for info in columns:
+        column_type, computed = info.get("type"), info.get("computed")
+        if isinstance(column_type, Vector) and not isinstance(column_type, AutoEmbeddingVector) and computed:
+            expression = (expressions or {}).get(info["name"]) or str(computed.get("sqltext", ""))
+            reflected = auto_embedding_type(expression, column_type.dim)
+            if reflected is not None:
+                info = {k: v for k, v in info.items() if k != "computed"}
+                info["type"] = reflected
+        result.append(info)
+    return result
+
+
+def sqlite_generation_expressions(create_table: str) -> dict[str, str]:
+    """Column name -> ``GENERATED ALWAYS AS (...)`` expression, read from SQLite's CREATE TABLE text.
+
+    A real scan (quotes, nesting), where SQLAlchemy's regular expression loses expressions whose
+    string constants hold commas, parentheses or line breaks.
+    """
+    open_at = _find_top_level(create_table, "(", 0)
+    if open_at < 0:
+        return {}
+    found = {}
+    for definition in _split_top_level(create_table[open_at + 1 : _closing(create_table, open_at)]):
+        name_match = re.match(rf"\s*({_IDENT})", definition)
+        generated = re.search(r"\bAS\s*\(", _mask_quoted(definition), re.IGNORECASE)
+        if name_match is None or generated is None:
+            continue
+        start = generated.end() - 1
+        found[_unquote_ident(name_match[1])] = definition[start + 1 : _closing(definition, start)]
+    return found
+
+
+def sqlite_columns(dialect: Any, connection: Any, table_name: str, schema: str | None,
+                   columns: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
+    """The SQLite dialect's ``get_columns()`` result with auto-embedding columns typed (for the embedded engine)."""
+    if not any(isinstance(c.get("type"), Vector) and c.get("computed") for c in columns):
+        return columns
+    create_table = dialect._get_table_sql(connection, table_name, schema=schema, **kw) or ""
+    return with_auto_embedding(columns, sqlite_generation_expressions(create_table))
+
+
+def _quoted_spans(text: str) -> list[tuple[int, int]]:
+    spans, i = [], 0
+    closers = {"'": "'", '"': '"', "`": "`", "[": "]"}
+    while i < len(text):
+        char = text[i]
+        if char in closers:
+            end = text.find(closers[char], i + 1)
+            while end >= 0 and char != "[" and text[end + 1 : end + 2] == char:  # '' "" `` doubled
+                end = text.find(closers[char], end + 2)
+            end = len(text) - 1 if end < 0 else end
+            spans.append((i, end))
+            i = end + 1
+        else:
+            i += 1
+    return spans
+
+
+def _mask_quoted(text: str) -> str:
+    """``text`` with every quoted run blanked, so that only SQL structure is left to scan."""
+    chars = list(text)
+    for start, end in _quoted_spans(text):
+        chars[start : end + 1] = " " * (end + 1 - start)
+    return "".join(chars)
+
+
+def _find_top_level(text: str, char: str, start: int) -> int:
+    return _mask_quoted(text).find(char, start)
+
+
+def _closing(text: str, open_at: int) -> int:
+    depth = 0
+    for i, char in enumerate(_mask_quoted(text)[open_at:], open_at):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return i
+    return len(text)
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, last = [], 0, 0
+    for i, char in enumerate(_mask_quoted(text)):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[last:i])
+            last = i + 1
+    parts.append(text[last:])
+    return parts
 
 
 @event.listens_for(Table, "column_reflect")
 def _reflect_auto_embedding(inspector: Any, table: Table, column_info: dict[str, Any]) -> None:
-    column_type = column_info.get("type")
-    computed = column_info.get("computed")
-    if not isinstance(column_type, Vector) or not computed:
-        return
-    reflected = auto_embedding_type(str(computed.get("sqltext", "")), column_type.dim)
-    if reflected is not None:
-        column_info["type"] = reflected
+    # get_columns() already types these on the embedded engine and TiDB; this covers other dialects.
+    converted = with_auto_embedding([column_info])[0]
+    if converted is not column_info:
         column_info.pop("computed", None)
+        column_info["type"] = converted["type"]
 
+
+def _wrap_mysql_get_columns() -> None:
+    """``Inspector.get_columns()`` on TiDB gives ``AutoEmbeddingVector`` too, not only ``Table(autoload_with=...)``."""
+    original = mysql_base.MySQLDialect.get_columns
+    if getattr(original, "tidb_embed_wrapped", False):
+        return
+
+    @functools.wraps(original)
+    def get_columns(self: Any, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> Any:
+        return with_auto_embedding(original(self, connection, table_name, schema=schema, **kw))
+
+    get_columns.tidb_embed_wrapped = True  # type: ignore[attr-defined]
+    mysql_base.MySQLDialect.get_columns = get_columns  # type: ignore[method-assign]
+
+
+_wrap_mysql_get_columns()
 
 # TiDB reports VECTOR(N) as "vector(N)" in SHOW CREATE TABLE / information_schema.
 mysql_base.ischema_names.setdefault("vector", Vector)

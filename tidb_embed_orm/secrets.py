@@ -7,6 +7,8 @@ import re
 from .errors import InvalidApiKeyError
 
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,1024}$")
+#: A run of this many characters of a key, found anywhere, is masked: servers echo keys truncated.
+MIN_ECHOED_RUN = 8
 
 
 class ApiKey:
@@ -30,8 +32,26 @@ class ApiKey:
         return self._value
 
     def mask(self, text: str) -> str:
-        """``text`` with every occurrence of the key replaced by ``***``."""
-        return text.replace(self._value, "***")
+        """``text`` with the key, and every run of 8+ of its characters, replaced by ``***``.
+
+        A server may quote the key back cut short ("can't be set to the value of 'hf_abc...'"),
+        or only its middle: any long enough piece of it is masked, wherever it starts.
+        """
+        key = self._value
+        if len(key) < MIN_ECHOED_RUN:
+            return text.replace(key, "***")
+        out, i = [], 0
+        while i < len(text):
+            end = i + MIN_ECHOED_RUN
+            if end <= len(text) and text[i:end] in key:
+                while end < len(text) and text[i : end + 1] in key:
+                    end += 1
+                out.append("***")
+                i = end
+            else:
+                out.append(text[i])
+                i += 1
+        return "".join(out)
 
     def __repr__(self) -> str:
         return "ApiKey('***')"

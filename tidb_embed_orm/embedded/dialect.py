@@ -25,7 +25,7 @@ from ..embedders.cache import EmbeddingService, ProgressCallback
 from ..embedders.registry import resolve_embedder
 from ..errors import EmbeddingFailedError, TidbEmbedError
 from ..providers import client_credentials
-from ..reflection import reflect_vector_indexes
+from ..reflection import reflect_vector_indexes, sqlite_columns
 from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
 from .sql_functions import UdfErrors, register_functions
 from .vector_index.schema import INTERNAL_TABLES, reconcile
@@ -119,6 +119,11 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         # The vector indexes' own bookkeeping tables are part of the index, not of the user's schema.
         names = super().get_table_names(connection, schema=schema, **kw)
         return [name for name in names if name not in INTERNAL_TABLES]
+
+    def get_columns(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> Any:
+        # EMBED_TEXT columns come back as AutoEmbeddingVector from Inspector.get_columns() too.
+        columns = super().get_columns(connection, table_name, schema=schema, **kw)
+        return sqlite_columns(self, connection, table_name, schema, columns, **kw)
 
     def get_indexes(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> Any:
         # Vector indexes are expression indexes SQLAlchemy cannot reflect (it warns); they are

