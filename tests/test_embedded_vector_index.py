@@ -410,3 +410,24 @@ def test_kill_during_writes_and_index_maintenance_loses_nothing(path, seed):
             assert top(conn, indexed, q, k=10) == exact(conn, indexed, q, k=10)
         assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     engine.dispose()
+
+
+def test_the_graph_walk_finds_the_true_neighbours(engine, monkeypatch):
+    from tidb_embed_orm.embedded.vector_index import ann
+
+    monkeypatch.setattr(ann, "EXACT_WORK", 0)  # always walk the HNSW graph, as large tables do
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    rng = np.random.default_rng(13)
+    centers = rng.standard_normal((20, DIM))
+    data = [{"id": i, "v": centers[i % 20] + 0.3 * rng.standard_normal(DIM)} for i in range(3000)]
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), data)
+    hits = 0
+    with engine.connect() as conn:
+        for q in rng.standard_normal((30, DIM)):
+            found = top(conn, indexed, q, k=10)
+            hits += len(set(found) & set(exact(conn, indexed, q, k=10)))
+            distances = [1 - data[i]["v"] @ q / np.linalg.norm(data[i]["v"]) / np.linalg.norm(q) for i in found]
+            assert distances == sorted(distances)  # candidates are ranked exactly
+    assert hits / 300 >= 0.95

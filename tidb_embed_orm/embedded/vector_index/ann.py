@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+#: Below this many stored values (rows x dimensions) a brute-force pass over the graph's vectors is
+#: as fast as walking it, and exact.
+EXACT_WORK = 2_000_000
 #: usearch's name and in-memory scalar type per TiDB index metric.
 _METRICS = {"cosine": ("cos", "i8"), "l2": ("l2sq", "f16")}
 
@@ -64,7 +67,9 @@ class AnnGraph:
         """The rowids of (about) the ``count`` nearest rows, nearest first."""
         if count <= 0 or len(self._index) == 0:
             return np.empty(0, dtype=np.int64)
-        matches = self._index.search(np.ascontiguousarray(query, dtype=np.float32), min(count, len(self._index)))
+        exact = len(self._index) * self.dim <= EXACT_WORK
+        matches = self._index.search(np.ascontiguousarray(query, dtype=np.float32), min(count, len(self._index)),
+                                     exact=exact)
         return np.asarray(matches.keys, dtype=np.uint64).view(np.int64)
 
     def save(self, path: Path) -> None:
