@@ -431,3 +431,21 @@ def test_the_graph_walk_finds_the_true_neighbours(engine, monkeypatch):
             distances = [1 - data[i]["v"] @ q / np.linalg.norm(data[i]["v"]) / np.linalg.norm(q) for i in found]
             assert distances == sorted(distances)  # candidates are ranked exactly
     assert hits / 300 >= 0.95
+
+
+def test_a_schema_attached_after_a_search_is_searched_too(engine, tmp_path):
+    main_meta, main_table, _ = tables()
+    other_meta, other_table, _ = tables(schema="other")
+    main_meta.create_all(engine)
+    rng = np.random.default_rng(14)
+    q = rng.standard_normal(DIM)
+    with engine.connect() as conn:
+        conn.execute(main_table.insert(), rows(rng, 50))
+        conn.commit()
+        top(conn, main_table, q)
+        conn.exec_driver_sql(f"ATTACH DATABASE '{tmp_path / 'late.db'}' AS other")
+        other_meta.create_all(conn)
+        conn.execute(other_table.insert(), rows(rng, 50, start=500))
+        conn.commit()
+        assert top(conn, other_table, q) == exact(conn, other_table, q)
+        assert min(top(conn, other_table, q)) >= 500

@@ -189,7 +189,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         raise EmbeddingFailedError(f"a SQL function failed: {type(udf_error).__name__}: {udf_error}") from udf_error
 
     @contextmanager
-    def _statement(self, cursor: Any, statement: str) -> Iterator[None]:
+    def _statement(self, cursor: Any, statement: str, context: Any) -> Iterator[None]:
         """Around every statement: surface SQL-function errors; after DDL, keep vector indexes' logs in step."""
         self._udf_errors.take()
         try:
@@ -197,8 +197,13 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         except self.loaded_dbapi.Error as exc:
             self._reraise_udf_error(exc)
             raise
-        if statement.lstrip()[:6].upper().startswith(_DDL_WORDS):
+        word = statement.lstrip()[:6].upper()
+        if word.startswith(_DDL_WORDS):
             self._reconcile_vector_indexes(cursor.connection)
+        elif word.startswith(("ATTACH", "DETACH")) and context is not None:
+            searches = context.root_connection.connection.info.get("tidb_embed_knn")
+            if searches is not None:
+                searches.files = None  # the schemas changed
 
     def _reconcile_vector_indexes(self, dbapi_connection: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -219,7 +224,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         plan: Plan | None = getattr(context, "tidb_embed_plan", None)
-        with self._statement(cursor, statement):
+        with self._statement(cursor, statement, context):
             if plan is None:
                 cursor.execute(statement, parameters)
             else:
@@ -241,11 +246,11 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         cursor.execute(plan.statement(statement, scan_all=True), parameters)
 
     def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
-        with self._statement(cursor, statement):
+        with self._statement(cursor, statement, context):
             cursor.executemany(statement, parameters)
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
-        with self._statement(cursor, statement):
+        with self._statement(cursor, statement, context):
             cursor.execute(statement)
 
 

@@ -35,6 +35,13 @@ class AnnGraph:
         self.metric, self.dim = metric, dim
         self._index = Index(ndim=dim, metric=usearch_metric, dtype=dtype, connectivity=connectivity,
                             expansion_add=expansion_add, expansion_search=expansion_search)
+        #: the saved file this graph is a read-only memory map of, until its first change
+        self._viewed: Path | None = None
+
+    def _writable(self) -> None:
+        if self._viewed is not None:
+            self._index.load(str(self._viewed))
+            self._viewed = None
 
     def __len__(self) -> int:
         return len(self._index)
@@ -43,6 +50,7 @@ class AnnGraph:
         """Add rows, replacing any the graph already holds."""
         if len(rowids) == 0:
             return
+        self._writable()
         self.remove(rowids)
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         if self.metric == "cosine":  # zero vectors have no direction: TiDB's cosine distance is NULL for them
@@ -61,6 +69,7 @@ class AnnGraph:
     def remove(self, rowids: np.ndarray) -> None:
         present = _keys(rowids)[self.contains(rowids)]
         if len(present):
+            self._writable()
             self._index.remove(present)
 
     def search(self, query: np.ndarray, count: int) -> np.ndarray:
@@ -77,8 +86,10 @@ class AnnGraph:
 
     @classmethod
     def load(cls, path: Path, metric: str, dim: int) -> AnnGraph:
+        """Open a saved graph as a memory map (fast to open); it is read into memory at its first change."""
         graph = cls(metric, dim)
-        graph._index.load(str(path))
+        graph._index.view(str(path))
+        graph._viewed = path
         if graph._index.ndim != dim:
             raise ValueError(f"{path} holds {graph._index.ndim}-dimensional vectors, expected {dim}")
         return graph

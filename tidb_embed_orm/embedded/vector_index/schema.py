@@ -87,6 +87,21 @@ def installed(cursor: Any, quote: Quote, schema: str) -> dict[str, IndexEntry]:
     return {row[0]: IndexEntry(schema, *row) for row in rows}
 
 
+def find_index(cursor: Any, quote: Quote, schema: str, table: str, column: str, metric: str) -> IndexEntry | None:
+    """The installed index on ``table.column`` for ``metric`` (one query: this runs before every search)."""
+    try:
+        row = cursor.execute(
+            f"SELECT name, table_name, column_name, metric, token, compacted_through FROM {quote(schema)}."
+            f"{quote(META_TABLE)} WHERE table_name = ? AND column_name = ? AND metric = ?",
+            (table, column, metric),
+        ).fetchone()
+    except Exception as exc:  # no vector index was ever installed in this schema
+        if "no such table" in str(exc):
+            return None
+        raise
+    return IndexEntry(schema, *row) if row else None
+
+
 def _declared(cursor: Any, qschema: str) -> dict[str, tuple[str, str, str]]:
     rows = cursor.execute(
         f"SELECT tbl_name, sql FROM {qschema}.sqlite_master WHERE type = 'index' AND sql LIKE '%VEC\\_%' ESCAPE '\\'"

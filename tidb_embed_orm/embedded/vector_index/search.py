@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ... import codec
-from .schema import Quote, changed_rows, installed, log_position, schemas
+from .schema import Quote, changed_rows, find_index, log_position, schemas
 from .store import Graph, GraphFiles, catch_up, maybe_save
 
 KNN_FUNCTION = "TIDB_EMBED_KNN"
@@ -76,6 +76,8 @@ class ConnectionSearches:
 
     def __init__(self) -> None:
         self.runs: dict[int, SearchRun] = {}
+        #: schema -> database file, as PRAGMA database_list says
+        self.files: dict[str, str] | None = None
 
     def knn(self, number: int, query: Any, limit: Any, offset: Any, end: Any = None) -> str:
         """TIDB_EMBED_KNN(n, query, limit, offset, end): candidate rowids as a JSON array."""
@@ -166,7 +168,9 @@ class VectorIndexes:
                 searches: list[KnnSearch]) -> Plan:
         cursor = dbapi_connection.cursor()
         try:
-            files = dict(schemas(cursor))
+            if searches_here.files is None:  # forgotten at ATTACH / DETACH
+                searches_here.files = dict(schemas(cursor))
+            files = searches_here.files
             runs: dict[int, SearchRun] = {}
             scans: set[int] = set()
             for search in searches:
@@ -185,8 +189,7 @@ class VectorIndexes:
         schema = search.schema or "main"
         if schema not in files:
             return None
-        entry = next((e for e in installed(cursor, quote, schema).values()
-                      if (e.table, e.column, e.metric) == (search.table, search.column, search.metric)), None)
+        entry = find_index(cursor, quote, schema, search.table, search.column, search.metric)
         if entry is None:
             return None
         database_file = files[schema]
@@ -203,6 +206,8 @@ class VectorIndexes:
                 position = log_position(cursor, quote, schema)  # a commit landed meanwhile: look again
             if not graph.ready or graph.watermark > position:
                 return None  # no graph for this connection's snapshot: scan
+            if position == graph.watermark:
+                return SearchRun(graph)
             dirty = changed_rows(cursor, quote, schema, entry.token, graph.watermark)
             return SearchRun(graph, np.asarray(dirty, np.int64))
 
