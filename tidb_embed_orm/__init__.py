@@ -17,6 +17,16 @@ from .errors import (
     UnknownProviderError,
     VectorValueError,
 )
+from .fulltext import (
+    MULTILINGUAL,
+    NGRAM,
+    STANDARD,
+    FulltextError,
+    FulltextIndex,
+    SearchableText,
+    fts_match,
+)
+from .hybrid import RRF, Weighted, hybrid_search
 from .index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
 from .models import EmbeddingModel, get_model, list_models, register_model
 from .orm import auto_embedding_column
@@ -25,6 +35,16 @@ from .secrets import ApiKey
 from .vector import TextQueryNotSupported, Vector
 
 __all__ = [
+    "MULTILINGUAL",
+    "NGRAM",
+    "RRF",
+    "STANDARD",
+    "FulltextError",
+    "FulltextIndex",
+    "SearchableText",
+    "Weighted",
+    "fts_match",
+    "hybrid_search",
     "ApiKey",
     "AutoEmbeddingVector",
     "DimensionError",
