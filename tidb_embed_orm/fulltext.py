@@ -63,6 +63,13 @@ class FulltextParser:
             raise FulltextError(f"NGRAM lower_case is True or False, got {lower_case!r}")
         return FulltextParser("NGRAM", tuple((k, v) for k, v in given.items() if v is not None))
 
+    def normalized(self) -> FulltextParser:
+        """The same parser with TiDB's defaults spelled out, for comparing two definitions."""
+        if self.name != "NGRAM":
+            return self
+        options = {"min_gram": 3, "max_gram": 3, "granularity": "word", "lower_case": True, **self.option_dict}
+        return FulltextParser("NGRAM", tuple((k, options[k]) for k in _NGRAM_OPTIONS))
+
     @property
     def option_dict(self) -> dict[str, Any]:
         return dict(self.options)
