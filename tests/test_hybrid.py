@@ -70,7 +70,8 @@ def test_compiles_to_tidbs_documented_statement(mysql_dialect):
                coalesce(1.0 / (60 + vec.r), 0) + coalesce(1.0 / (60 + fts.r), 0) AS hybrid_score,
                vec.r AS vector_rank, fts.r AS fulltext_rank
         FROM docs LEFT OUTER JOIN vec ON vec.id = docs.id LEFT OUTER JOIN fts ON fts.id = docs.id
-        WHERE vec.id IS NOT NULL OR fts.id IS NOT NULL
+        WHERE (vec.id IS NOT NULL OR fts.id IS NOT NULL)
+          AND docs.id IN (SELECT vec.id FROM vec UNION SELECT fts.id FROM fts)
         ORDER BY hybrid_score DESC, docs.id LIMIT %s
     """)
     assert "8200" not in str(compiled)  # the query text is bound, never pasted
