@@ -83,34 +83,40 @@ def ndcg(found: list[int], relevant: frozenset[int]) -> float:
     return gain / ideal
 
 
-def quality(workdir: Path) -> None:
+Scores = dict[str, dict[str, tuple[float, float]]]
+METHODS = {"vector-only": vector_only, "full-text-only": fulltext_only, "hybrid (RRF k=60)": hybrid}
+KINDS = ["exact", "semantic", "mixed", "all"]
+
+
+def measure_quality(engine) -> Scores:
+    """Mean (recall@10, nDCG@10) per method and kind of query, on a fresh engine."""
     documents, queries = build()
-    engine = create_engine(f"sqlite+tidb_embed:///{workdir / 'quality.db'}")
     Base.metadata.create_all(engine)
-    started = time.perf_counter()
     with Session(engine) as session:
         session.add_all([Article(id=i, content=text) for i, text in documents])
         session.commit()
-    print(f"retrieval set: {len(documents)} documents, {len(queries)} queries "
-          f"(embedded with MiniLM in {time.perf_counter() - started:.1f} s)")
-    methods = {"vector-only": vector_only, "full-text-only": fulltext_only, "hybrid (RRF k=60)": hybrid}
-    scores: dict[str, dict[str, list[tuple[float, float]]]] = {m: defaultdict(list) for m in methods}
+    pairs: dict[str, dict[str, list[tuple[float, float]]]] = {m: defaultdict(list) for m in METHODS}
     with Session(engine) as session:
         for query in queries:
-            for name, method in methods.items():
+            for name, method in METHODS.items():
                 found = method(session, query.text)
                 pair = (recall(found, query.relevant), ndcg(found, query.relevant))
-                scores[name][query.kind].append(pair)
-                scores[name]["all"].append(pair)
-    kinds = ["exact", "semantic", "mixed", "all"]
-    print(f"{'method':<20}" + "".join(f"{kind + ' R@10':>16}{kind + ' nDCG':>16}" for kind in kinds))
-    for name in methods:
-        cells = []
-        for kind in kinds:
-            pairs = scores[name][kind]
-            mean_recall, mean_ndcg = (statistics.fmean(p[i] for p in pairs) for i in (0, 1))
-            cells.append(f"{mean_recall:>16.3f}{mean_ndcg:>16.3f}")
-        print(f"{name:<20}" + "".join(cells))
+                pairs[name][query.kind].append(pair)
+                pairs[name]["all"].append(pair)
+    return {name: {kind: (statistics.fmean(p[0] for p in by_kind[kind]), statistics.fmean(p[1] for p in by_kind[kind]))
+                   for kind in KINDS} for name, by_kind in pairs.items()}
+
+
+def quality(workdir: Path) -> None:
+    documents, queries = build()
+    engine = create_engine(f"sqlite+tidb_embed:///{workdir / 'quality.db'}")
+    started = time.perf_counter()
+    scores = measure_quality(engine)
+    print(f"retrieval set: {len(documents)} documents, {len(queries)} queries "
+          f"(loaded, embedded with MiniLM and searched in {time.perf_counter() - started:.1f} s)")
+    print(f"{'method':<20}" + "".join(f"{kind + ' R@10':>16}{kind + ' nDCG':>16}" for kind in KINDS))
+    for name, by_kind in scores.items():
+        print(f"{name:<20}" + "".join(f"{by_kind[k][0]:>16.3f}{by_kind[k][1]:>16.3f}" for k in KINDS))
     engine.dispose()
 
 

@@ -158,3 +158,29 @@ def test_weighted_fusion(page_engine):
     assert rows[0].Doc.id == 1
     assert 0.5 < rows[0].hybrid_score <= 1.0  # the best BM25 counts 0.5, plus half its similarity
     assert [r.vector_rank for r in vector_only] == sorted(r.vector_rank for r in vector_only)
+
+
+def test_hybrid_beats_vector_only_and_full_text_only_on_the_judged_set(tmp_path):
+    """The benchmark's retrieval set with the real MiniLM: hybrid must beat both searches alone."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy import create_engine
+
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(benchmarks))
+    try:
+        bench = importlib.import_module("bench_hybrid_search")
+    finally:
+        sys.path.remove(str(benchmarks))
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'judged.db'}")
+    try:
+        scores = bench.measure_quality(engine)
+    finally:
+        engine.dispose()
+    hybrid, vector, text = (scores[m]["all"] for m in ("hybrid (RRF k=60)", "vector-only", "full-text-only"))
+    assert hybrid[0] > max(vector[0], text[0])  # recall@10
+    assert hybrid[1] > max(vector[1], text[1])  # nDCG@10
+    assert scores["full-text-only"]["exact"][0] > scores["vector-only"]["exact"][0]  # the set tests what it says
+    assert scores["vector-only"]["semantic"][0] > scores["full-text-only"]["semantic"][0]
