@@ -324,3 +324,35 @@ def test_indexes_are_reflected_with_their_parser_and_gone_after_drop_all(engine)
     }
     Base.metadata.drop_all(engine)
     assert [t for t in inspect(engine).get_table_names()] == []
+
+
+def test_a_score_compared_in_where_stays_a_score(engine):
+    with Session(engine) as session:
+        assert session.scalars(select(Article.id).where(Article.body.fts_match("coffee beans") > 0)).all() == [3]
+        # the same element object in WHERE (a filter) and in ORDER BY (a score)
+        match = Article.body.fts_match("programming cross platform coffee")
+        assert session.scalars(select(Article.id).where(match).order_by(match.desc())).all() == [1, 3]
+
+
+def test_fts5_tables_are_not_reported_as_tables(engine):
+    assert sorted(inspect(engine).get_table_names()) == ["articles"]
+
+
+def test_an_index_is_restored_after_its_table_is_replaced(engine):
+    """What a table rebuild does on the embedded engine: copy, DROP, RENAME, then restore_statements."""
+    from tidb_embed_orm.dialects.sqlite_fts5 import restore_statements
+
+    with engine.begin() as conn:
+        saved = reflect_fts5_indexes(conn, "articles")
+        conn.exec_driver_sql("CREATE TABLE articles_copy (id INTEGER PRIMARY KEY, body TEXT, title TEXT, summary TEXT)")
+        conn.exec_driver_sql("INSERT INTO articles_copy SELECT id, body, title, summary FROM articles")
+        conn.exec_driver_sql("DROP TABLE articles")
+        conn.exec_driver_sql("ALTER TABLE articles_copy RENAME TO articles")
+        for index in saved:
+            for statement in restore_statements(index):
+                conn.exec_driver_sql(statement)
+    with Session(engine) as session:
+        assert search(session, "8200") == [2]
+        session.add(Article(id=7, body="fresh row after the rebuild"))
+        session.commit()
+        assert search(session, "fresh") == [7]

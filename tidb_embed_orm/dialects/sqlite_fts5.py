@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, Text, column
+from sqlalchemy import Column, MetaData, Table, Text, column
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
@@ -161,6 +161,17 @@ def reflect_fts5_indexes(connection: Any, table: str | None = None) -> list[Refl
     return found
 
 
+def restore_statements(index: ReflectedFulltextIndex) -> list[str]:
+    """Drop and re-create a reflected index on its table, filled from the rows.
+
+    For code that replaces a table under its name (a rebuild: DROP, then RENAME a copy): DROP TABLE
+    takes the triggers with it, so the index must be made again on the new table.
+    """
+    table = Table(index.table, MetaData(), *(Column(c, Text) for c in index.columns))
+    rebuilt = ft.FulltextIndex(index.name, *table.c, parser=index.parser)
+    return [*drop_statements(index.table, index.name), create_statement(rebuilt), *sync_statements(rebuilt)]
+
+
 # --- FTS_MATCH_WORD ---------------------------------------------------------------------------
 
 
@@ -252,4 +263,4 @@ def _compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **k
 
 
 __all__ = ["ReflectedFulltextIndex", "create_statement", "drop_statements", "fts5_expression",
-           "fts_table_name", "reflect_fts5_indexes", "sync_statements", "tokenizer"]
+           "fts_table_name", "reflect_fts5_indexes", "restore_statements", "sync_statements", "tokenizer"]
