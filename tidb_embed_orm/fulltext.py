@@ -145,6 +145,7 @@ class FulltextIndex(Index):
         if isinstance(table, Table) and not getattr(table, "_tidb_fulltext_events", False):
             table._tidb_fulltext_events = True  # type: ignore[attr-defined]
             event.listen(table, "before_create", _mark_inline)
+            event.listen(table, "after_create", _clear_inline)
             event.listen(table, "before_drop", _backend_before_table_drop)
             event.listen(table, "after_drop", _backend_after_table_drop)
 
@@ -204,6 +205,11 @@ def _mark_inline(table: Table, connection: Connection, **kw: Any) -> None:
     if connection.dialect.name == "mysql" and isinstance(kw.get("_ddl_runner"), SchemaGenerator):
         for index in fulltext_indexes(table):
             index._tidb_inline = "pending"  # type: ignore[attr-defined]
+
+
+def _clear_inline(table: Table, connection: Connection, **kw: Any) -> None:
+    for index in fulltext_indexes(table):  # after the table and its indexes, even if compiling failed
+        index._tidb_inline = None  # type: ignore[attr-defined]
 
 
 def _not_created_inline(ddl: Any, target: Any, bind: Any, **kw: Any) -> bool:
