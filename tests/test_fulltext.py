@@ -304,6 +304,8 @@ def test_index_on_a_table_with_rows_is_filled_and_drops_cleanly(engine):
     index = FulltextIndex("ft_summary", Article.__table__.c.summary, parser=STANDARD)
     try:
         index.create(engine)
+        index.create(engine, checkfirst=True)  # already there: nothing to do
+        Base.metadata.create_all(engine)
         with Session(engine) as session:
             assert search(session, "energy", Article.summary, parser="standard") == [4]
         index.drop(engine)
