@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, inspect, select
 
 import tidb_embed_orm.alembic  # noqa: F401  (the one line users add to env.py)
-from tidb_embed_orm import MULTILINGUAL, NGRAM, STANDARD, FulltextIndex, fts_match
+from tidb_embed_orm import MULTILINGUAL, NGRAM, STANDARD, FulltextIndex, SearchableText, fts_match
 from tidb_embed_orm.alembic.fulltext import parse_tidb_fulltext_indexes
 
 from .test_alembic import ENV_PY, REPO, diffs, revision, upgrade
@@ -22,7 +22,7 @@ def schema(*, title_parser=None, with_title_index=True) -> MetaData:
     indexes = [FulltextIndex("ft_content", "content", parser=MULTILINGUAL)]
     if with_title_index:
         indexes.append(FulltextIndex("ft_title", "title", parser=title_parser))
-    Table("docs", metadata, Column("id", Integer, primary_key=True, autoincrement=False), Column("content", Text),
+    Table("docs", metadata, Column("id", Integer, primary_key=True, autoincrement=False), Column("content", SearchableText),
           Column("title", Text), *indexes)
     return metadata
 
@@ -57,6 +57,7 @@ def test_autogenerate_round_trip(engine, alembic_env):
         assert "op.create_fulltext_index('ft_title', 'docs', ['title'], parser=tidb_embed_orm.NGRAM(min_gram=2))" in script
         assert "import tidb_embed_orm" in script
         assert "op.create_index(" not in script
+        assert "sa.Column('content', sa.Text(), nullable=True)" in script  # SearchableText is TEXT
         assert "op.drop_fulltext_index('ft_title', 'docs')" in script  # the downgrade
         upgrade(alembic_env, conn, schema())
         assert diffs(conn, schema()) == []  # FTS5 tables are not reported as tables, the indexes compare equal

@@ -16,13 +16,14 @@ from alembic.autogenerate import render as alembic_render
 from alembic.autogenerate import renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.compare import comparators
+from alembic.ddl.impl import DefaultImpl
 from alembic.operations import MigrateOperation, Operations, ops
 from alembic.util import DispatchPriority
 from sqlalchemy import Column, MetaData, Table, Text
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from ..dialects import sqlite_fts5
-from ..fulltext import PARSERS, FulltextIndex, FulltextParser, as_parser
+from ..fulltext import PARSERS, FulltextIndex, FulltextParser, SearchableText, as_parser
 from .rebuild import impl_of
 
 
@@ -127,6 +128,18 @@ def _render_create(autogen_context: AutogenContext, op: CreateFulltextIndexOp) -
 def _render_drop(autogen_context: AutogenContext, op: DropFulltextIndexOp) -> str:
     prefix = alembic_render._alembic_autogenerate_prefix(autogen_context)
     return f"{prefix}drop_fulltext_index({op.index_name!r}, {op.table_name!r}{_schema(op.schema)})"
+
+
+_earlier_render_type = DefaultImpl.render_type
+
+
+def _render_type(self: DefaultImpl, type_: Any, autogen_context: AutogenContext) -> Any:
+    if isinstance(type_, SearchableText):
+        return "sa.Text()"  # the column is TEXT; .fts_match() is a Python-side convenience
+    return _earlier_render_type(self, type_, autogen_context)
+
+
+DefaultImpl.render_type = _render_type  # type: ignore[method-assign, assignment]
 
 
 # --- what the database holds -------------------------------------------------------------------
