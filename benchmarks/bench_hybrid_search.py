@@ -39,6 +39,7 @@ from tidb_embed_orm import (  # noqa: E402
     SearchableText,
     Vector,
     fts_match,
+    fulltext_search,
     hybrid_search,
 )
 
@@ -156,8 +157,9 @@ def latency(workdir: Path, rows: int, searches: int) -> None:
     timings = {
         "vector-only (full scan, top 10)": run(
             lambda v, t: select(table.c.id).order_by(table.c.v.cosine_distance(v)).limit(K)),
-        "full-text-only (BM25, top 10)": run(
+        "full-text-only (where + order by)": run(
             lambda v, t: select(table.c.id).where(match(t)).order_by(match(t).desc()).limit(K)),
+        "full-text-only (fulltext_search)": run(lambda v, t: fulltext_search(table, match(t), limit=K)),
         "hybrid (one statement, RRF)": run(
             lambda v, t: hybrid_search(table, vector=table.c.v.cosine_distance(v), text=match(t), limit=K)),
     }

@@ -358,3 +358,25 @@ def test_an_index_is_restored_after_its_table_is_replaced(engine):
         session.add(Article(id=7, body="fresh row after the rebuild"))
         session.commit()
         assert search(session, "fresh") == [7]
+
+
+def test_fulltext_search_is_tidbs_query_and_joins_fts5_offline(engine, mysql_dialect):
+    from tidb_embed_orm import fulltext_search
+
+    stmt = fulltext_search(Article, Article.body.fts_match("java programming"), where=Article.id < 10, limit=5)
+    assert " ".join(str(stmt.compile(dialect=mysql_dialect)).split()) == (
+        "SELECT articles.id, articles.body, articles.title, articles.summary, FTS_MATCH_WORD(%s, articles.body) AS score "
+        "FROM articles WHERE FTS_MATCH_WORD(%s, articles.body) AND articles.id < %s ORDER BY score DESC LIMIT %s"
+    )
+    offline = " ".join(str(stmt.compile(engine)).split())
+    assert 'FROM articles JOIN "_tidb_fts_articles_ft_body" ON "_tidb_fts_articles_ft_body".rowid = articles.rowid' in offline
+    with Session(engine) as session:
+        rows = session.execute(stmt).all()
+        assert [(article.id, score > 0) for article, score in rows] == [(1, True), (3, True)]
+        plain = Article.body.fts_match("java programming").label("score")
+        expected = session.execute(select(Article.id, plain).where(Article.body.fts_match("java programming"))
+                                   .order_by(plain.desc())).all()
+        assert [(a.id, pytest.approx(s)) for a, s in rows] == [tuple(r) for r in expected]  # the same scores
+        assert session.scalars(fulltext_search(Article, fts_match(Article.title, "handle"), limit=2)).all()
+    with pytest.raises(FulltextError, match="fulltext_search takes a full-text match"):
+        fulltext_search(Article, Article.id == 1)

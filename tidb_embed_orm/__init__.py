@@ -25,6 +25,7 @@ from .fulltext import (
     FulltextIndex,
     SearchableText,
     fts_match,
+    fulltext_search,
 )
 from .hybrid import RRF, Weighted, hybrid_search
 from .index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
@@ -44,6 +45,7 @@ __all__ = [
     "SearchableText",
     "Weighted",
     "fts_match",
+    "fulltext_search",
     "hybrid_search",
     "ApiKey",
     "AutoEmbeddingVector",

@@ -22,7 +22,7 @@ from sqlalchemy import Float, Table, and_, func, inspect, literal_column, or_, s
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
-from .fulltext import FtsMatchWord, FulltextError
+from .fulltext import FtsMatchWord, FulltextError, FulltextJoin
 from .functions import VectorDistance, VectorEmbedDistance
 
 
@@ -121,8 +121,10 @@ def hybrid_search(
         vec_query = vec_query.where(v.c.distance <= float(distance_threshold))
     vec = vec_query.cte("vec")
 
-    score = text.label("score")
-    f = select(*keys, score).where(text, *filters).order_by(score.desc()).limit(top).subquery("f")
+    joined = text.through_join()  # on the embedded engine, scores come from the FTS5 table joined in
+    score = joined.label("score")
+    f = (select(*keys, score).select_from(FulltextJoin(table, joined)).where(joined, *filters)
+         .order_by(score.desc()).limit(top).subquery("f"))
     fts_columns = [*(f.c[k.name] for k in keys), func.row_number().over(order_by=f.c.score.desc()).label("r")]
     if isinstance(fusion, Weighted):
         fts_columns.append((f.c.score / func.max(f.c.score).over()).label("norm"))

@@ -257,9 +257,20 @@ def _compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **k
     fts = _q(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
     rowid = compiler.process(column("rowid", _selectable=from_), **kw)
     match = f"{fts} MATCH {compiler.process(query, **kw)}"
+    if element.joined:  # the FTS5 table is in the FROM clause (FulltextJoin): read it there
+        return match if _is_where_filter(element, compiler, kw) else f"(-bm25({fts}))"
     if _is_where_filter(element, compiler, kw):
         return f"{rowid} IN (SELECT {fts}.rowid FROM {fts} WHERE {match})"
     return f"(SELECT -bm25({fts}) FROM {fts} WHERE {match} AND {fts}.rowid = {rowid})"
+
+
+@compiles(ft.FulltextJoin, "sqlite")
+def _compile_fulltext_join(element: ft.FulltextJoin, compiler: SQLCompiler, **kw: Any) -> str:
+    from_, index = _index_for(element.match)
+    fts = _q(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
+    left = compiler.process(element.left, **{**kw, "asfrom": True})
+    rowid = compiler.process(column("rowid", _selectable=element.left), **kw)
+    return f"{left} JOIN {fts} ON {fts}.rowid = {rowid}"
 
 
 __all__ = ["ReflectedFulltextIndex", "create_statement", "drop_statements", "fts5_expression",
