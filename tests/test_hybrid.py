@@ -31,8 +31,8 @@ class Doc(Base):
     __tablename__ = "docs"
     __table_args__ = (FulltextIndex("ft_content", "content", parser=STANDARD),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    content: Mapped[str] = mapped_column(SearchableText)
-    content_vector: Mapped[np.ndarray] = mapped_column(AutoEmbeddingVector(MINILM, source="content"), deferred=True)
+    content: Mapped[str | None] = mapped_column(SearchableText)
+    content_vector: Mapped[np.ndarray | None] = mapped_column(AutoEmbeddingVector(MINILM, source="content"), deferred=True)
 
 
 PAGE_ROWS = [
@@ -184,3 +184,20 @@ def test_hybrid_beats_vector_only_and_full_text_only_on_the_judged_set(tmp_path)
     assert hybrid[1] > max(vector[1], text[1])  # nDCG@10
     assert scores["full-text-only"]["exact"][0] > scores["vector-only"]["exact"][0]  # the set tests what it says
     assert scores["vector-only"]["semantic"][0] > scores["full-text-only"]["semantic"][0]
+
+
+def test_rows_without_a_vector_take_no_vector_rank(tmp_path):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'nulls.db'}")
+    try:
+        Base.metadata.create_all(engine)
+        with Session(engine) as session:
+            session.add_all([Doc(id=i, content=text) for i, text in enumerate(PAGE_ROWS, start=1)])
+            session.add_all([Doc(id=100 + i, content=None) for i in range(30)])  # NULL text: NULL vector
+            session.commit()
+            rows = session.execute(search("solar energy", candidates=3)).all()
+        assert [r.Doc.id for r in rows if r.vector_rank is not None][:1] == [3]
+        assert all(r.Doc.id < 100 for r in rows)
+    finally:
+        engine.dispose()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Float, Table, and_, func, inspect, literal_column, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
@@ -54,6 +55,32 @@ class Weighted:
 def _number(value: float | int) -> ColumnElement[Any]:
     """A constant of the fusion formula, written into the SQL like TiDB's page (validated numbers only)."""
     return literal_column(repr(float(value)) if isinstance(value, float) else str(int(value)), Float)
+
+
+class EmbeddedOnly(ColumnElement[bool]):
+    """A condition only the embedded engine writes; elsewhere it is left out of the WHERE clause.
+
+    A plain scan sorts NULL distances (rows without a vector) first; TiDB's vector index holds no
+    such rows, and a WHERE beside its ``ORDER BY distance LIMIT n`` would keep TiDB off the index.
+    """
+
+    inherit_cache = True
+
+    def __init__(self, condition: ColumnElement[bool]) -> None:
+        self.condition = condition
+
+    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> Any:
+        return (self.__class__, self.condition._gen_cache_key(anon_map, bindparams))
+
+
+@compiles(EmbeddedOnly)
+def _compile_left_out(element: EmbeddedOnly, compiler: Any, **kw: Any) -> str:
+    return ""  # an empty conjunct: SQLAlchemy leaves it out of WHERE
+
+
+@compiles(EmbeddedOnly, "sqlite")
+def _compile_embedded(element: EmbeddedOnly, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.condition, **kw)  # type: ignore[no-any-return]
 
 
 def _table_of(entity: Any) -> Table:
@@ -111,7 +138,9 @@ def hybrid_search(
     filters = [] if where is None else [where]
 
     distance = vector.label("distance")
-    v_query = select(*keys, distance).where(*filters).order_by(distance).limit(top)
+    vector_column = list(vector.clauses)[0]
+    v_query = (select(*keys, distance).where(EmbeddedOnly(vector_column.is_not(None)), *filters)
+               .order_by(distance).limit(top))
     if re.fullmatch(r"\w+", str(table.name)):  # TiDB's page: read the vector index's TiFlash replica
         v_query = v_query.prefix_with(f"/*+ READ_FROM_STORAGE(TIFLASH[{table.name}]) */", dialect="mysql")
     v = v_query.subquery("v")
