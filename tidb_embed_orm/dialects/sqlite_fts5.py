@@ -122,7 +122,7 @@ def _compile_create(element: CreateIndex, compiler: DDLCompiler, **kw: Any) -> s
 
 
 def _compile_drop(element: DropIndex, compiler: DDLCompiler, **kw: Any) -> str:
-    table, fts = _names(element.element)  # type: ignore[arg-type]
+    _, fts = _names(element.element)  # type: ignore[arg-type]
     return f"DROP TABLE IF EXISTS {_q(fts)}"
 
 
