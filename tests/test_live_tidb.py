@@ -51,3 +51,51 @@ def test_seed_flow_on_tidb(engine, model):
         assert reflected.c.embedding.type.model == model
     finally:
         Sample.metadata.drop_all(engine)
+
+
+def test_full_text_and_hybrid_search_on_tidb(engine):
+    """TiDB's "Hybrid Search with SQL" page through the ORM (full-text search: Starter, some AWS regions)."""
+    import numpy as np
+    from sqlalchemy import Integer, select
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+    from tidb_embed_orm import STANDARD, FulltextIndex, SearchableText, hybrid_search
+    from tidb_embed_orm.alembic.fulltext import reflect_fulltext_indexes
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Doc(Base):
+        __tablename__ = "tidb_embed_orm_live_docs"
+        __table_args__ = (FulltextIndex("ft_content", "content", parser=STANDARD),)
+        id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+        content: Mapped[str] = mapped_column(SearchableText)
+        content_vector: Mapped[np.ndarray] = mapped_column(
+            AutoEmbeddingVector("tidbcloud_free/amazon/titan-embed-text-v2", source="content"), deferred=True)
+
+    Base.metadata.drop_all(engine)
+    try:
+        Base.metadata.create_all(engine)
+    except DBAPIError as exc:
+        pytest.skip(f"this cluster has no full-text search: {exc.orig}")
+    rows = ["TiDB error 8200 means a vector index cannot be added to a partitioned table.",
+            "Store agent memory in one table with a vector index and transactions.",
+            "Solar panels convert sunlight into renewable energy.",
+            "Use EXPLAIN to check whether a query uses the vector index.",
+            "Partitioning a table by tenant lets the optimizer prune partitions.",
+            "A cat sat on the warm windowsill all afternoon."]
+    try:
+        with Session(engine) as session:
+            session.add_all([Doc(id=i, content=c) for i, c in enumerate(rows, start=1)])
+            session.commit()
+            match = Doc.content.fts_match("error 8200")
+            assert session.scalars(select(Doc.id).where(match).order_by(match.desc()).limit(3)).all() == [1]
+            q = "vector index error 8200 partitioned table"
+            top = session.execute(hybrid_search(Doc, vector=Doc.content_vector.cosine_distance(q),
+                                                text=Doc.content.fts_match(q), limit=3)).first()
+            assert top.Doc.id == 1 and (top.vector_rank, top.fulltext_rank) == (1, 1)
+        with engine.connect() as conn:
+            assert reflect_fulltext_indexes(conn, "tidb_embed_orm_live_docs") == {"ft_content": (("content",), STANDARD)}
+    finally:
+        Base.metadata.drop_all(engine)

@@ -19,6 +19,17 @@ from .errors import (
     UnknownProviderError,
     VectorValueError,
 )
+from .fulltext import (
+    MULTILINGUAL,
+    NGRAM,
+    STANDARD,
+    FulltextError,
+    FulltextIndex,
+    SearchableText,
+    fts_match,
+    fulltext_search,
+)
+from .hybrid import RRF, Weighted, hybrid_search
 from .index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
 from .models import EmbeddingModel, get_model, list_models, register_model
 from .nearest import nearest
@@ -28,6 +39,17 @@ from .secrets import ApiKey
 from .vector import TextQueryNotSupported, Vector
 
 __all__ = [
+    "MULTILINGUAL",
+    "NGRAM",
+    "RRF",
+    "STANDARD",
+    "FulltextError",
+    "FulltextIndex",
+    "SearchableText",
+    "Weighted",
+    "fts_match",
+    "fulltext_search",
+    "hybrid_search",
     "ApiKey",
     "AutoEmbeddingVector",
     "DimensionError",

@@ -1,12 +1,14 @@
 """Alembic support. Add one line to env.py: ``import tidb_embed_orm.alembic``.
 
 It registers the operations (``op.add_auto_embedding_column``, ``op.alter_auto_embedding``,
-``op.drop_auto_embedding_column``, ``op.create_vector_index``, ``op.drop_vector_index``), the
+``op.drop_auto_embedding_column``, ``op.create_vector_index``, ``op.drop_vector_index``,
+``op.create_fulltext_index``, ``op.drop_fulltext_index``), the
 autogenerate comparison of auto-embedding columns and vector indexes, and their rendering.
 """
 
 from . import compare as _compare  # noqa: F401
 from . import render as _render  # noqa: F401
+from .fulltext import CreateFulltextIndexOp, DropFulltextIndexOp
 from .operations import (
     AddAutoEmbeddingColumnOp,
     AlterAutoEmbeddingOp,
@@ -19,8 +21,10 @@ from .rebuild import TableRebuildError
 __all__ = [
     "AddAutoEmbeddingColumnOp",
     "AlterAutoEmbeddingOp",
+    "CreateFulltextIndexOp",
     "CreateVectorIndexOp",
     "DropAutoEmbeddingColumnOp",
+    "DropFulltextIndexOp",
     "DropVectorIndexOp",
     "TableRebuildError",
 ]

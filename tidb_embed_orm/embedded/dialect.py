@@ -136,6 +136,21 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                 warnings.filterwarnings("ignore", message=skipped)
             return super().get_indexes(connection, table_name, schema=schema, **kw)
 
+    def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> Any:
+        # A full-text index's FTS5 tables belong to the index (dialects/sqlite_fts5.py), not to the model.
+        from ..dialects.sqlite_fts5 import PREFIX
+
+        return [n for n in super().get_table_names(connection, schema=schema, **kw) if not n.startswith(PREFIX)]
+
+    def has_index(
+        self, connection: Any, table_name: str, index_name: str, schema: str | None = None, **kw: Any
+    ) -> bool:
+        from ..dialects.sqlite_fts5 import reflect_fts5_indexes
+
+        return super().has_index(connection, table_name, index_name, schema=schema, **kw) or any(
+            i.name == index_name for i in reflect_fts5_indexes(connection, table_name)
+        )
+
     @classmethod
     def import_dbapi(cls) -> Any:
         return _load_dbapi()

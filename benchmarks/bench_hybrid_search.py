@@ -1,0 +1,186 @@
+"""Hybrid search quality and latency on the embedded engine.
+
+1. Quality: the judged set of ``retrieval_set.py`` (280 documents, 90 queries: exact codes,
+   paraphrases, and both) in a table with a FULLTEXT index and an all-MiniLM-L6-v2 auto-embedding
+   column (the real local model). Prints recall@10 and nDCG@10 of vector-only, full-text-only and
+   hybrid (RRF k=60) search, per kind of query and overall.
+2. Latency at ``--rows`` (100,000) rows: precomputed random 384-d vectors in a Vector(384) column and
+   synthetic text under a FULLTEXT index (embedding 100k texts with MiniLM takes far too long on
+   2 CPU cores). Prints the median of one vector-only, one full-text-only and one hybrid search.
+
+    .venv/bin/python benchmarks/bench_hybrid_search.py [--rows 100000] [--searches 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # the retrieval set, and this checkout's package
+
+from retrieval_set import build  # noqa: E402
+
+from tidb_embed_orm import (  # noqa: E402
+    STANDARD,
+    AutoEmbeddingVector,
+    FulltextIndex,
+    SearchableText,
+    Vector,
+    fts_match,
+    fulltext_search,
+    hybrid_search,
+)
+
+MINILM = "huggingface/sentence-transformers/all-MiniLM-L6-v2"
+K = 10
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Article(Base):
+    __tablename__ = "articles"
+    __table_args__ = (FulltextIndex("ft_articles_content", "content", parser=STANDARD),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    content: Mapped[str] = mapped_column(SearchableText)
+    embedding: Mapped[np.ndarray] = mapped_column(AutoEmbeddingVector(MINILM, source="content"), deferred=True)
+
+
+def vector_only(session: Session, query: str) -> list[int]:
+    return list(session.scalars(select(Article.id).order_by(Article.embedding.cosine_distance(query)).limit(K)))
+
+
+def fulltext_only(session: Session, query: str) -> list[int]:
+    match = Article.content.fts_match(query)
+    return list(session.scalars(select(Article.id).where(match).order_by(match.desc()).limit(K)))
+
+
+def hybrid(session: Session, query: str) -> list[int]:
+    stmt = hybrid_search(Article, vector=Article.embedding.cosine_distance(query),
+                         text=Article.content.fts_match(query), limit=K)
+    return [row.Article.id for row in session.execute(stmt)]
+
+
+def recall(found: list[int], relevant: frozenset[int]) -> float:
+    return len(set(found[:K]) & relevant) / len(relevant)
+
+
+def ndcg(found: list[int], relevant: frozenset[int]) -> float:
+    gain = sum(1 / math.log2(rank + 2) for rank, doc in enumerate(found[:K]) if doc in relevant)
+    ideal = sum(1 / math.log2(rank + 2) for rank in range(min(len(relevant), K)))
+    return gain / ideal
+
+
+Scores = dict[str, dict[str, tuple[float, float]]]
+METHODS = {"vector-only": vector_only, "full-text-only": fulltext_only, "hybrid (RRF k=60)": hybrid}
+KINDS = ["exact", "semantic", "mixed", "all"]
+
+
+def measure_quality(engine) -> Scores:
+    """Mean (recall@10, nDCG@10) per method and kind of query, on a fresh engine."""
+    documents, queries = build()
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Article(id=i, content=text) for i, text in documents])
+        session.commit()
+    pairs: dict[str, dict[str, list[tuple[float, float]]]] = {m: defaultdict(list) for m in METHODS}
+    with Session(engine) as session:
+        for query in queries:
+            for name, method in METHODS.items():
+                found = method(session, query.text)
+                pair = (recall(found, query.relevant), ndcg(found, query.relevant))
+                pairs[name][query.kind].append(pair)
+                pairs[name]["all"].append(pair)
+    return {name: {kind: (statistics.fmean(p[0] for p in by_kind[kind]), statistics.fmean(p[1] for p in by_kind[kind]))
+                   for kind in KINDS} for name, by_kind in pairs.items()}
+
+
+def quality(workdir: Path) -> None:
+    documents, queries = build()
+    engine = create_engine(f"sqlite+tidb_embed:///{workdir / 'quality.db'}")
+    started = time.perf_counter()
+    scores = measure_quality(engine)
+    print(f"retrieval set: {len(documents)} documents, {len(queries)} queries "
+          f"(loaded, embedded with MiniLM and searched in {time.perf_counter() - started:.1f} s)")
+    print(f"{'method':<20}" + "".join(f"{kind + ' R@10':>16}{kind + ' nDCG':>16}" for kind in KINDS))
+    for name, by_kind in scores.items():
+        print(f"{name:<20}" + "".join(f"{by_kind[k][0]:>16.3f}{by_kind[k][1]:>16.3f}" for k in KINDS))
+    engine.dispose()
+
+
+def latency(workdir: Path, rows: int, searches: int) -> None:
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(20_000)]
+    text_rng = random.Random(7)
+    metadata = MetaData()
+    table = Table("big", metadata, Column("id", Integer, primary_key=True, autoincrement=False),
+                  Column("content", Text), Column("v", Vector(384)),
+                  FulltextIndex("ft_big_content", "content", parser=STANDARD))
+    engine = create_engine(f"sqlite+tidb_embed:///{workdir / 'latency.db'}")
+    metadata.create_all(engine)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for start in range(0, rows, 10_000):
+            batch = rng.standard_normal((min(10_000, rows - start), 384)).astype(np.float32)
+            conn.execute(table.insert(), [
+                {"id": start + i + 1, "content": " ".join(text_rng.choices(words, k=40)), "v": vector}
+                for i, vector in enumerate(batch)
+            ])
+    print(f"\nlatency table: {rows} rows (random 384-d vectors, 40 random words of 20,000 each), "
+          f"loaded with its FTS5 index in {time.perf_counter() - started:.1f} s")
+    queries = [(rng.standard_normal(384).astype(np.float32), " ".join(text_rng.choices(words, k=3)))
+               for _ in range(searches)]
+
+    def run(build_statement) -> float:
+        times = []
+        with engine.connect() as conn:
+            for vector, text in queries:
+                started = time.perf_counter()
+                conn.execute(build_statement(vector, text)).all()
+                times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1000
+
+    match = lambda text: fts_match(table.c.content, text)  # noqa: E731
+    timings = {
+        "vector-only (full scan, top 10)": run(
+            lambda v, t: select(table.c.id).order_by(table.c.v.cosine_distance(v)).limit(K)),
+        "full-text-only (where + order by)": run(
+            lambda v, t: select(table.c.id).where(match(t)).order_by(match(t).desc()).limit(K)),
+        "full-text-only (fulltext_search)": run(lambda v, t: fulltext_search(table, match(t), limit=K)),
+        "hybrid (one statement, RRF)": run(
+            lambda v, t: hybrid_search(table, vector=table.c.v.cosine_distance(v), text=match(t), limit=K)),
+    }
+    for name, ms in timings.items():
+        print(f"{name:<34} {ms:8.1f} ms  (median of {searches})")
+    ratio = timings["hybrid (one statement, RRF)"] / timings["vector-only (full scan, top 10)"]
+    print(f"ratio hybrid / vector-only: {ratio:.2f}")
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--searches", type=int, default=5)
+    parser.add_argument("--skip-quality", action="store_true", help="only the latency part (no MiniLM)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        if not args.skip_quality:
+            quality(Path(workdir))
+        latency(Path(workdir), args.rows, args.searches)
+
+
+if __name__ == "__main__":
+    main()
