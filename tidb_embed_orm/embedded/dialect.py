@@ -116,9 +116,12 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     @reflection.cache
     def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> Any:
-        # The vector indexes' own bookkeeping tables are part of the index, not of the user's schema.
+        # Indexes' own tables (the vector indexes' change log, a full-text index's FTS5 tables) belong
+        # to the index, not to the user's schema.
+        from ..dialects.sqlite_fts5 import PREFIX
+
         names = super().get_table_names(connection, schema=schema, **kw)
-        return [name for name in names if name not in INTERNAL_TABLES]
+        return [name for name in names if name not in INTERNAL_TABLES and not name.startswith(PREFIX)]
 
     def get_columns(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> Any:
         # EMBED_TEXT columns come back as AutoEmbeddingVector from Inspector.get_columns() too.
@@ -135,12 +138,6 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                 skipped = f"Skipped unsupported reflection of expression-based index ({pattern})$"
                 warnings.filterwarnings("ignore", message=skipped)
             return super().get_indexes(connection, table_name, schema=schema, **kw)
-
-    def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> Any:
-        # A full-text index's FTS5 tables belong to the index (dialects/sqlite_fts5.py), not to the model.
-        from ..dialects.sqlite_fts5 import PREFIX
-
-        return [n for n in super().get_table_names(connection, schema=schema, **kw) if not n.startswith(PREFIX)]
 
     def has_index(
         self, connection: Any, table_name: str, index_name: str, schema: str | None = None, **kw: Any
