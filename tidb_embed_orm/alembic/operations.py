@@ -16,7 +16,8 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from ..auto_embedding import AutoEmbeddingVector
 from ..index import SetTiFlashReplica, VectorIndex
 from ..vector import Vector
-from .rebuild import TableRebuildError, impl_of, plan_rebuild, run_rebuild
+from .plan import TableRebuildError, impl_of, plan_rebuild
+from .rebuild import run_rebuild
 
 
 def _check_auto_embedding(column: Column[Any]) -> None:

@@ -1,0 +1,45 @@
+"""Client mode: the database has no EMBED_TEXT, so a rebuilt table's new vectors come from the client.
+
+After the rows are copied, the rows of each changed auto-embedding column are embedded in
+batches (``EmbeddingService.embed``) and written with one ``executemany`` UPDATE per chunk,
+keyed by the table's primary key (or SQLite's rowid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection
+
+from ..auto_embedding import AutoEmbeddingVector
+from ..vector import Vector
+from .plan import COPY_CHUNK_ROWS, log
+
+
+def fill_vectors(
+    conn: Connection, table_sql: str, keys: Sequence[str], pairs: Sequence[tuple[Any, Any]], total: int
+) -> None:
+    """Give every row of ``table_sql`` with source text a vector in each (column, source) pair."""
+    quote = conn.dialect.identifier_preparer.quote
+    service = conn.dialect.embedding_service  # type: ignore[attr-defined]
+    key_list = ", ".join(quote(k) for k in keys)
+    match = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(keys))
+    for column, source in pairs:
+        column_type = cast(AutoEmbeddingVector, column.type)
+        col, src = quote(column.name), quote(source.name)
+        select = text(f"SELECT {key_list}, {src} FROM {table_sql} WHERE {col} IS NULL AND {src} IS NOT NULL "
+                      f"LIMIT {COPY_CHUNK_ROWS}")
+        update = text(f"UPDATE {table_sql} SET {col} = :vector WHERE {match}").bindparams(
+            bindparam("vector", type_=Vector(column_type.dim))
+        )
+        done = 0
+        while rows := conn.execute(select).all():
+            vectors = service.embed(column_type.model, [str(r[-1]) for r in rows], column_type.options_json)
+            conn.execute(update, [
+                {"vector": vector, **{f"k{i}": row[i] for i in range(len(keys))}}
+                for row, vector in zip(rows, vectors, strict=True)
+            ])
+            done += len(rows)
+            log.info("embedded %d/%d rows of %s.%s on the client", done, total, table_sql, column.name)
