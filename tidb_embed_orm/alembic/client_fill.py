@@ -7,7 +7,7 @@ keyed by the table's primary key (or SQLite's rowid).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import bindparam, text
@@ -19,9 +19,17 @@ from .plan import COPY_CHUNK_ROWS, log
 
 
 def fill_vectors(
-    conn: Connection, table_sql: str, keys: Sequence[str], pairs: Sequence[tuple[Any, Any]], total: int
+    conn: Connection,
+    table_sql: str,
+    keys: Sequence[str],
+    pairs: Sequence[tuple[Any, Any]],
+    total: int,
+    after_chunk: Callable[[], None] = lambda: None,
 ) -> None:
-    """Give every row of ``table_sql`` with source text a vector in each (column, source) pair."""
+    """Give every row of ``table_sql`` with source text a vector in each (column, source) pair.
+
+    ``after_chunk`` runs after each chunk's UPDATE (TiDB: a COMMIT, to stay within transaction limits).
+    """
     quote = conn.dialect.identifier_preparer.quote
     service = conn.dialect.embedding_service  # type: ignore[attr-defined]
     key_list = ", ".join(quote(k) for k in keys)
@@ -41,5 +49,6 @@ def fill_vectors(
                 {"vector": vector, **{f"k{i}": row[i] for i in range(len(keys))}}
                 for row, vector in zip(rows, vectors, strict=True)
             ])
+            after_chunk()
             done += len(rows)
             log.info("embedded %d/%d rows of %s.%s on the client", done, total, table_sql, column.name)

@@ -121,7 +121,11 @@ def plan_rebuild(
         for c in list(old.constraints)
         if c is not old.primary_key and all(name in kept for name in getattr(c, "columns", {}).keys())
     ]
-    new = Table(tmp_name(table_name), MetaData(), *columns, *constraints, schema=schema)
+    metadata = MetaData()
+    for foreign_key in old.foreign_key_constraints:  # the copy's REFERENCES need the referred tables
+        if foreign_key.referred_table.key not in metadata.tables:
+            foreign_key.referred_table.to_metadata(metadata)
+    new = Table(tmp_name(table_name), metadata, *columns, *constraints, schema=schema)
     for index in old.indexes:
         if isinstance(index, VectorIndex):
             if index.vector_column_name in kept:
