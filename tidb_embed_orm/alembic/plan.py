@@ -14,7 +14,8 @@ from typing import Any, cast
 
 from alembic.ddl.impl import DefaultImpl
 from alembic.operations import Operations
-from sqlalchemy import Column, Index, MetaData, Table
+from sqlalchemy import Column, Index, MetaData, Table, exc
+from sqlalchemy.types import NullType
 
 from ..auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from ..client_mode import is_client_mode
@@ -115,18 +116,31 @@ def plan_rebuild(
     """Work out the new table from the old one and ``reshape`` (old columns -> new columns)."""
     old = load_table(operations, table_name, schema, copy_from)
     columns = reshape([c._copy() for c in old.columns])
+    new = reshaped_table(old, columns, tmp_name(table_name))
+    changed = {
+        c.name for c in columns if c.name not in old.c or _signature(c.type) != _signature(old.c[c.name].type)
+    }
+    dropped = {c.name for c in old.columns} - {c.name for c in columns}
+    return RebuildPlan(table_name, schema, old, new, changed, dropped, _tiflash_replica(operations, old))
+
+
+def reshaped_table(old: Table, columns: list[Column[Any]], name: str | None = None) -> Table:
+    """``old`` with ``columns`` (copies), keeping the constraints and indexes whose columns remain."""
     kept = {c.name for c in columns}
-    constraints = [
-        c._copy()
-        for c in list(old.constraints)
-        if c is not old.primary_key and all(name in kept for name in getattr(c, "columns", {}).keys())
-    ]
+    for column in columns:  # the constraints and indexes are copied below, not made again from flags
+        column.index = column.unique = None
+    constraints, seen = [], set()
+    for constraint in list(old.constraints):  # Alembic's reflected tables can list one constraint twice
+        names = tuple(getattr(constraint, "columns", {}).keys())
+        key = (type(constraint).__name__, constraint.name, names, str(getattr(constraint, "sqltext", "")))
+        if constraint is not old.primary_key and key not in seen and all(n in kept for n in names):
+            seen.add(key)
+            constraints.append(constraint._copy())
     metadata = MetaData()
-    for foreign_key in old.foreign_key_constraints:  # the copy's REFERENCES need the referred tables
-        if foreign_key.referred_table.key not in metadata.tables:
-            foreign_key.referred_table.to_metadata(metadata)
-    new = Table(tmp_name(table_name), metadata, *columns, *constraints, schema=schema)
-    for index in old.indexes:
+    _referred_tables(old, metadata)
+    new = Table(name or old.name, metadata, *columns, *constraints, schema=old.schema, comment=old.comment,
+                **old.dialect_kwargs)
+    for index in {str(i.name): i for i in old.indexes}.values():
         if isinstance(index, VectorIndex):
             if index.vector_column_name in kept:
                 VectorIndex(str(index.name), new.c[index.vector_column_name], metric=index.metric,
@@ -134,11 +148,23 @@ def plan_rebuild(
         elif index.name and all(isinstance(e, Column) and e.name in kept for e in index.expressions):
             names = [cast(Column[Any], e).name for e in index.expressions]
             Index(str(index.name), *[new.c[n] for n in names], unique=bool(index.unique))
-    changed = {
-        c.name for c in columns if c.name not in old.c or _signature(c.type) != _signature(old.c[c.name].type)
-    }
-    dropped = {c.name for c in old.columns} - kept
-    return RebuildPlan(table_name, schema, old, new, changed, dropped, _tiflash_replica(operations, old))
+    return new
+
+
+def _referred_tables(old: Table, metadata: MetaData) -> None:
+    """Put the tables ``old``'s foreign keys refer to into ``metadata`` (names only if they are unknown)."""
+    for constraint in old.foreign_key_constraints:
+        try:
+            referred = constraint.referred_table
+        except exc.NoReferencedTableError:  # a definition given offline (copy_from) without the other table
+            parts = constraint.elements[0].target_fullname.split(".")
+            table_schema, table_name = (parts[0] if len(parts) > 2 else None), parts[-2]
+            if table_name not in metadata.tables:
+                Table(table_name, metadata, *[Column(e.target_fullname.split(".")[-1], NullType())
+                                              for e in constraint.elements], schema=table_schema)
+            continue
+        if referred.key not in metadata.tables:
+            referred.to_metadata(metadata)
 
 
 def final_table(plan: RebuildPlan) -> Table:
