@@ -119,6 +119,8 @@ def test_rebuild_copies_in_chunks_keeps_rows_and_constraints_and_logs(engine, ma
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE posts ADD CONSTRAINT fk_posts_author FOREIGN KEY (author_id) "
                              "REFERENCES authors (id)")
+        conn.exec_driver_sql(f"INSERT INTO posts (id, title) VALUES ({ROWS + 10}, 'deleted')")
+        conn.exec_driver_sql(f"DELETE FROM posts WHERE id = {ROWS + 10}")
     before = rows(engine, "SELECT id, author_id, title, body, embedding FROM posts ORDER BY id")
     caplog.set_level(logging.INFO, logger="tidb_embed_orm.alembic")
     migrate(engine, add_title_vec)
@@ -128,6 +130,9 @@ def test_rebuild_copies_in_chunks_keeps_rows_and_constraints_and_logs(engine, ma
     assert tables(engine) == {"authors", "posts"}
     assert [fk["referred_table"] for fk in inspect(engine).get_foreign_keys("posts")] == ["authors"]
     assert "ix_posts_title" in {i["name"] for i in inspect(engine).get_indexes("posts")}
+    with engine.begin() as conn:  # AUTO_INCREMENT continues where it was: deleted ids are not reused
+        new_id = conn.exec_driver_sql("INSERT INTO posts (title) VALUES ('after')").lastrowid
+    assert new_id == ROWS + 11
     messages = [r.getMessage() for r in caplog.records if r.name == "tidb_embed_orm.alembic"]
     assert re.match(rf"rebuilding 'posts': {ROWS} rows; each row is embedded again for title_vec \({BGE}\)",
                     messages[0])

@@ -60,8 +60,14 @@ def rebuild_tidb(operations: Operations, plan: RebuildPlan) -> None:
         log.info("rebuilding %r: %d rows; each row is embedded again for %s%s", plan.table_name, total,
                  ", ".join(f"{c.name} ({c.type.model})" for c, _ in embedded),
                  "" if client else " by the database (with a hosted provider, one paid call per row and column)")
+    next_id = conn.exec_driver_sql(
+        "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+        (plan.table_name,),
+    ).scalar()
     impl._exec(CreateTable(plan.new))
     try:
+        if next_id:  # ids of deleted rows are not handed out again
+            conn.exec_driver_sql(f"ALTER TABLE {new} AUTO_INCREMENT = {int(next_id)}")
         if plan.tiflash_replica:
             impl._exec(SetTiFlashReplica(plan.new, plan.tiflash_replica))
         for index in plan.new.indexes:  # index names are per table in TiDB
