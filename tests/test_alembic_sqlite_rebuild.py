@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, event
 import tidb_embed_orm.alembic  # noqa: F401
 from tidb_embed_orm import use_client_embedding
 from tidb_embed_orm.alembic import TableRebuildError
+from tidb_embed_orm.alembic import plan as rebuild_plan
 from tidb_embed_orm.embedders import HashingTestEmbedder
 
 MINILM = "huggingface/sentence-transformers/all-MiniLM-L6-v2"
@@ -200,12 +201,15 @@ def test_inside_a_transaction_that_has_written_a_referenced_table_is_refused(db,
     engine.dispose()
 
 
-def test_the_copy_embeds_in_batches(tmp_path, db):
+@pytest.mark.parametrize("chunk", [1024, 100])
+def test_the_copy_embeds_in_batches(tmp_path, db, monkeypatch, chunk):
+    monkeypatch.setattr(rebuild_plan, "COPY_CHUNK_ROWS", chunk)
     embedders = {MINILM: HashingTestEmbedder(384), BGE: HashingTestEmbedder(1024)}
     engine = make_engine(db, embedders)
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO posts (title, body) VALUES (?, ?)",
                              [(f"more {i}", f"more body {i}") for i in range(300)])
+        before = rows(conn, "SELECT id, title, body, embedding FROM posts ORDER BY id")
     engine.dispose()
     engine = make_engine(db, embedders)  # a fresh cache, as in a new migration process
     calls_before = {model: e.calls for model, e in embedders.items()}
@@ -213,6 +217,7 @@ def test_the_copy_embeds_in_batches(tmp_path, db):
     with engine.connect() as conn:
         total = rows(conn, "SELECT count(*) FROM posts")[0][0]
         assert rows(conn, "SELECT count(*) FROM posts WHERE title_vec IS NULL") == [(0,)]
+        assert rows(conn, "SELECT id, title, body, embedding FROM posts ORDER BY id") == before
     for model, embedder in embedders.items():  # both columns are filled by the copy: each in batches
         assert 0 < embedder.calls - calls_before[model] <= 2 * math.ceil(total / 64)
     engine.dispose()

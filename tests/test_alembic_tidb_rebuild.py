@@ -56,11 +56,6 @@ def url(mariadb):
 @pytest.fixture
 def small_chunks(monkeypatch):
     monkeypatch.setattr(rebuild_plan, "COPY_CHUNK_ROWS", 100)
-    import tidb_embed_orm.alembic.client_fill as client_fill
-    import tidb_embed_orm.alembic.rebuild_tidb as rebuild_tidb
-
-    monkeypatch.setattr(rebuild_tidb, "COPY_CHUNK_ROWS", 100)
-    monkeypatch.setattr(client_fill, "COPY_CHUNK_ROWS", 100)
 
 
 def blog(metadata: MetaData | None = None) -> MetaData:

@@ -7,7 +7,7 @@ keyed by the table's primary key (or SQLite's rowid).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 from sqlalchemy import bindparam, text
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from ..auto_embedding import AutoEmbeddingVector
 from ..vector import Vector
-from .plan import COPY_CHUNK_ROWS, log
+from .plan import chunk_rows, log
 
 
 def fill_vectors(
@@ -32,18 +32,14 @@ def fill_vectors(
     """
     quote = conn.dialect.identifier_preparer.quote
     service = conn.dialect.embedding_service  # type: ignore[attr-defined]
-    key_list = ", ".join(quote(k) for k in keys)
     match = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(keys))
     for column, source in pairs:
         column_type = cast(AutoEmbeddingVector, column.type)
-        col, src = quote(column.name), quote(source.name)
-        select = text(f"SELECT {key_list}, {src} FROM {table_sql} WHERE {col} IS NULL AND {src} IS NOT NULL "
-                      f"LIMIT {COPY_CHUNK_ROWS}")
-        update = text(f"UPDATE {table_sql} SET {col} = :vector WHERE {match}").bindparams(
+        update = text(f"UPDATE {table_sql} SET {quote(column.name)} = :vector WHERE {match}").bindparams(
             bindparam("vector", type_=Vector(column_type.dim))
         )
         done = 0
-        while rows := conn.execute(select).all():
+        for rows in _chunks(conn, table_sql, keys, quote(column.name), quote(source.name)):
             vectors = service.embed(column_type.model, [str(r[-1]) for r in rows], column_type.options_json)
             conn.execute(update, [
                 {"vector": vector, **{f"k{i}": row[i] for i in range(len(keys))}}
@@ -52,3 +48,23 @@ def fill_vectors(
             after_chunk()
             done += len(rows)
             log.info("embedded %d/%d rows of %s.%s on the client", done, total, table_sql, column.name)
+
+
+def _chunks(conn: Connection, table_sql: str, keys: Sequence[str], col: str, src: str) -> Iterator[list[Any]]:
+    """The rows with source text, a chunk at a time: by key range, or (composite keys) the rows still NULL."""
+    quote = conn.dialect.identifier_preparer.quote
+    size = chunk_rows()
+    if len(keys) == 1:
+        key, last = quote(keys[0]), None
+        while True:
+            after = "" if last is None else f" AND {key} > :last"
+            rows = conn.execute(text(f"SELECT {key}, {src} FROM {table_sql} WHERE {src} IS NOT NULL{after} "
+                                     f"ORDER BY {key} LIMIT {size}"), {"last": last}).all()
+            if not rows:
+                return
+            yield list(rows)
+            last = rows[-1][0]
+    listed = ", ".join(quote(k) for k in keys)
+    while rows := conn.execute(text(f"SELECT {listed}, {src} FROM {table_sql} WHERE {col} IS NULL AND {src} "
+                                    f"IS NOT NULL LIMIT {size}")).all():
+        yield list(rows)

@@ -25,8 +25,12 @@ from ..reflection import reflect_vector_indexes
 
 log = logging.getLogger("tidb_embed_orm.alembic")
 
-#: Rows copied (and, on the embedded engine and in client mode, embedded) per step.
+#: Rows copied (and, on the embedded engine and in client mode, embedded) per step; set it to tune.
 COPY_CHUNK_ROWS = 1024
+
+
+def chunk_rows() -> int:
+    return max(1, int(COPY_CHUNK_ROWS))
 
 
 class TableRebuildError(TidbEmbedError, RuntimeError):

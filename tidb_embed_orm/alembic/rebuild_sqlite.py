@@ -38,9 +38,9 @@ from ..reflection import reflect_vector_indexes
 from .client_fill import fill_vectors
 from .create_table_text import CreateTableText
 from .plan import (
-    COPY_CHUNK_ROWS,
     RebuildPlan,
     TableRebuildError,
+    chunk_rows,
     copy_columns,
     database_generated,
     final_table,
@@ -65,8 +65,10 @@ def rebuild_sqlite(operations: Operations, plan: RebuildPlan) -> None:
         raise TableRebuildError(
             f"cannot rebuild {name!r} safely: foreign keys are on and {', '.join(map(repr, children))} "
             f"reference it, so dropping the old table would delete or orphan their rows, and SQLite "
-            f"cannot turn foreign keys off inside a transaction (this one has already written). Run "
-            f"this operation first in its own migration, before any other write; nothing was changed"
+            f"cannot turn foreign keys off inside a transaction, which is open here (a write earlier in "
+            f"this migration, or an engine that emits BEGIN itself). Make this operation the first write "
+            f"of its own migration, or run the migration with foreign keys off (PRAGMA foreign_keys=OFF "
+            f"before the transaction begins); nothing was changed"
         )
     turn_off = foreign_keys and not in_transaction
     legacy = int(conn.exec_driver_sql("PRAGMA legacy_alter_table").scalar() or 0)
@@ -185,11 +187,14 @@ def _copy_rows(conn: Connection, plan: RebuildPlan, old: str, new: str, rowid: b
             _prefetch(service, embedded, conn.exec_driver_sql(f"SELECT {sources} FROM {old}").all(), 0)
         conn.exec_driver_sql(insert)
         return total
+    size = chunk_rows()
+    if service is not None and embedded and service.cache_size > 0:  # prefetched vectors must stay cached
+        size = max(1, min(size, service.cache_size // len(embedded)))
     last, done = None, 0
     while True:
         after = "" if last is None else f"WHERE rowid > {int(last)} "
         rows = conn.exec_driver_sql(
-            f"SELECT rowid{', ' + sources if sources else ''} FROM {old} {after}ORDER BY rowid LIMIT {COPY_CHUNK_ROWS}"
+            f"SELECT rowid{', ' + sources if sources else ''} FROM {old} {after}ORDER BY rowid LIMIT {size}"
         ).all()
         if not rows:
             return total

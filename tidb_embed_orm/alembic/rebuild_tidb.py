@@ -29,10 +29,10 @@ from ..client_mode import is_client_mode
 from ..index import SetTiFlashReplica
 from .client_fill import fill_vectors
 from .plan import (
-    COPY_CHUNK_ROWS,
     RebuildPlan,
     TableRebuildError,
     backup_name,
+    chunk_rows,
     copy_columns,
     database_generated,
     impl_of,
@@ -202,7 +202,7 @@ def _copy_in_chunks(conn: Connection, plan: RebuildPlan, columns: Sequence[str],
     while True:
         after, parameters = ("", ()) if low is None else (f"WHERE {key} > %s ", (low,))
         high = conn.exec_driver_sql(
-            f"SELECT MAX({key}) FROM (SELECT {key} FROM {old} {after}ORDER BY {key} LIMIT {COPY_CHUNK_ROWS}) AS c",
+            f"SELECT MAX({key}) FROM (SELECT {key} FROM {old} {after}ORDER BY {key} LIMIT {chunk_rows()}) AS c",
             parameters,
         ).scalar()
         if high is None:
@@ -239,6 +239,7 @@ def _rebuild_offline(operations: Operations, plan: RebuildPlan) -> None:
     old_name, tmp = preparer.format_table(plan.old), preparer.format_table(plan.new)
     backup = preparer.quote(backup_name(plan.table_name))
     columns = ", ".join(preparer.quote(c) for c in copy_columns(plan, database_generated(impl.dialect)))
+    _anonymous_foreign_keys(plan)
     impl._exec(CreateTable(plan.new))
     if plan.tiflash_replica:
         impl._exec(SetTiFlashReplica(plan.new, plan.tiflash_replica))
