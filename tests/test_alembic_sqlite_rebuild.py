@@ -171,6 +171,20 @@ def test_triggers_indexes_views_autoincrement_and_collations_are_kept(db, tmp_pa
     engine.dispose()
 
 
+def test_dropping_a_column_a_view_uses_is_refused_and_changes_nothing(db, tmp_path):
+    engine = make_engine(db)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE VIEW post_vectors AS SELECT id, embedding FROM posts")
+        before = rows(conn, "SELECT sql FROM sqlite_schema WHERE name = 'posts'")
+    with pytest.raises(TableRebuildError, match=r"the view 'post_vectors' would no longer work.*embedding"):
+        run_migration(tmp_path, engine, 'op.drop_auto_embedding_column("posts", "embedding")')
+    with engine.connect() as conn:
+        assert rows(conn, "SELECT sql FROM sqlite_schema WHERE name = 'posts'") == before
+        assert rows(conn, "SELECT count(*) FROM post_vectors") == [(12,)]
+        assert rows(conn, "SELECT count(*) FROM comments") == [(50,)]
+    engine.dispose()
+
+
 def test_a_failed_rebuild_with_foreign_keys_on_changes_nothing(db, tmp_path):
     class Boom:
         def embed(self, texts):

@@ -119,6 +119,7 @@ def _steps(conn: Connection, plan: RebuildPlan, check_tables: list[str]) -> None
     for _, object_name, sql in saved:
         if object_name not in skipped:
             conn.exec_driver_sql(sql)
+    _check_views(conn, name)
     for table in check_tables:
         problems = conn.exec_driver_sql(f"PRAGMA foreign_key_check({quote(table)})").all()
         if problems:
@@ -126,6 +127,22 @@ def _steps(conn: Connection, plan: RebuildPlan, check_tables: list[str]) -> None
                 f"rebuilding {name!r} would leave {len(problems)} broken foreign keys in {table!r} "
                 f"(first: {tuple(problems[0])}); nothing was changed"
             )
+
+
+def _check_views(conn: Connection, name: str) -> None:
+    """Views name the table in their text and are left as they are; one that no longer works refuses the change."""
+    quote = conn.dialect.identifier_preparer.quote
+    views = conn.exec_driver_sql(
+        "SELECT name FROM sqlite_schema WHERE type = 'view' AND instr(lower(sql), lower(?)) > 0", (name,)
+    ).all()
+    for (view,) in views:
+        try:
+            conn.exec_driver_sql(f"SELECT * FROM {quote(view)} LIMIT 0")
+        except Exception as exc:
+            raise TableRebuildError(
+                f"the view {view!r} would no longer work after rebuilding {name!r} ({exc.__cause__ or exc}); "
+                f"nothing was changed: drop or change the view first (and create it again after)"
+            ) from exc
 
 
 def _child_tables(conn: Connection, name: str) -> list[str]:
