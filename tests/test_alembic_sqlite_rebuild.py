@@ -263,3 +263,17 @@ def test_client_mode_rebuilds_fill_every_vector(tmp_path, change):
         assert rows(conn, f"SELECT count(*) FROM posts WHERE {column} IS NOT NULL AND {source} IS NULL") == [(0,)]
     assert embedders[BGE].calls - calls_before <= 2 * math.ceil(150 / 64)
     engine.dispose()
+
+
+def test_a_without_rowid_table_is_rebuilt_with_its_options(tmp_path):
+    engine = make_engine(tmp_path / "tags.db")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE tags (slug TEXT PRIMARY KEY COLLATE NOCASE, title TEXT) WITHOUT ROWID")
+        conn.exec_driver_sql("INSERT INTO tags VALUES (?, ?)", [(f"tag-{i}", f"Tag {i}") for i in range(70)])
+    run_migration(tmp_path, engine, ADD_TITLE_VEC.replace('"posts"', '"tags"'))
+    with engine.connect() as conn:
+        create = rows(conn, "SELECT sql FROM sqlite_schema WHERE name = 'tags'")[0][0]
+        assert create.endswith(") WITHOUT ROWID") and "COLLATE NOCASE" in create
+        assert rows(conn, "SELECT count(*) FROM tags WHERE title_vec IS NOT NULL") == [(70,)]
+        assert rows(conn, "SELECT title FROM tags WHERE slug = 'TAG-3'") == [("Tag 3",)]
+    engine.dispose()
