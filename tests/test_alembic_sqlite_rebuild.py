@@ -185,6 +185,24 @@ def test_dropping_a_column_a_view_uses_is_refused_and_changes_nothing(db, tmp_pa
     engine.dispose()
 
 
+@pytest.mark.parametrize("user", [
+    "CREATE INDEX ix_posts_embedding ON posts (VEC_COSINE_DISTANCE(embedding))",
+    "CREATE TRIGGER posts_vector_audit AFTER UPDATE OF embedding ON posts BEGIN "
+    "INSERT INTO audit VALUES (new.id, 'vector'); END",
+], ids=["vector index", "trigger"])
+def test_dropping_a_column_an_index_or_trigger_uses_is_refused(db, tmp_path, user):
+    engine = make_engine(db)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(user)
+        objects = schema_objects(conn)
+    with pytest.raises(TableRebuildError, match=r"cannot drop 'embedding' from 'posts': (index|trigger) "
+                                                r"'(ix_posts_embedding|posts_vector_audit)' uses it\. Nothing was changed"):
+        run_migration(tmp_path, engine, 'op.drop_auto_embedding_column("posts", "embedding")')
+    with engine.connect() as conn:
+        assert schema_objects(conn) == objects
+    engine.dispose()
+
+
 def test_a_failed_rebuild_with_foreign_keys_on_changes_nothing(db, tmp_path):
     class Boom:
         def embed(self, texts):

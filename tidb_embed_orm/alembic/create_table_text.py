@@ -90,6 +90,18 @@ def column_name(item: str) -> str | None:
     return None
 
 
+def words(sql: str) -> list[str]:
+    """The identifiers and keywords of ``sql`` (quoted ones unquoted; strings and comments left out)."""
+    found: list[str] = []
+    for match in _TOKEN.finditer(sql):
+        token = match.group()
+        if token[0] in "\"`[":
+            found.append(_unquote(token))
+        elif token[0] not in "'-/(),":
+            found.extend(re.findall(r"[A-Za-z_][\w$]*", token))
+    return found
+
+
 def _unquote(word: str) -> str:
     if word[0] in "\"`":
         return word[1:-1].replace(word[0] * 2, word[0])

@@ -4,7 +4,7 @@ https://www.sqlite.org/lang_altertable.html#otheralter: remember the table's ind
 triggers, create the new table from the ORIGINAL ``CREATE TABLE`` text with only the changed
 column edited (so AUTOINCREMENT, collations, CHECKs and foreign keys survive word for word),
 copy the rows with ``INSERT ... SELECT`` (rowids and the AUTOINCREMENT sequence kept), drop the
-old table, rename the new one, recreate the indexes and triggers from their saved SQL, run
+old table, rename the new one, recreate the triggers and indexes from their saved SQL, run
 ``PRAGMA foreign_key_check``, all inside one savepoint that is rolled back on any failure.
 
 Foreign keys. With ``PRAGMA foreign_keys=ON``, ``DROP TABLE`` first deletes every row, firing
@@ -18,6 +18,9 @@ is a no-op inside a transaction, so:
   transaction, and they are turned back on after it;
 - inside one, a table that other tables reference is refused before anything changes (a table
   nobody references is safe: its DROP deletes no other table's rows).
+
+Triggers are recreated before indexes: creating a vector index installs its change-log triggers
+afresh (embedded/vector_index), replacing the saved ones, so the index is rebuilt from the new rows.
 
 ``PRAGMA legacy_alter_table=ON`` during the final rename: otherwise SQLite re-checks every view
 and trigger of the schema while the table is missing and refuses the rename; views refer to the
@@ -34,9 +37,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable, DropTable
 
 from ..client_mode import is_client_mode
-from ..reflection import reflect_vector_indexes
 from .client_fill import fill_vectors
-from .create_table_text import CreateTableText
+from .create_table_text import CreateTableText, words
 from .plan import (
     RebuildPlan,
     TableRebuildError,
@@ -99,13 +101,13 @@ def _steps(conn: Connection, plan: RebuildPlan, check_tables: list[str]) -> None
         raise TableRebuildError(f"there is no table {name!r}")
     saved = conn.exec_driver_sql(
         "SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = ? AND type IN ('index', 'trigger') "
-        "AND sql IS NOT NULL ORDER BY type, rowid",
+        "AND sql IS NOT NULL ORDER BY type DESC, rowid",  # triggers, then indexes (see the module notes)
         (name,),
     ).all()
     sequence = _sequence(conn, name)
     conn.exec_driver_sql(_new_create_sql(conn, plan, create_sql, quote(tmp)))
     rowid = _has_rowid(create_sql)
-    skipped = _indexes_on_dropped_columns(conn, plan, [n for t, n, _ in saved if t == "index"])
+    _refuse_uses_of_dropped_columns(conn, plan, saved)
     total = _copy_rows(conn, plan, quote(name), quote(tmp), rowid)
     if is_client_mode(conn.dialect):
         keys = ["rowid"] if rowid else [c.name for c in plan.new.primary_key.columns]
@@ -116,9 +118,8 @@ def _steps(conn: Connection, plan: RebuildPlan, check_tables: list[str]) -> None
     if sequence is not None:
         conn.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
         conn.exec_driver_sql("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, sequence))
-    for _, object_name, sql in saved:
-        if object_name not in skipped:
-            conn.exec_driver_sql(sql)
+    for _, _, sql in saved:
+        conn.exec_driver_sql(sql)
     _check_views(conn, name)
     for table in check_tables:
         problems = conn.exec_driver_sql(f"PRAGMA foreign_key_check({quote(table)})").all()
@@ -240,15 +241,20 @@ def _integer_primary_key(conn: Connection, name: str) -> str | None:
     return None
 
 
-def _indexes_on_dropped_columns(conn: Connection, plan: RebuildPlan, names: list[str]) -> set[str]:
+def _refuse_uses_of_dropped_columns(conn: Connection, plan: RebuildPlan, saved: list[Any]) -> None:
+    """An index or trigger that names a dropped column could not be recreated (a trigger would fail
+    at its next firing), as SQLite's own DROP COLUMN refuses: say which, before anything changes."""
     if not plan.dropped:
-        return set()
-    vector = {i.name for i in reflect_vector_indexes(conn, plan.table_name) if i.column in plan.dropped}
-    plain = {
-        n for n in names
-        if any(r[0] in plan.dropped for r in conn.exec_driver_sql("SELECT name FROM pragma_index_info(?)", (n,)))
-    }
-    return vector | plain
+        return
+    dropped = {name.lower() for name in plan.dropped}
+    users = [f"{type_} {name!r}" for type_, name, sql in saved if dropped & {w.lower() for w in words(sql)}]
+    if users:
+        raise TableRebuildError(
+            f"cannot drop {', '.join(map(repr, sorted(plan.dropped)))} from {plan.table_name!r}: "
+            f"{', '.join(users)} use{'s' if len(users) == 1 else ''} it. Nothing was changed. Drop "
+            f"{'it' if len(users) == 1 else 'them'} first (a vector index: op.drop_vector_index, which "
+            f"autogenerate puts before the column's drop)"
+        )
 
 
 def _rebuild_offline(operations: Operations, plan: RebuildPlan) -> None:
