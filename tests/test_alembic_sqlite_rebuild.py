@@ -195,8 +195,8 @@ def test_dropping_a_column_an_index_or_trigger_uses_is_refused(db, tmp_path, use
     with engine.begin() as conn:
         conn.exec_driver_sql(user)
         objects = schema_objects(conn)
-    with pytest.raises(TableRebuildError, match=r"cannot drop 'embedding' from 'posts': (index|trigger) "
-                                                r"'(ix_posts_embedding|posts_vector_audit)' uses it\. Nothing was changed"):
+    with pytest.raises(TableRebuildError, match=r"cannot drop 'embedding' from 'posts': .*(index 'ix_posts_embedding'|"
+                                                r"trigger 'posts_vector_audit').* Nothing was changed"):
         run_migration(tmp_path, engine, 'op.drop_auto_embedding_column("posts", "embedding")')
     with engine.connect() as conn:
         assert schema_objects(conn) == objects
