@@ -227,7 +227,7 @@ def test_a_write_at_the_swap_keeps_the_old_table_and_the_error_says_it_was_swapp
     other.dispose()
 
 
-def test_a_failure_after_the_swap_does_not_claim_the_table_is_unchanged(engine):
+def test_a_failure_after_the_swap_does_not_claim_the_table_is_unchanged_and_the_rerun_finishes(engine, caplog):
     @event.listens_for(engine, "before_cursor_execute")
     def fail_drop(conn, cursor, statement, *args):
         if statement.startswith("DROP TABLE _tidb_embed_old_posts"):
@@ -238,8 +238,11 @@ def test_a_failure_after_the_swap_does_not_claim_the_table_is_unchanged(engine):
     event.remove(engine, "before_cursor_execute", fail_drop)
     assert "connection lost" in str(raised.value) and "unchanged" not in str(raised.value)
     assert "'posts' is the rebuilt table" in str(raised.value)
-    migrate(engine, lambda op: op.drop_auto_embedding_column("posts", "title_vec"))  # the next run cleans up
+    assert tables(engine) == {"authors", "posts", "_tidb_embed_old_posts"}
+    migrate(engine, add_title_vec)  # Alembic runs the unfinished migration again: it is finished, not redone
     assert tables(engine) == {"authors", "posts"}
+    assert any("interrupted rebuild had swapped it in" in r.getMessage() for r in caplog.records)
+    assert rows(engine, "SELECT COUNT(*) FROM posts WHERE title_vec IS NOT NULL") == [(ROWS - 36,)]
 
 
 @pytest.mark.parametrize("change", ["add", "alter"])

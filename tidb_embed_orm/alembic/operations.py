@@ -18,6 +18,7 @@ from ..index import SetTiFlashReplica, VectorIndex
 from ..vector import Vector
 from .plan import TableRebuildError, impl_of, plan_rebuild, reshaped_table
 from .rebuild import run_rebuild
+from .rebuild_tidb import finish_interrupted
 
 
 def _check_auto_embedding(column: Column[Any]) -> None:
@@ -50,6 +51,10 @@ class AddAutoEmbeddingColumnOp(MigrateOperation):
             )
         return [*columns, self.column._copy()]
 
+    def done(self, table: Table) -> bool:
+        """Whether ``table`` already has the shape this operation gives it."""
+        return self.column.name in table.c
+
     def reverse(self) -> DropAutoEmbeddingColumnOp:
         return DropAutoEmbeddingColumnOp(self.table_name, self.column.name, schema=self.schema,
                                          existing_column=self.column, copy_from=_after(self))
@@ -73,6 +78,9 @@ class DropAutoEmbeddingColumnOp(MigrateOperation):
         if self.column_name not in {c.name for c in columns}:
             raise TableRebuildError(f"table {self.table_name!r} has no column {self.column_name!r}")
         return [c for c in columns if c.name != self.column_name]
+
+    def done(self, table: Table) -> bool:
+        return self.column_name not in table.c
 
     def reverse(self) -> AddAutoEmbeddingColumnOp:
         if self.existing_column is None:
@@ -110,6 +118,12 @@ class AlterAutoEmbeddingOp(MigrateOperation):
         )
         return [replacement if c.name == self.column_name else c for c in columns]
 
+    def done(self, table: Table) -> bool:
+        current = table.c.get(self.column_name)
+        return current is not None and isinstance(current.type, AutoEmbeddingVector) and (
+            current.type.model, current.type.source, current.type.dim, current.type.options_json
+        ) == (self.type_.model, self.type_.source, self.type_.dim, self.type_.options_json)
+
     def reverse(self) -> AlterAutoEmbeddingOp:
         if self.existing_type is None:
             raise ValueError("cannot reverse alter_auto_embedding without existing_type=")
@@ -118,6 +132,10 @@ class AlterAutoEmbeddingOp(MigrateOperation):
 
 
 RebuildOp = AddAutoEmbeddingColumnOp | DropAutoEmbeddingColumnOp | AlterAutoEmbeddingOp
+
+
+def _column_name(op: RebuildOp) -> str:
+    return op.column.name if isinstance(op, AddAutoEmbeddingColumnOp) else op.column_name
 
 
 def _after(op: RebuildOp) -> Table | None:
@@ -178,6 +196,8 @@ class DropVectorIndexOp(MigrateOperation):
 @Operations.implementation_for(DropAutoEmbeddingColumnOp)
 @Operations.implementation_for(AlterAutoEmbeddingOp)
 def _rebuild_table(operations: Operations, op: RebuildOp) -> None:
+    if finish_interrupted(operations, op.table_name, op.done, {_column_name(op)}):
+        return
     run_rebuild(operations, plan_rebuild(operations, op.table_name, op.reshape, schema=op.schema,
                                          copy_from=op.copy_from))
 

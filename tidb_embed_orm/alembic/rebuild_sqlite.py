@@ -104,10 +104,10 @@ def _steps(conn: Connection, plan: RebuildPlan, check_tables: list[str]) -> None
         "AND sql IS NOT NULL ORDER BY type DESC, rowid",  # triggers, then indexes (see the module notes)
         (name,),
     ).all()
+    _refuse_uses_of_dropped_columns(plan, saved)
     sequence = _sequence(conn, name)
     conn.exec_driver_sql(_new_create_sql(conn, plan, create_sql, quote(tmp)))
     rowid = _has_rowid(create_sql)
-    _refuse_uses_of_dropped_columns(conn, plan, saved)
     total = _copy_rows(conn, plan, quote(name), quote(tmp), rowid)
     if is_client_mode(conn.dialect):
         keys = ["rowid"] if rowid else [c.name for c in plan.new.primary_key.columns]
@@ -241,7 +241,7 @@ def _integer_primary_key(conn: Connection, name: str) -> str | None:
     return None
 
 
-def _refuse_uses_of_dropped_columns(conn: Connection, plan: RebuildPlan, saved: list[Any]) -> None:
+def _refuse_uses_of_dropped_columns(plan: RebuildPlan, saved: list[Any]) -> None:
     """An index or trigger that names a dropped column could not be recreated (a trigger would fail
     at its next firing), as SQLite's own DROP COLUMN refuses: say which, before anything changes."""
     if not plan.dropped:

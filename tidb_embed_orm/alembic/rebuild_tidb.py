@@ -17,11 +17,11 @@ that slipped in between keeps the backup and says so, instead of being dropped w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from alembic.operations import Operations
-from sqlalchemy import ForeignKeyConstraint, text
+from sqlalchemy import ForeignKeyConstraint, MetaData, Table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -50,7 +50,7 @@ def rebuild_tidb(operations: Operations, plan: RebuildPlan) -> None:
     client = is_client_mode(conn.dialect)
     _refuse_what_cannot_move(conn, plan, client)
     columns = copy_columns(plan, database_generated(conn.dialect))
-    _clear_leftovers(conn, plan, columns)
+    _clear_leftovers(conn, plan)
     _anonymous_foreign_keys(plan)
     quote = conn.dialect.identifier_preparer.quote
     old, new, backup = quote(plan.table_name), quote(tmp_name(plan.table_name)), quote(backup_name(plan.table_name))
@@ -147,16 +147,44 @@ def _table_exists(conn: Connection, name: str) -> bool:
                              "AND TABLE_NAME = %s", name))
 
 
-def _clear_leftovers(conn: Connection, plan: RebuildPlan, columns: Sequence[str]) -> None:
+def _clear_leftovers(conn: Connection, plan: RebuildPlan) -> None:
     """What a killed run left: the unswapped copy is always safe to drop; a backup only if it is redundant."""
     quote = conn.dialect.identifier_preparer.quote
-    name, tmp, backup = plan.table_name, tmp_name(plan.table_name), backup_name(plan.table_name)
+    name, tmp = plan.table_name, tmp_name(plan.table_name)
     if _table_exists(conn, tmp):
         log.warning("found %r left by an interrupted rebuild of %r before its swap (%r was never changed): "
                     "dropping it", tmp, name, name)
         conn.exec_driver_sql(f"DROP TABLE {quote(tmp)}")
-    if not _table_exists(conn, backup):
-        return
+    if _table_exists(conn, backup_name(name)):
+        _drop_redundant_backup(conn, name, plan.changed)
+
+
+def finish_interrupted(operations: Operations, table_name: str, done: Callable[[Table], bool],
+                       changed: set[str]) -> bool:
+    """A run killed after its swap left ``table_name`` rebuilt and the old table as a backup.
+
+    When the table already has the shape the operation gives (``done``), the run is finished
+    instead of started again: the backup is dropped if it holds the same rows. True if so.
+    """
+    impl = impl_of(operations)
+    if impl.as_sql or impl.dialect.name != "mysql":
+        return False
+    conn = operations.get_bind()
+    if not _table_exists(conn, backup_name(table_name)) or not _table_exists(conn, table_name):
+        return False
+    if not done(Table(table_name, MetaData(), autoload_with=conn)):
+        return False
+    _drop_redundant_backup(conn, table_name, changed)
+    log.warning("%r already has its new shape: an interrupted rebuild had swapped it in; its backup was "
+                "dropped and the operation is complete", table_name)
+    return True
+
+
+def _drop_redundant_backup(conn: Connection, name: str, changed: set[str]) -> None:
+    """Drop the backup when every value it holds is in ``name`` too; otherwise stop and say what to do."""
+    quote = conn.dialect.identifier_preparer.quote
+    backup = backup_name(name)
+    columns = [c for c in _stored_columns(conn, backup) if c in _stored_columns(conn, name) and c not in changed]
     if _fingerprint(conn, quote(backup), columns) != _fingerprint(conn, quote(name), columns):
         raise TableRebuildError(
             f"found {backup!r}, the old {name!r} kept by an interrupted rebuild that had already swapped the "
@@ -167,6 +195,12 @@ def _clear_leftovers(conn: Connection, plan: RebuildPlan, columns: Sequence[str]
     log.warning("found %r left by an interrupted rebuild of %r after its swap; it holds exactly the rows of %r: "
                 "dropping it", backup, name, name)
     conn.exec_driver_sql(f"DROP TABLE {quote(backup)}")
+
+
+def _stored_columns(conn: Connection, table: str) -> list[str]:
+    """The columns whose values are stored as written (not computed by the database)."""
+    return _names(conn, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                        "AND TABLE_NAME = %s AND EXTRA NOT LIKE '%%GENERATED%%' ORDER BY ORDINAL_POSITION", table)
 
 
 def _anonymous_foreign_keys(plan: RebuildPlan) -> None:
