@@ -270,3 +270,17 @@ def test_client_mode_fills_every_vector(url, small_chunks, change):
     assert vector.startswith("[") and vector.count(",") == 1023
     assert tables(engine) == {"authors", "posts"}
     engine.dispose()
+
+
+def test_a_table_in_another_schema(engine, url, mariadb):
+    other = create_engine(mariadb["url"])  # connected to the server's `test` database
+    tidb_standin(other)
+    schema = url.rsplit("/", 1)[1]
+    with other.connect() as conn:
+        context = MigrationContext.configure(conn)
+        with context.begin_transaction():
+            Operations(context).add_auto_embedding_column("posts", ADDED._copy(), schema=schema)
+        conn.commit()
+    assert rows(engine, "SELECT COUNT(*) FROM posts WHERE title_vec IS NOT NULL") == [(ROWS - 36,)]
+    assert tables(engine) == {"authors", "posts"}
+    other.dispose()

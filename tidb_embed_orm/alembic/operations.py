@@ -196,7 +196,7 @@ class DropVectorIndexOp(MigrateOperation):
 @Operations.implementation_for(DropAutoEmbeddingColumnOp)
 @Operations.implementation_for(AlterAutoEmbeddingOp)
 def _rebuild_table(operations: Operations, op: RebuildOp) -> None:
-    if finish_interrupted(operations, op.table_name, op.done, {_column_name(op)}):
+    if finish_interrupted(operations, op.table_name, op.schema, op.done, {_column_name(op)}):
         return
     run_rebuild(operations, plan_rebuild(operations, op.table_name, op.reshape, schema=op.schema,
                                          copy_from=op.copy_from))

@@ -52,8 +52,8 @@ def rebuild_tidb(operations: Operations, plan: RebuildPlan) -> None:
     columns = copy_columns(plan, database_generated(conn.dialect))
     _clear_leftovers(conn, plan)
     _anonymous_foreign_keys(plan)
-    quote = conn.dialect.identifier_preparer.quote
-    old, new, backup = quote(plan.table_name), quote(tmp_name(plan.table_name)), quote(backup_name(plan.table_name))
+    old, new, backup = (_qualified(conn, plan.schema, n)
+                        for n in (plan.table_name, tmp_name(plan.table_name), backup_name(plan.table_name)))
     total = _count(conn, old)
     embedded = plan.refilled(client)
     if embedded:
@@ -61,8 +61,9 @@ def rebuild_tidb(operations: Operations, plan: RebuildPlan) -> None:
                  ", ".join(f"{c.name} ({c.type.model})" for c, _ in embedded),
                  "" if client else " by the database (with a hosted provider, one paid call per row and column)")
     next_id = conn.exec_driver_sql(
-        "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
-        (plan.table_name,),
+        _in_schema("SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                   "AND TABLE_NAME = %s"),
+        (plan.schema, plan.table_name),
     ).scalar()
     impl._exec(CreateTable(plan.new))
     try:
@@ -102,9 +103,9 @@ def rebuild_tidb(operations: Operations, plan: RebuildPlan) -> None:
 def _refuse_what_cannot_move(conn: Connection, plan: RebuildPlan, client: bool) -> None:
     name = plan.table_name
     referencing = conn.exec_driver_sql(
-        "SELECT DISTINCT TABLE_NAME, CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE "
-        "WHERE REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = %s ORDER BY 1, 2",
-        (name,),
+        _in_schema("SELECT DISTINCT TABLE_NAME, CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE "
+                   "WHERE REFERENCED_TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = %s ORDER BY 1, 2"),
+        (plan.schema, name),
     ).all()
     if referencing:
         found = ", ".join(f"{t}.{c}" for t, c in referencing)
@@ -115,7 +116,7 @@ def _refuse_what_cannot_move(conn: Connection, plan: RebuildPlan, client: bool) 
             f"the constraints back with ALTER TABLE <child> ADD CONSTRAINT ... REFERENCES {name} (...)"
         )
     fulltext = _names(conn, "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
-                            "DATABASE() AND TABLE_NAME = %s AND INDEX_TYPE = 'FULLTEXT'", name)
+                            "DATABASE() AND TABLE_NAME = %s AND INDEX_TYPE = 'FULLTEXT'", plan.schema, name)
     if fulltext:
         raise TableRebuildError(
             f"cannot rebuild {name!r}: it has FULLTEXT indexes ({', '.join(fulltext)}), and TiDB cannot "
@@ -124,7 +125,7 @@ def _refuse_what_cannot_move(conn: Connection, plan: RebuildPlan, client: bool) 
             f"ALTER TABLE {name} ADD FULLTEXT INDEX <name> (<columns>) for each"
         )
     triggers = _names(conn, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = "
-                            "DATABASE() AND EVENT_OBJECT_TABLE = %s", name)
+                            "DATABASE() AND EVENT_OBJECT_TABLE = %s", plan.schema, name)
     if triggers:
         raise TableRebuildError(
             f"cannot rebuild {name!r}: it has triggers ({', '.join(triggers)}), which RENAME TABLE would "
@@ -138,28 +139,37 @@ def _refuse_what_cannot_move(conn: Connection, plan: RebuildPlan, client: bool) 
         )
 
 
-def _names(conn: Connection, sql: str, table: str) -> list[str]:
-    return [str(r[0]) for r in conn.exec_driver_sql(sql, (table,)).all()]
+def _in_schema(sql: str) -> str:
+    """Information-schema queries about the operation's schema (``schema=``), else the current one."""
+    return sql.replace("DATABASE()", "COALESCE(%s, DATABASE())")
 
 
-def _table_exists(conn: Connection, name: str) -> bool:
+def _qualified(conn: Connection, schema: str | None, name: str) -> str:
+    quote = conn.dialect.identifier_preparer.quote
+    return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+
+
+def _names(conn: Connection, sql: str, schema: str | None, table: str) -> list[str]:
+    return [str(r[0]) for r in conn.exec_driver_sql(_in_schema(sql), (schema, table)).all()]
+
+
+def _table_exists(conn: Connection, schema: str | None, name: str) -> bool:
     return bool(_names(conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                             "AND TABLE_NAME = %s", name))
+                             "AND TABLE_NAME = %s", schema, name))
 
 
 def _clear_leftovers(conn: Connection, plan: RebuildPlan) -> None:
     """What a killed run left: the unswapped copy is always safe to drop; a backup only if it is redundant."""
-    quote = conn.dialect.identifier_preparer.quote
     name, tmp = plan.table_name, tmp_name(plan.table_name)
-    if _table_exists(conn, tmp):
+    if _table_exists(conn, plan.schema, tmp):
         log.warning("found %r left by an interrupted rebuild of %r before its swap (%r was never changed): "
                     "dropping it", tmp, name, name)
-        conn.exec_driver_sql(f"DROP TABLE {quote(tmp)}")
-    if _table_exists(conn, backup_name(name)):
-        _drop_redundant_backup(conn, name, plan.changed)
+        conn.exec_driver_sql(f"DROP TABLE {_qualified(conn, plan.schema, tmp)}")
+    if _table_exists(conn, plan.schema, backup_name(name)):
+        _drop_redundant_backup(conn, plan.schema, name, plan.changed)
 
 
-def finish_interrupted(operations: Operations, table_name: str, done: Callable[[Table], bool],
+def finish_interrupted(operations: Operations, table_name: str, schema: str | None, done: Callable[[Table], bool],
                        changed: set[str]) -> bool:
     """A run killed after its swap left ``table_name`` rebuilt and the old table as a backup.
 
@@ -170,37 +180,38 @@ def finish_interrupted(operations: Operations, table_name: str, done: Callable[[
     if impl.as_sql or impl.dialect.name != "mysql":
         return False
     conn = operations.get_bind()
-    if not _table_exists(conn, backup_name(table_name)) or not _table_exists(conn, table_name):
+    if not _table_exists(conn, schema, backup_name(table_name)) or not _table_exists(conn, schema, table_name):
         return False
-    if not done(Table(table_name, MetaData(), autoload_with=conn)):
+    if not done(Table(table_name, MetaData(), schema=schema, autoload_with=conn)):
         return False
-    _drop_redundant_backup(conn, table_name, changed)
+    _drop_redundant_backup(conn, schema, table_name, changed)
     log.warning("%r already has its new shape: an interrupted rebuild had swapped it in; its backup was "
                 "dropped and the operation is complete", table_name)
     return True
 
 
-def _drop_redundant_backup(conn: Connection, name: str, changed: set[str]) -> None:
+def _drop_redundant_backup(conn: Connection, schema: str | None, name: str, changed: set[str]) -> None:
     """Drop the backup when every value it holds is in ``name`` too; otherwise stop and say what to do."""
-    quote = conn.dialect.identifier_preparer.quote
     backup = backup_name(name)
-    columns = [c for c in _stored_columns(conn, backup) if c in _stored_columns(conn, name) and c not in changed]
-    if _fingerprint(conn, quote(backup), columns) != _fingerprint(conn, quote(name), columns):
+    present = _stored_columns(conn, schema, name)
+    columns = [c for c in _stored_columns(conn, schema, backup) if c in present and c not in changed]
+    backup_sql, name_sql = _qualified(conn, schema, backup), _qualified(conn, schema, name)
+    if _fingerprint(conn, backup_sql, columns) != _fingerprint(conn, name_sql, columns):
         raise TableRebuildError(
             f"found {backup!r}, the old {name!r} kept by an interrupted rebuild that had already swapped the "
             f"tables, and it differs from {name!r} now (rows written since, or lost in the swap). Nothing was "
             f"changed. Compare the two tables, carry over anything missing from {name!r}, then DROP TABLE "
-            f"{quote(backup)} and run the migration again"
+            f"{backup_sql} and run the migration again"
         )
     log.warning("found %r left by an interrupted rebuild of %r after its swap; it holds exactly the rows of %r: "
                 "dropping it", backup, name, name)
-    conn.exec_driver_sql(f"DROP TABLE {quote(backup)}")
+    conn.exec_driver_sql(f"DROP TABLE {backup_sql}")
 
 
-def _stored_columns(conn: Connection, table: str) -> list[str]:
+def _stored_columns(conn: Connection, schema: str | None, table: str) -> list[str]:
     """The columns whose values are stored as written (not computed by the database)."""
-    return _names(conn, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
-                        "AND TABLE_NAME = %s AND EXTRA NOT LIKE '%%GENERATED%%' ORDER BY ORDINAL_POSITION", table)
+    return _names(conn, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND "
+                        "TABLE_NAME = %s AND EXTRA NOT LIKE '%%GENERATED%%' ORDER BY ORDINAL_POSITION", schema, table)
 
 
 def _anonymous_foreign_keys(plan: RebuildPlan) -> None:
