@@ -16,9 +16,8 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from ..auto_embedding import AutoEmbeddingVector
 from ..index import SetTiFlashReplica, VectorIndex
 from ..vector import Vector
-from .plan import TableRebuildError, impl_of, plan_rebuild, reshaped_table
-from .rebuild import run_rebuild
-from .rebuild_tidb import finish_interrupted
+from .plan import TableRebuildError, impl_of, plan_rebuild, reshaped_table, type_signature
+from .rebuild import finish_interrupted, run_rebuild
 
 
 def _check_auto_embedding(column: Column[Any]) -> None:
@@ -120,9 +119,7 @@ class AlterAutoEmbeddingOp(MigrateOperation):
 
     def done(self, table: Table) -> bool:
         current = table.c.get(self.column_name)
-        return current is not None and isinstance(current.type, AutoEmbeddingVector) and (
-            current.type.model, current.type.source, current.type.dim, current.type.options_json
-        ) == (self.type_.model, self.type_.source, self.type_.dim, self.type_.options_json)
+        return current is not None and type_signature(current.type) == type_signature(self.type_)
 
     def reverse(self) -> AlterAutoEmbeddingOp:
         if self.existing_type is None:

@@ -103,7 +103,7 @@ def _tiflash_replica(operations: Operations, plan_table: Table) -> int:
     return max(int(row[0]) if row else 0, needed)
 
 
-def _signature(type_: Any) -> tuple[Any, ...]:
+def type_signature(type_: Any) -> tuple[Any, ...]:
     if isinstance(type_, AutoEmbeddingVector):
         return (type_.model, type_.source, type_.dim, type_.options_json)
     return (type(type_).__name__, getattr(type_, "dim", None))
@@ -122,7 +122,7 @@ def plan_rebuild(
     columns = reshape([c._copy() for c in old.columns])
     new = reshaped_table(old, columns, tmp_name(table_name))
     changed = {
-        c.name for c in columns if c.name not in old.c or _signature(c.type) != _signature(old.c[c.name].type)
+        c.name for c in columns if c.name not in old.c or type_signature(c.type) != type_signature(old.c[c.name].type)
     }
     dropped = {c.name for c in old.columns} - {c.name for c in columns}
     return RebuildPlan(table_name, schema, old, new, changed, dropped, _tiflash_replica(operations, old))

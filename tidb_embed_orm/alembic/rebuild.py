@@ -15,14 +15,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from alembic.operations import Operations
+from sqlalchemy import Table
 
 from .plan import RebuildPlan, TableRebuildError, impl_of, plan_rebuild
 from .rebuild_sqlite import rebuild_sqlite
-from .rebuild_tidb import rebuild_tidb
+from .rebuild_tidb import finish_interrupted_tidb, rebuild_tidb
 
-__all__ = ["RebuildPlan", "TableRebuildError", "impl_of", "plan_rebuild", "run_rebuild"]
+__all__ = ["RebuildPlan", "TableRebuildError", "finish_interrupted", "impl_of", "plan_rebuild", "run_rebuild"]
 
 _STRATEGIES: dict[str, Callable[[Operations, RebuildPlan], None]] = {"mysql": rebuild_tidb, "sqlite": rebuild_sqlite}
+#: Where a killed run can leave a finished swap behind (SQLite rolls a killed rebuild back by itself).
+_RESUMERS = {"mysql": finish_interrupted_tidb}
+
+
+def finish_interrupted(operations: Operations, table_name: str, schema: str | None, done: Callable[[Table], bool],
+                       changed: set[str]) -> bool:
+    """True when a killed run of this operation had already swapped the table in, and it was finished."""
+    impl = impl_of(operations)
+    resume = _RESUMERS.get(impl.dialect.name)
+    if resume is None or impl.as_sql:
+        return False
+    return resume(operations.get_bind(), table_name, schema, done, changed)
 
 
 def run_rebuild(operations: Operations, plan: RebuildPlan) -> None:

@@ -169,17 +169,13 @@ def _clear_leftovers(conn: Connection, plan: RebuildPlan) -> None:
         _drop_redundant_backup(conn, plan.schema, name, plan.changed)
 
 
-def finish_interrupted(operations: Operations, table_name: str, schema: str | None, done: Callable[[Table], bool],
-                       changed: set[str]) -> bool:
+def finish_interrupted_tidb(conn: Connection, table_name: str, schema: str | None, done: Callable[[Table], bool],
+                            changed: set[str]) -> bool:
     """A run killed after its swap left ``table_name`` rebuilt and the old table as a backup.
 
     When the table already has the shape the operation gives (``done``), the run is finished
     instead of started again: the backup is dropped if it holds the same rows. True if so.
     """
-    impl = impl_of(operations)
-    if impl.as_sql or impl.dialect.name != "mysql":
-        return False
-    conn = operations.get_bind()
     if not _table_exists(conn, schema, backup_name(table_name)) or not _table_exists(conn, schema, table_name):
         return False
     if not done(Table(table_name, MetaData(), schema=schema, autoload_with=conn)):
