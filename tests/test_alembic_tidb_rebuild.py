@@ -114,6 +114,8 @@ def test_rebuild_copies_in_chunks_keeps_rows_and_constraints_and_logs(engine, ma
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE posts ADD CONSTRAINT fk_posts_author FOREIGN KEY (author_id) "
                              "REFERENCES authors (id)")
+        conn.exec_driver_sql("ALTER TABLE posts MODIFY title VARCHAR(200) COLLATE utf8mb4_bin COMMENT 'shown big', "
+                             "ADD CONSTRAINT ck_title CHECK (title <> '')")
         conn.exec_driver_sql(f"INSERT INTO posts (id, title) VALUES ({ROWS + 10}, 'deleted')")
         conn.exec_driver_sql(f"DELETE FROM posts WHERE id = {ROWS + 10}")
     before = rows(engine, "SELECT id, author_id, title, body, embedding FROM posts ORDER BY id")
@@ -125,6 +127,10 @@ def test_rebuild_copies_in_chunks_keeps_rows_and_constraints_and_logs(engine, ma
     assert tables(engine) == {"authors", "posts"}
     assert [fk["referred_table"] for fk in inspect(engine).get_foreign_keys("posts")] == ["authors"]
     assert "ix_posts_title" in {i["name"] for i in inspect(engine).get_indexes("posts")}
+    create = rows(engine, "SHOW CREATE TABLE posts")[0][1]
+    title = next(line for line in create.splitlines() if line.strip().startswith("`title`"))
+    assert "COLLATE utf8mb4_bin" in title and "COMMENT 'shown big'" in title, create
+    assert "CONSTRAINT `ck_title` CHECK (`title` <> '')" in create
     with engine.begin() as conn:  # AUTO_INCREMENT continues where it was: deleted ids are not reused
         new_id = conn.exec_driver_sql("INSERT INTO posts (title) VALUES ('after')").lastrowid
     assert new_id == ROWS + 11
