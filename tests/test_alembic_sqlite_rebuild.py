@@ -295,3 +295,28 @@ def test_a_without_rowid_table_is_rebuilt_with_its_options(tmp_path):
         assert rows(conn, "SELECT count(*) FROM tags WHERE title_vec IS NOT NULL") == [(70,)]
         assert rows(conn, "SELECT title FROM tags WHERE slug = 'TAG-3'") == [("Tag 3",)]
     engine.dispose()
+
+
+@pytest.mark.parametrize("first_write", [False, True], ids=["own migration", "after a write"])
+def test_a_self_referencing_table_keeps_its_rows(tmp_path, first_write):
+    engine = make_engine(tmp_path / "tree.db")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE nodes (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES nodes(id) "
+                             "ON DELETE CASCADE, title TEXT)")
+        conn.exec_driver_sql("CREATE TABLE audit (post_id INTEGER, what TEXT)")
+        conn.exec_driver_sql("INSERT INTO nodes VALUES (?, ?, ?)",
+                             [(i, None if i == 0 else (i - 1) // 2, f"node {i}") for i in range(31)])
+    change = ADD_TITLE_VEC.replace('"posts"', '"nodes"')
+    if first_write:
+        with pytest.raises(TableRebuildError, match=r"'nodes' reference it.*nothing was changed"):
+            run_migration(tmp_path, engine, "op.execute(\"INSERT INTO audit VALUES (0, 'x')\")\n" + change)
+    else:
+        run_migration(tmp_path, engine, change)
+    with engine.connect() as conn:
+        assert rows(conn, "SELECT count(*) FROM nodes") == [(31,)]
+        filled = "SELECT count(*) FROM nodes WHERE title_vec IS NOT NULL"
+        assert rows(conn, "SELECT count(*) FROM pragma_table_xinfo('nodes') WHERE name = 'title_vec'") == [
+            (0 if first_write else 1,)]
+        if not first_write:
+            assert rows(conn, filled) == [(31,)]
+    engine.dispose()

@@ -62,7 +62,7 @@ def rebuild_sqlite(operations: Operations, plan: RebuildPlan) -> None:
     name = plan.table_name
     foreign_keys = bool(conn.exec_driver_sql("PRAGMA foreign_keys").scalar())
     in_transaction = bool(conn.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
-    children = _child_tables(conn, name)
+    children = _referencing_tables(conn, name)  # the table itself too: its copy references it by name
     if foreign_keys and in_transaction and children:
         raise TableRebuildError(
             f"cannot rebuild {name!r} safely: foreign keys are on and {', '.join(map(repr, children))} "
@@ -79,7 +79,7 @@ def rebuild_sqlite(operations: Operations, plan: RebuildPlan) -> None:
     try:
         conn.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
         try:
-            _steps(conn, plan, [name, *children] if foreign_keys else [])
+            _steps(conn, plan, sorted({name, *children}) if foreign_keys else [])
         except BaseException:
             conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
             conn.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
@@ -146,11 +146,11 @@ def _check_views(conn: Connection, name: str) -> None:
             ) from exc
 
 
-def _child_tables(conn: Connection, name: str) -> list[str]:
+def _referencing_tables(conn: Connection, name: str) -> list[str]:
     rows = conn.exec_driver_sql(
         "SELECT DISTINCT m.name FROM sqlite_schema AS m, pragma_foreign_key_list(m.name) AS f "
-        "WHERE m.type = 'table' AND lower(f.\"table\") = lower(?) AND m.name <> ? ORDER BY m.name",
-        (name, name),
+        "WHERE m.type = 'table' AND lower(f.\"table\") = lower(?) ORDER BY m.name",
+        (name,),
     ).all()
     return [r[0] for r in rows]
 
