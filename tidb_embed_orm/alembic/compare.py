@@ -27,6 +27,7 @@ from .operations import (
     DropAutoEmbeddingColumnOp,
     DropVectorIndexOp,
 )
+from .plan import reshaped_table
 
 
 def signature(type_: Any) -> tuple[Any, ...] | None:
@@ -66,19 +67,38 @@ def _compare_auto_embedding_table(
     autogen_context: AutogenContext, modify_table_ops: ops.ModifyTableOps, schema: str | None, tname: str,
     conn_table: Table | None, metadata_table: Table | None,
 ) -> None:
-    if conn_table is not None and metadata_table is not None:
-        _compare_columns(autogen_context, modify_table_ops, schema, tname, conn_table, metadata_table)
+    """Vector-index drops, then our rebuilds, then Alembic's own operations, then vector-index creates:
+    a rebuild never meets an index about to be dropped, and new indexes are built once, on the final table."""
+    before = len(modify_table_ops.ops)
     _compare_vector_indexes(autogen_context, modify_table_ops, schema, tname, conn_table, metadata_table)
+    index_ops = modify_table_ops.ops[before:]
+    del modify_table_ops.ops[before:]
+    drops = [op for op in index_ops if isinstance(op, DropVectorIndexOp)]
+    if conn_table is not None and metadata_table is not None:
+        _compare_columns(autogen_context, modify_table_ops, schema, tname, conn_table, metadata_table,
+                         {op.index_name for op in drops})
+    creates = [op for op in index_ops if not isinstance(op, DropVectorIndexOp)]
+    modify_table_ops.ops[:] = [*drops, *modify_table_ops.ops, *creates]
 
 
 def _compare_columns(autogen_context: AutogenContext, modify_table_ops: ops.ModifyTableOps, schema: str | None,
-                     tname: str, conn_table: Table, metadata_table: Table) -> None:
-    modify_table_ops.ops[:] = [
-        AddAutoEmbeddingColumnOp(tname, op.column, schema=schema)
-        if isinstance(op, ops.AddColumnOp) and isinstance(op.column.type, AutoEmbeddingVector)
-        else op
-        for op in modify_table_ops.ops
-    ]
+                     tname: str, conn_table: Table, metadata_table: Table, dropped_indexes: set[str]) -> None:
+    """Our rebuilds go first in the table's operations, each carrying the table's definition as it
+    stands then (``copy_from``), so the script also runs offline (``--sql``) and its downgrade too."""
+    rebuilds: list[AddAutoEmbeddingColumnOp | DropAutoEmbeddingColumnOp | AlterAutoEmbeddingOp] = []
+    state = _current_table(autogen_context, conn_table, schema, dropped_indexes)
+
+    def add(op: AddAutoEmbeddingColumnOp | DropAutoEmbeddingColumnOp | AlterAutoEmbeddingOp) -> None:
+        nonlocal state
+        rebuilds.append(op)
+        state = reshaped_table(state, op.reshape([c._copy() for c in state.columns]))
+
+    rest = []
+    for op in modify_table_ops.ops:
+        if isinstance(op, ops.AddColumnOp) and isinstance(op.column.type, AutoEmbeddingVector):
+            add(AddAutoEmbeddingColumnOp(tname, op.column, schema=schema, copy_from=state))
+        else:
+            rest.append(op)
     for column in conn_table.columns:
         # Alembic adds its DropColumnOp after this comparator; _run_object_filters keeps it out.
         if (
@@ -86,17 +106,29 @@ def _compare_columns(autogen_context: AutogenContext, modify_table_ops: ops.Modi
             and column.name not in metadata_table.c
             and _original_run_object_filters(autogen_context, column, column.name, "column", True, None)
         ):
-            modify_table_ops.ops.append(
-                DropAutoEmbeddingColumnOp(tname, column.name, schema=schema, existing_column=column._copy())
-            )
+            add(DropAutoEmbeddingColumnOp(tname, column.name, schema=schema, existing_column=column._copy(),
+                                          copy_from=state))
     for column in metadata_table.columns:
         if column.name not in conn_table.c:
             continue
         new, old = column.type, conn_table.c[column.name].type
         if isinstance(new, AutoEmbeddingVector) and signature(new) != signature(old):
             existing = old if isinstance(old, AutoEmbeddingVector) else None
-            modify_table_ops.ops.append(AlterAutoEmbeddingOp(tname, column.name, new, existing_type=existing,
-                                                             schema=schema))
+            add(AlterAutoEmbeddingOp(tname, column.name, new, existing_type=existing, schema=schema,
+                                     copy_from=state))
+    modify_table_ops.ops[:] = [*rebuilds, *rest]
+
+
+def _current_table(autogen_context: AutogenContext, conn_table: Table, schema: str | None,
+                   dropped_indexes: set[str]) -> Table:
+    """The reflected table with its vector indexes (which SQLAlchemy's reflection cannot see), less
+    those dropped before the rebuilds run."""
+    table = reshaped_table(conn_table, [c._copy() for c in conn_table.columns])
+    if autogen_context.connection is not None:
+        for found in reflect_vector_indexes(autogen_context.connection, conn_table.name, schema):
+            if found.name not in {i.name for i in table.indexes} | dropped_indexes:
+                VectorIndex(found.name, table.c[found.column], metric=found.metric, tiflash_replica=None)
+    return table
 
 
 def _compare_vector_indexes(

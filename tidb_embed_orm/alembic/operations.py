@@ -16,7 +16,8 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from ..auto_embedding import AutoEmbeddingVector
 from ..index import SetTiFlashReplica, VectorIndex
 from ..vector import Vector
-from .rebuild import TableRebuildError, impl_of, plan_rebuild, run_rebuild
+from .plan import TableRebuildError, impl_of, plan_rebuild, reshaped_table, type_signature
+from .rebuild import finish_interrupted, run_rebuild
 
 
 def _check_auto_embedding(column: Column[Any]) -> None:
@@ -39,9 +40,23 @@ class AddAutoEmbeddingColumnOp(MigrateOperation):
         """Rebuild ``table_name`` with ``column`` added; the database embeds every existing row."""
         operations.invoke(cls(table_name, column, schema=schema, copy_from=copy_from))
 
+    def reshape(self, columns: list[Column[Any]]) -> list[Column[Any]]:
+        if self.column.name in {c.name for c in columns}:
+            raise TableRebuildError(f"table {self.table_name!r} already has a column {self.column.name!r}")
+        source = cast(AutoEmbeddingVector, self.column.type).source
+        if source not in {c.name for c in columns}:
+            raise TableRebuildError(
+                f"the source column {source!r} of {self.column.name!r} is not in table {self.table_name!r}"
+            )
+        return [*columns, self.column._copy()]
+
+    def done(self, table: Table) -> bool:
+        """Whether ``table`` already has the shape this operation gives it."""
+        return self.column.name in table.c
+
     def reverse(self) -> DropAutoEmbeddingColumnOp:
         return DropAutoEmbeddingColumnOp(self.table_name, self.column.name, schema=self.schema,
-                                         existing_column=self.column)
+                                         existing_column=self.column, copy_from=_after(self))
 
 
 @Operations.register_operation("drop_auto_embedding_column")
@@ -58,10 +73,19 @@ class DropAutoEmbeddingColumnOp(MigrateOperation):
                                    schema: str | None = None, copy_from: Table | None = None) -> None:
         operations.invoke(cls(table_name, column_name, schema=schema, copy_from=copy_from))
 
+    def reshape(self, columns: list[Column[Any]]) -> list[Column[Any]]:
+        if self.column_name not in {c.name for c in columns}:
+            raise TableRebuildError(f"table {self.table_name!r} has no column {self.column_name!r}")
+        return [c for c in columns if c.name != self.column_name]
+
+    def done(self, table: Table) -> bool:
+        return self.column_name not in table.c
+
     def reverse(self) -> AddAutoEmbeddingColumnOp:
         if self.existing_column is None:
             raise ValueError("cannot reverse drop_auto_embedding_column without the dropped column's definition")
-        return AddAutoEmbeddingColumnOp(self.table_name, self.existing_column, schema=self.schema)
+        return AddAutoEmbeddingColumnOp(self.table_name, self.existing_column, schema=self.schema,
+                                        copy_from=_after(self))
 
 
 @Operations.register_operation("alter_auto_embedding")
@@ -84,11 +108,38 @@ class AlterAutoEmbeddingOp(MigrateOperation):
         operations.invoke(cls(table_name, column_name, type_, existing_type=existing_type, schema=schema,
                               copy_from=copy_from))
 
+    def reshape(self, columns: list[Column[Any]]) -> list[Column[Any]]:
+        current = next((c for c in columns if c.name == self.column_name), None)
+        if current is None:
+            raise TableRebuildError(f"table {self.table_name!r} has no column {self.column_name!r}")
+        replacement: Column[Any] = Column(
+            self.column_name, self.type_.copy(), nullable=current.nullable, comment=current.comment
+        )
+        return [replacement if c.name == self.column_name else c for c in columns]
+
+    def done(self, table: Table) -> bool:
+        current = table.c.get(self.column_name)
+        return current is not None and type_signature(current.type) == type_signature(self.type_)
+
     def reverse(self) -> AlterAutoEmbeddingOp:
         if self.existing_type is None:
             raise ValueError("cannot reverse alter_auto_embedding without existing_type=")
         return AlterAutoEmbeddingOp(self.table_name, self.column_name, self.existing_type,
-                                    existing_type=self.type_, schema=self.schema)
+                                    existing_type=self.type_, schema=self.schema, copy_from=_after(self))
+
+
+RebuildOp = AddAutoEmbeddingColumnOp | DropAutoEmbeddingColumnOp | AlterAutoEmbeddingOp
+
+
+def _column_name(op: RebuildOp) -> str:
+    return op.column.name if isinstance(op, AddAutoEmbeddingColumnOp) else op.column_name
+
+
+def _after(op: RebuildOp) -> Table | None:
+    """The table as ``op`` leaves it, when its definition before is known (what its reverse starts from)."""
+    if op.copy_from is None:
+        return None
+    return reshaped_table(op.copy_from, op.reshape([c._copy() for c in op.copy_from.columns]))
 
 
 @Operations.register_operation("create_vector_index")
@@ -138,49 +189,14 @@ class DropVectorIndexOp(MigrateOperation):
                                    schema=self.schema)
 
 
-def _replace_column(columns: list[Column[Any]], name: str, new: Column[Any]) -> list[Column[Any]]:
-    if name not in {c.name for c in columns}:
-        raise TableRebuildError(f"column {name!r} does not exist")
-    return [new if c.name == name else c for c in columns]
-
-
 @Operations.implementation_for(AddAutoEmbeddingColumnOp)
-def _add_auto_embedding_column(operations: Operations, op: AddAutoEmbeddingColumnOp) -> None:
-    def reshape(columns: list[Column[Any]]) -> list[Column[Any]]:
-        if op.column.name in {c.name for c in columns}:
-            raise TableRebuildError(f"table {op.table_name!r} already has a column {op.column.name!r}")
-        source = cast(AutoEmbeddingVector, op.column.type).source
-        if source not in {c.name for c in columns}:
-            raise TableRebuildError(
-                f"the source column {source!r} of {op.column.name!r} is not in table {op.table_name!r}"
-            )
-        return [*columns, op.column._copy()]
-
-    run_rebuild(operations, plan_rebuild(operations, op.table_name, reshape, schema=op.schema, copy_from=op.copy_from))
-
-
 @Operations.implementation_for(DropAutoEmbeddingColumnOp)
-def _drop_auto_embedding_column(operations: Operations, op: DropAutoEmbeddingColumnOp) -> None:
-    def reshape(columns: list[Column[Any]]) -> list[Column[Any]]:
-        if op.column_name not in {c.name for c in columns}:
-            raise TableRebuildError(f"table {op.table_name!r} has no column {op.column_name!r}")
-        return [c for c in columns if c.name != op.column_name]
-
-    run_rebuild(operations, plan_rebuild(operations, op.table_name, reshape, schema=op.schema, copy_from=op.copy_from))
-
-
 @Operations.implementation_for(AlterAutoEmbeddingOp)
-def _alter_auto_embedding(operations: Operations, op: AlterAutoEmbeddingOp) -> None:
-    def reshape(columns: list[Column[Any]]) -> list[Column[Any]]:
-        current = next((c for c in columns if c.name == op.column_name), None)
-        if current is None:
-            raise TableRebuildError(f"table {op.table_name!r} has no column {op.column_name!r}")
-        replacement: Column[Any] = Column(
-            op.column_name, op.type_.copy(), nullable=current.nullable, comment=current.comment
-        )
-        return _replace_column(columns, op.column_name, replacement)
-
-    run_rebuild(operations, plan_rebuild(operations, op.table_name, reshape, schema=op.schema, copy_from=op.copy_from))
+def _rebuild_table(operations: Operations, op: RebuildOp) -> None:
+    if finish_interrupted(operations, op.table_name, op.schema, op.done, {_column_name(op)}):
+        return
+    run_rebuild(operations, plan_rebuild(operations, op.table_name, op.reshape, schema=op.schema,
+                                         copy_from=op.copy_from))
 
 
 @Operations.implementation_for(CreateVectorIndexOp)

@@ -7,14 +7,17 @@ Auto-embedding columns render as themselves (``tidb_embed_orm.AutoEmbeddingVecto
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from alembic.autogenerate import render as alembic_render
 from alembic.autogenerate import renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.ddl.impl import DefaultImpl
+from alembic.operations import ops
+from sqlalchemy import Column, Index, Table
 
 from ..auto_embedding import AutoEmbeddingVector
+from ..index import VectorIndex
 from ..models import _REGISTRY
 from ..vector import Vector
 from .operations import (
@@ -79,16 +82,43 @@ def _schema(schema: str | None) -> str:
     return f", schema={schema!r}" if schema else ""
 
 
+def _copy_from(autogen_context: AutogenContext, table: Table | None) -> str:
+    """``, copy_from=sa.Table(...)``: the table's definition, so the rebuild also runs under ``--sql``."""
+    if table is None:
+        return ""
+    create = alembic_render._add_table(autogen_context, ops.CreateTableOp.from_table(table))
+    head = f"{_op(autogen_context)}create_table({alembic_render._ident(table.name)!r},"
+    if not create.startswith(head):  # pragma: no cover - a change in Alembic's rendering
+        raise RuntimeError(f"unexpected rendering of table {table.name!r}: {create[:80]!r}")
+    sa = alembic_render._sqlalchemy_autogenerate_prefix(autogen_context)
+    indexes = [_render_index(autogen_context, index) for index in sorted(table.indexes, key=lambda i: str(i.name))]
+    body = create[len(head) : -len("\n)")] + "".join(f",\n{i}" for i in indexes if i)
+    return f",\ncopy_from={sa}Table({alembic_render._ident(table.name)!r}, {sa}MetaData(),{body})"
+
+
+def _render_index(autogen_context: AutogenContext, index: Index) -> str | None:
+    if isinstance(index, VectorIndex):
+        autogen_context.imports.add("import tidb_embed_orm")
+        return (f"tidb_embed_orm.VectorIndex({str(index.name)!r}, {index.vector_column_name!r}, "
+                f"metric={index.metric!r})")
+    if not index.name or not all(isinstance(e, Column) for e in index.expressions):
+        return None  # expression indexes: reflection cannot give them, and the rebuild keeps them online
+    columns = ", ".join(repr(cast(Column[Any], e).name) for e in index.expressions)
+    sa = alembic_render._sqlalchemy_autogenerate_prefix(autogen_context)
+    return f"{sa}Index({str(index.name)!r}, {columns}{', unique=True' if index.unique else ''})"
+
+
 @renderers.dispatch_for(AddAutoEmbeddingColumnOp)
 def _render_add(autogen_context: AutogenContext, op: AddAutoEmbeddingColumnOp) -> str:
     column = alembic_render._render_column(op.column, autogen_context)
-    return f"{_op(autogen_context)}add_auto_embedding_column({op.table_name!r}, {column}{_schema(op.schema)})"
+    return (f"{_op(autogen_context)}add_auto_embedding_column({op.table_name!r}, {column}{_schema(op.schema)}"
+            f"{_copy_from(autogen_context, op.copy_from)})")
 
 
 @renderers.dispatch_for(DropAutoEmbeddingColumnOp)
 def _render_drop(autogen_context: AutogenContext, op: DropAutoEmbeddingColumnOp) -> str:
     return (f"{_op(autogen_context)}drop_auto_embedding_column({op.table_name!r}, {op.column_name!r}"
-            f"{_schema(op.schema)})")
+            f"{_schema(op.schema)}{_copy_from(autogen_context, op.copy_from)})")
 
 
 @renderers.dispatch_for(AlterAutoEmbeddingOp)
@@ -96,7 +126,7 @@ def _render_alter(autogen_context: AutogenContext, op: AlterAutoEmbeddingOp) -> 
     autogen_context.imports.add("import tidb_embed_orm")
     existing = f", existing_type={python_source(op.existing_type)}" if op.existing_type is not None else ""
     return (f"{_op(autogen_context)}alter_auto_embedding({op.table_name!r}, {op.column_name!r}, "
-            f"{python_source(op.type_)}{existing}{_schema(op.schema)})")
+            f"{python_source(op.type_)}{existing}{_schema(op.schema)}{_copy_from(autogen_context, op.copy_from)})")
 
 
 @renderers.dispatch_for(CreateVectorIndexOp)
