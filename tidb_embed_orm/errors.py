@@ -41,3 +41,7 @@ class InvalidOptionsError(TidbEmbedError, TypeError, ValueError):
 
 class SourceColumnError(TidbEmbedError, ValueError):
     """An auto-embedding column whose ``source`` names no column of its table."""
+
+
+class TableRebuildError(TidbEmbedError, RuntimeError):
+    """A rebuild failed; the original table is still in place and holds all its rows."""

@@ -23,13 +23,9 @@ from alembic.operations import Operations
 from sqlalchemy import Column, Index, MetaData, Table, text
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 
-from ..errors import TidbEmbedError
+from ..errors import TableRebuildError
 from ..index import SetTiFlashReplica, VectorIndex
 from ..reflection import reflect_vector_indexes
-
-
-class TableRebuildError(TidbEmbedError, RuntimeError):
-    """A rebuild failed; the original table is still in place and holds all its rows."""
 
 
 @dataclass(frozen=True)

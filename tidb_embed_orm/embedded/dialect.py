@@ -8,6 +8,7 @@ whole batch of source texts a window ahead, in batches (``EmbeddingService.start
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import warnings
 from collections.abc import Iterator, Mapping
@@ -47,6 +48,8 @@ def _load_dbapi() -> Any:
                 "the embedded engine needs a SQLite that can load extensions: "
                 "pip install 'tidb-embed-orm[embedded]' (installs pysqlite3-binary and sqlite-vec)"
             ) from None
+    if importlib.util.find_spec("sqlite_vec") is None:
+        raise ImportError("the embedded engine needs sqlite-vec: pip install 'tidb-embed-orm[embedded]'")
     return dbapi2
 
 
