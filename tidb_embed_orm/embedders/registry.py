@@ -80,7 +80,7 @@ def resolve_embedder(
     if provider == "huggingface":
         path = find_local_model(repo, _LOCAL_PATHS)
         if path is not None:
-            return load_local_model(path)
+            return load_local_model(path, repo)
         configured = credentials(provider) if credentials is not None else None
         token = os.environ.get("HF_TOKEN")
         if configured is not None or token:
