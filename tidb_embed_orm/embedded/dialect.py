@@ -155,6 +155,13 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
     def import_dbapi(cls) -> Any:
         return _load_dbapi()
 
+    @classmethod
+    def get_async_dialect_cls(cls, url: Any) -> Any:
+        """``create_async_engine`` on the same URL: aiosqlite in front of the same engine."""
+        from .asyncio import AsyncEmbeddedDialect
+
+        return AsyncEmbeddedDialect
+
     def on_connect(self) -> Any:
         parent = super().on_connect()
 
