@@ -16,8 +16,9 @@ import tidb_embed_orm
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "tidb_embed_orm"
-#: Where names that are not ours come from.
-NEIGHBOURS = ["sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.asyncio", "sqlmodel", "alembic.op"]
+#: Where else a name may come from: our optional submodules the README names, then our neighbours.
+NEIGHBOURS = ["tidb_embed_orm.sqlmodel", "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.asyncio", "sqlmodel",
+              "pydantic:BaseModel", "alembic"]
 #: Names that are not importable by nature: the reader's own classes in examples, products and
 #: values in prose, TiDB's SQL, the embedder protocol's method, sentence-transformers' class.
 NOT_OURS = {"Doc", "Sample", "Base", "HuggingFace", "MariaDB", "TiDB", "TiFlash", "NaN", "embed_text", "embed",
@@ -33,6 +34,12 @@ def names_in(text: str) -> set[str]:
 
 def readme_names() -> set[str]:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
+    # The pytidb comparison's left column names pytidb's API, not ours: keep only our column.
+    head, header, rest = readme.partition("| pytidb | tidb-embed-orm |")
+    if header:
+        table, _, tail = rest.partition("\n\n")
+        ours = [line.split(" | ", 1)[1] if line.startswith("| ") else line for line in table.splitlines()]
+        readme = head + "\n".join(ours) + "\n\n" + tail
     spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", readme, flags=re.S))
     found = set().union(*(names_in(span) for span in spans))
     for block in re.findall(r"```python\n(.*?)```", readme, flags=re.S):
@@ -59,12 +66,13 @@ def importable(name: str) -> bool:
         return hasattr(importlib.import_module(module), name)
     if name in NOT_OURS or hasattr(builtins, name) or hasattr(tidb_embed_orm, name):
         return True
-    for module in NEIGHBOURS:
+    for neighbour in NEIGHBOURS:
+        module, _, attribute = neighbour.partition(":")
         try:
-            found = importlib.import_module(module.rsplit(".", 1)[0] if module == "alembic.op" else module)
+            found = importlib.import_module(module)
         except ImportError:  # an optional neighbour that is not installed
             continue
-        if hasattr(found, name):
+        if hasattr(getattr(found, attribute) if attribute else found, name):
             return True
     return False
 
