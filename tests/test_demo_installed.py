@@ -96,3 +96,30 @@ def test_demo_url_leaves_the_users_tables_and_migration_history_alone(tmp_path):
         assert session.scalars(text("SELECT version_num FROM alembic_version")).all() == ["users_own_head"]
     assert [c["name"] for c in inspect(engine).get_columns("sample")] == ["id", "name"]
     engine.dispose()
+
+
+def test_a_failed_demo_url_run_cleans_up_and_leaves_the_users_tables_alone(mariadb):
+    """MariaDB has no VECTOR type, so the demo's first migration fails there: it must still clean up."""
+    engine = create_engine(mariadb["url"])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS sample")
+        conn.exec_driver_sql("CREATE TABLE sample (id INT PRIMARY KEY, name VARCHAR(40))")
+        conn.exec_driver_sql("INSERT INTO sample VALUES (1, 'mine')")
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        conn.exec_driver_sql("DELETE FROM alembic_version")
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('users_own_head')")
+    before = set(inspect(engine).get_table_names())
+    result = subprocess.run([sys.executable, "-m", "tidb_embed_orm.cli", "demo", "--url", mariadb["url"]],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "the demo will create the table tidb_embed_demo_" in result.stdout
+    assert "cleaned up: dropped tidb_embed_demo_" in result.stdout
+    assert result.stderr.strip().startswith("tidb-embed-orm: error: ") and result.stderr.count("\n") == 1
+    assert set(inspect(engine).get_table_names()) == before
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT id, name FROM sample").all() == [(1, "mine")]
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["users_own_head"]
+        conn.exec_driver_sql("DROP TABLE sample")
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+        conn.commit()
+    engine.dispose()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import create_engine, insert, inspect, make_url, select, text
+from sqlalchemy import create_engine, insert, make_url, select, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -134,14 +134,12 @@ def search(engine: Engine, sample: Any) -> list[tuple[int, str, float]]:
 
 
 def drop_demo_tables(engine: Engine, tables: DemoTables) -> list[str]:
-    """Drop what the demo created (only names it generated itself); returns the dropped names."""
+    """Drop what the demo may have created, by the names it generated itself (nothing else is looked at)."""
     preparer = engine.dialect.identifier_preparer
     with engine.begin() as conn:
-        present = set(inspect(conn).get_table_names())
-        dropped = [name for name in tables.leftovers() if name in present]
-        for name in dropped:
-            conn.execute(text(f"DROP TABLE {preparer.quote(name)}"))
-    return dropped
+        for name in tables.leftovers():
+            conn.execute(text(f"DROP TABLE IF EXISTS {preparer.quote(name)}"))
+    return [tables.table, tables.version_table]
 
 
 def run(engine: Engine, tables: DemoTables, out: TextIO) -> None:
