@@ -14,6 +14,8 @@ Any failure before the swap drops the copy and leaves the original table as it w
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -26,6 +28,9 @@ from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from ..errors import TableRebuildError
 from ..index import SetTiFlashReplica, VectorIndex
 from ..reflection import reflect_vector_indexes
+
+#: Rebuilds take as long as embedding every row: say so (INFO; the CLI shows it on stderr).
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,8 +150,11 @@ def _bind_indexes(plan: RebuildPlan, table: Table) -> list[Index]:
 def run_rebuild(operations: Operations, plan: RebuildPlan) -> None:
     """Carry out ``plan`` the way the database allows; raise TableRebuildError with the original intact."""
     strategy = _STRATEGIES.get(impl_of(operations).dialect.name, _rebuild_in_savepoint)
+    started = time.perf_counter()
+    logger.info("rebuilding table %s: copying its rows (the database embeds each one) ...", plan.table_name)
     try:
         strategy(operations, plan)
+        logger.info("rebuilt table %s in %.1fs", plan.table_name, time.perf_counter() - started)
     except TableRebuildError:
         raise
     except Exception as exc:
