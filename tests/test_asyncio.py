@@ -284,6 +284,8 @@ def test_tidb_mode_text_search_through_an_async_driver(mariadb, driver):
 
     assert len(run(go())) == 2  # MariaDB's stand-in distance is not semantic: the SQL is what counts
     log = general_log(mariadb)
+    inserts = [line for line in log.splitlines() if f"INSERT INTO {table} " in line]
+    assert len(inserts) == 1 and inserts[0].count("),(") == 4  # one multi-row INSERT for the five rows
     assert f"INSERT INTO {table} (id, content) VALUES (1, 'Java: Object-oriented" in log
     assert f"ORDER BY VEC_EMBED_COSINE_DISTANCE({table}.embedding, '{SEED_QUERY}')" in log
 
@@ -315,5 +317,7 @@ def test_client_embedding_through_an_async_driver(mariadb, driver):
     np.testing.assert_array_equal(vector, HashingTestEmbedder(64).embed([SEED_ROWS[1][1]])[0])
     assert embedder.batches == [5, 1] and loop_thread not in embedder.threads
     log = general_log(mariadb)
+    inserts = [line for line in log.splitlines() if f"INSERT INTO {table} " in line]
+    assert len(inserts) == 1 and inserts[0].count("),(") == 4  # one multi-row INSERT, vectors included
     assert f"INSERT INTO {table} (id, content, embedding) VALUES (1, 'Java: Object-oriented" in log
     assert f"ORDER BY VEC_COSINE_DISTANCE({table}.embedding, '[" in log
