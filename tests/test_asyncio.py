@@ -156,14 +156,17 @@ def test_vector_index_search_and_plain_vectors(tmp_path):
             await conn.execute(insert(docs), rows)
         async with engine.connect() as conn:
             top = (await conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(q)).limit(5))).scalars().all()
+            even = (await conn.execute(select(docs.c.id).where(docs.c.id % 2 == 0)
+                                       .order_by(docs.c.v.cosine_distance(q)).limit(5))).scalars().all()
             first = (await conn.execute(select(docs.c.v).where(docs.c.id == 0))).scalar_one()
         await engine.dispose()
-        return top, first
+        return top, even, first
 
-    top, first = run(go())
+    top, even, first = run(go())
     matrix = np.stack([r["v"] for r in rows]).astype(np.float64)
     cosine = 1 - matrix @ q / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(q))
     assert top == [int(i) for i in np.argsort(cosine)[:5]]
+    assert even == [int(i) for i in np.argsort(cosine) if i % 2 == 0][:5]
     np.testing.assert_array_equal(first, rows[0]["v"])
 
 

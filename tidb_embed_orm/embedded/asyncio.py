@@ -2,10 +2,14 @@
 
 SQLAlchemy asks a URL's dialect for its async variant (``get_async_dialect_cls``, as psycopg
 does), so the same URL serves ``create_engine`` and ``create_async_engine``. Each connection is an
-``aiosqlite`` connection whose worker thread opens pysqlite3 through a connector, loads sqlite-vec
-and registers TiDB's SQL functions there. Embedding never runs on the event loop's thread: a
-statement's batch of texts is embedded in the loop's executor before it runs (``off_loop``), and
-the per-row ``EMBED_TEXT`` calls happen in the connection's worker thread.
+``aiosqlite`` connection whose worker thread opens pysqlite3 through a connector and sets it up
+exactly as the synchronous engine does (sqlite-vec, TiDB's SQL functions). Statements run in that
+thread, so ``EMBED_TEXT`` (which embeds a statement's texts a window ahead) never runs on the
+event loop's thread; a statement's preparation (vector-index upkeep) runs in the loop's executor.
+
+The synchronous engine's machinery works on the pysqlite3 connection itself: it is handed that
+connection (``_raw``), never aiosqlite's proxy. The proxy's thread is idle while the greenlet
+waits, and SQLite serialises access, so using the connection from another thread is safe.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import pool
-from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_module
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi, SQLiteDialect_aiosqlite
 
+from ..embedders.cache import EmbeddingService
 from ..offload import off_loop
 from .dialect import EmbeddedDialect, EmbeddedExecutionContext, _load_dbapi
+from .vector_index.search import VectorIndexes
 
 
 class _SharedUdfErrors:
@@ -28,6 +33,18 @@ class _SharedUdfErrors:
     def take(self) -> BaseException | None:
         error, self.last = self.last, None
         return error
+
+
+class _AsyncEmbeddingService(EmbeddingService):
+    """Statements announce their texts by the proxy connection; EMBED_TEXT asks by the pysqlite3 one."""
+
+    driver_ids: dict[int, int]
+
+    def start_statement(self, connection: int, texts: Any) -> None:
+        super().start_statement(self.driver_ids.get(connection, connection), texts)
+
+    def end_statement(self, connection: int) -> None:
+        super().end_statement(self.driver_ids.get(connection, connection))
 
 
 class _AsyncEmbeddedDBAPI(AsyncAdapt_aiosqlite_dbapi):
@@ -42,9 +59,24 @@ class _AsyncEmbeddedDBAPI(AsyncAdapt_aiosqlite_dbapi):
                 setattr(self, name, getattr(self.sqlite, name))
 
 
+class _CursorView:
+    """aiosqlite's cursor as the synchronous engine's code expects a DBAPI cursor to behave."""
+
+    def __init__(self, cursor: Any, connection: Any) -> None:
+        self._cursor = cursor
+        self.connection = connection  # the pysqlite3 connection
+
+    def execute(self, *args: Any) -> Any:
+        self._cursor.execute(*args)
+        return self._cursor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
 class AsyncEmbeddedExecutionContext(EmbeddedExecutionContext):
     def pre_exec(self) -> None:
-        # Batch embedding and vector-index preparation: in the executor, never on the event loop.
+        # Vector-index upkeep and the statement's text announcements: in the executor, not on the loop.
         off_loop(self.dialect, super().pre_exec)
 
     def create_server_side_cursor(self) -> Any:
@@ -62,9 +94,11 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._udf_errors = _SharedUdfErrors()  # type: ignore[assignment]
+        self.embedding_service.__class__ = _AsyncEmbeddingService
+        self.embedding_service.driver_ids = self._driver_ids = {}  # type: ignore[attr-defined]
 
     @classmethod
-    def import_dbapi(cls) -> AsyncAdapt_dbapi_module:
+    def import_dbapi(cls) -> Any:
         import aiosqlite
 
         return _AsyncEmbeddedDBAPI(aiosqlite, _load_dbapi())
@@ -73,18 +107,23 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
     def get_pool_class(cls, url: Any) -> type[pool.Pool]:
         return SQLiteDialect_aiosqlite.get_pool_class.__func__(cls, url)  # type: ignore[attr-defined,no-any-return]
 
+    @property
+    def vector_indexes(self) -> VectorIndexes:
+        if self._vector_indexes is None:  # its reader connections are plain pysqlite3 ones
+            self._vector_indexes = VectorIndexes(self.loaded_dbapi.sqlite)  # type: ignore[attr-defined]
+        return self._vector_indexes
+
     def connect(self, *cargs: Any, **cparams: Any) -> Any:
         import aiosqlite
 
         sqlite = self.loaded_dbapi.sqlite  # type: ignore[attr-defined]
-        # The connection is made in aiosqlite's thread and read from the executor's (vector-index
-        # matrices), one statement at a time: SQLite's own serialisation keeps that safe.
-        cparams["check_same_thread"] = False
+        cparams["check_same_thread"] = False  # made in aiosqlite's thread, also used from the executor's
+        setup = EmbeddedDialect.on_connect(self)  # what the synchronous engine does to each connection
 
         def create(*_: Any, **__: Any) -> Any:
             def connector() -> Any:
                 raw = sqlite.connect(*cargs, **cparams)
-                self._prepare_raw_connection(raw)
+                setup(raw)  # in the connection's own thread
                 connection.tidb_embed_raw = raw
                 return raw
 
@@ -92,25 +131,46 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
             connection._thread.daemon = True  # as SQLAlchemy's aiosqlite dialect does
             return connection
 
-        return self.loaded_dbapi.connect(async_creator_fn=create)
+        adapted = self.loaded_dbapi.connect(async_creator_fn=create)
+        self._driver_ids[id(adapted)] = id(self._raw(adapted))
+        return adapted
+
+    def on_connect(self) -> Any:
+        return None  # everything ran in the connector, on the pysqlite3 connection
 
     def _raw(self, dbapi_connection: Any) -> Any:
-        """The pysqlite3 connection behind an adapted aiosqlite one (itself, when given a raw one)."""
+        """The pysqlite3 connection behind aiosqlite's proxy (itself, when given a pysqlite3 one)."""
         driver = getattr(dbapi_connection, "_connection", None)
         return getattr(driver, "tidb_embed_raw", dbapi_connection)
 
-    def _prepare_raw_connection(self, raw: Any) -> None:
-        """What EmbeddedDialect.on_connect does, done in the connection's own thread."""
-        EmbeddedDialect.on_connect(self)(raw)  # type: ignore[misc]
+    def _forget(self, dbapi_connection: Any) -> None:
+        self._driver_ids.pop(id(dbapi_connection), None)
 
-    def on_connect(self) -> Any:
-        return None  # everything (SQLite's regexp/floor, sqlite-vec, TiDB's functions) ran in the connector
+    def do_close(self, dbapi_connection: Any) -> None:
+        self._forget(dbapi_connection)
+        super().do_close(dbapi_connection)
 
-    def prepare_knn(self, dbapi_connection: Any, *args: Any, **kw: Any) -> None:
-        super().prepare_knn(self._raw(dbapi_connection), *args, **kw)
+    def do_terminate(self, dbapi_connection: Any) -> None:
+        self._forget(dbapi_connection)
+        super().do_terminate(dbapi_connection)
 
-    def _database_key(self, dbapi_connection: Any) -> Any:
-        return super()._database_key(self._raw(dbapi_connection))
+    def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any]) -> Any:
+        return super().plan_searches(self._raw(dbapi_connection), info, searches)
+
+    def _reconcile_vector_indexes(self, dbapi_connection: Any) -> None:
+        off_loop(self, super()._reconcile_vector_indexes, self._raw(dbapi_connection))
+
+    def _view(self, cursor: Any) -> _CursorView:
+        return _CursorView(cursor, self._raw(cursor._adapt_connection))
+
+    def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        super().do_execute(self._view(cursor), statement, parameters, context)
+
+    def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        super().do_executemany(self._view(cursor), statement, parameters, context)
+
+    def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
+        super().do_execute_no_params(self._view(cursor), statement, context)
 
 
 dialect = AsyncEmbeddedDialect
