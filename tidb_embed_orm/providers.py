@@ -9,10 +9,10 @@ embedded engine), the key is kept in the client, tied to that engine, for the em
 from __future__ import annotations
 
 import weakref
-from collections.abc import Generator, Iterator
+from collections.abc import Awaitable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
@@ -50,6 +50,18 @@ def check_provider(provider: str) -> str:
     if PROVIDER_KEY_VARIABLES[provider] is None:
         raise UnknownProviderError(f"provider {provider!r} is hosted by TiDB Cloud and takes no API key")
     return provider
+
+
+@overload
+def configure_provider(
+    bind: Engine | Connection, provider: str, api_key: str | ApiKey, *, base_url: str | None = None
+) -> None: ...
+
+
+@overload
+def configure_provider(
+    bind: AsyncEngine | AsyncConnection, provider: str, api_key: str | ApiKey, *, base_url: str | None = None
+) -> Awaitable[None]: ...
 
 
 def configure_provider(
