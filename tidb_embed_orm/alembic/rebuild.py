@@ -150,11 +150,13 @@ def _bind_indexes(plan: RebuildPlan, table: Table) -> list[Index]:
 def run_rebuild(operations: Operations, plan: RebuildPlan) -> None:
     """Carry out ``plan`` the way the database allows; raise TableRebuildError with the original intact."""
     strategy = _STRATEGIES.get(impl_of(operations).dialect.name, _rebuild_in_savepoint)
-    started = time.perf_counter()
-    logger.info("rebuilding table %s: copying its rows (the database embeds each one) ...", plan.table_name)
+    online, started = not impl_of(operations).as_sql, time.perf_counter()
+    if online:
+        logger.info("rebuilding table %s: copying its rows (the database embeds each one) ...", plan.table_name)
     try:
         strategy(operations, plan)
-        logger.info("rebuilt table %s in %.1fs", plan.table_name, time.perf_counter() - started)
+        if online:
+            logger.info("rebuilt table %s in %.1fs", plan.table_name, time.perf_counter() - started)
     except TableRebuildError:
         raise
     except Exception as exc:
