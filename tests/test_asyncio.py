@@ -324,3 +324,20 @@ def test_client_embedding_through_an_async_driver(mariadb, driver):
     assert len(inserts) == 1 and inserts[0].count("),(") == 4  # one multi-row INSERT, vectors included
     assert f"INSERT INTO {table} (id, content, embedding) VALUES (1, 'Java: Object-oriented" in log
     assert f"ORDER BY VEC_COSINE_DISTANCE({table}.embedding, '[" in log
+
+
+def test_without_aiosqlite_the_error_names_the_install_command():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys; sys.modules['aiosqlite'] = None\n"
+        "from sqlalchemy.ext.asyncio import create_async_engine\n"
+        "try:\n"
+        "    create_async_engine('sqlite+tidb_embed://')\n"
+        "except ImportError as e: print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, timeout=120)
+    assert "needs aiosqlite: pip install 'tidb-embed-orm[embedded]'" in out.stdout, out.stderr

@@ -99,8 +99,12 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
 
     @classmethod
     def import_dbapi(cls) -> Any:
-        import aiosqlite
-
+        try:
+            import aiosqlite
+        except ImportError:
+            raise ImportError(
+                "create_async_engine on the embedded engine needs aiosqlite: pip install 'tidb-embed-orm[embedded]'"
+            ) from None
         return _AsyncEmbeddedDBAPI(aiosqlite, _load_dbapi())
 
     @classmethod
