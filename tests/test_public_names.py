@@ -24,7 +24,7 @@ NEIGHBOURS = ["tidb_embed_orm.sqlmodel", "sqlalchemy", "sqlalchemy.orm", "sqlalc
 NOT_OURS = {"Doc", "Sample", "Base", "HuggingFace", "MariaDB", "TiDB", "TiFlash", "NaN", "embed_text", "embed",
             "SentenceTransformer"}
 
-CALL = re.compile(r"(?<![.\w$])([a-z_][a-z0-9_]*)\(")
+CALL = re.compile(r"(?<![.\w$])([a-z_][a-z0-9_]*)\((?!s\))")  # not prose plurals: "part(s)"
 CAMEL = re.compile(r"(?<![.\w$])([A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+)\b")
 
 
