@@ -17,6 +17,10 @@ from tidb_embed_orm.demo.run import main as run_demo
 REPO = Path(__file__).resolve().parents[1]
 
 
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 @pytest.fixture(scope="module")
 def installed_venv(tmp_path_factory) -> Path:
     """A fresh virtual environment holding only the wheel built from this tree (dependencies are
@@ -24,30 +28,32 @@ def installed_venv(tmp_path_factory) -> Path:
     if subprocess.run([sys.executable, "-c", "import setuptools, pip"]).returncode != 0:
         pytest.skip("building a wheel offline needs setuptools and pip in the test environment")
     root = tmp_path_factory.mktemp("wheel")
+    env = clean_env()  # a PYTHONPATH naming the source tree would make pip think the package is installed
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), "."],
-        cwd=REPO, check=True, capture_output=True,
+        cwd=REPO, env=env, check=True, capture_output=True,
     )
     wheel = next((root / "dist").glob("tidb_embed_orm-*.whl"))
     venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env=env, check=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
-        check=True, capture_output=True,
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
+         "--force-reinstall", str(wheel)],
+        cwd=root, env=env, check=True, capture_output=True,
     )
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+                               env=env, check=True, capture_output=True, text=True).stdout.strip())
     # A plain path entry, after the venv's own site-packages: dependencies only, never this source tree.
     (site / "zz_borrowed_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return venv
 
 
 def test_demo_runs_from_an_installed_wheel_outside_the_source_tree(installed_venv, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = clean_env()
     where = subprocess.run([str(installed_venv / "bin" / "python"), "-c", "import tidb_embed_orm; print(tidb_embed_orm.__file__)"],
-                           cwd=tmp_path, env=env, check=True, capture_output=True, text=True).stdout
-    assert where.startswith(str(installed_venv))
+                           cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert where.stdout.startswith(str(installed_venv)), where.stderr
     result = subprocess.run([str(installed_venv / "bin" / "tidb-embed-orm"), "demo"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
