@@ -17,11 +17,11 @@ import tidb_embed_orm
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "tidb_embed_orm"
 #: Where else a name may come from: our optional submodules the README names, then our neighbours.
-NEIGHBOURS = ["tidb_embed_orm.sqlmodel", "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.asyncio", "sqlmodel",
-              "pydantic:BaseModel", "alembic"]
+NEIGHBOURS = ["tidb_embed_orm.sqlmodel", "tidb_embed_orm.fulltext", "tidb_embed_orm.hybrid", "sqlalchemy",
+              "sqlalchemy:Select", "sqlalchemy.orm", "sqlalchemy.ext.asyncio", "sqlmodel", "pydantic:BaseModel", "alembic"]
 #: Names that are not importable by nature: the reader's own classes in examples, products and
-#: values in prose, TiDB's SQL, the embedder protocol's method, sentence-transformers' class.
-NOT_OURS = {"Doc", "Sample", "Base", "HuggingFace", "MariaDB", "TiDB", "TiFlash", "NaN", "embed_text", "embed",
+#: values in prose, TiDB's and SQLite's SQL, the embedder protocol's method, sentence-transformers' class.
+NOT_OURS = {"Doc", "Sample", "Base", "HuggingFace", "MariaDB", "TiDB", "TiFlash", "NaN", "embed_text", "bm25", "embed",
             "SentenceTransformer"}
 
 CALL = re.compile(r"(?<![.\w$])([a-z_][a-z0-9_]*)\((?!s\))")  # not prose plurals: "part(s)"
