@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from . import reflection as _reflection  # noqa: F401  (registers VECTOR reflection)
 from .auto_embedding import AutoEmbeddingVector
-from .client_mode import use_client_embedding
+from .client_mode import ClientEmbeddingError, use_client_embedding
 from .codec import decode_text, encode_text
 from .dialects import sqlite as _sqlite  # noqa: F401  (embedded-engine compile rules)
+from .embedders import (
+    Embedder,
+    HashingTestEmbedder,
+    register_embedder,
+    register_local_model,
+    unregister_embedder,
+)
+from .embedders.cache import ProgressCallback
+from .embedders.huggingface_api import HuggingFaceAuthError, HuggingFaceInferenceEmbedder
 from .errors import (
     DimensionError,
     EmbeddingFailedError,
@@ -14,6 +23,7 @@ from .errors import (
     InvalidApiKeyError,
     InvalidOptionsError,
     SourceColumnError,
+    TableRebuildError,
     TidbEmbedError,
     UnknownModelError,
     UnknownProviderError,
@@ -34,7 +44,7 @@ from .index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
 from .models import EmbeddingModel, get_model, list_models, register_model
 from .nearest import nearest
 from .orm import auto_embedding_column
-from .providers import configure_provider
+from .providers import ProviderKeyError, configure_provider
 from .secrets import ApiKey
 from .vector import TextQueryNotSupported, Vector
 
@@ -52,14 +62,22 @@ __all__ = [
     "hybrid_search",
     "ApiKey",
     "AutoEmbeddingVector",
+    "ClientEmbeddingError",
     "DimensionError",
+    "Embedder",
     "EmbeddingFailedError",
     "EmbeddingModel",
     "EmbeddingUnavailableError",
+    "HashingTestEmbedder",
+    "HuggingFaceAuthError",
+    "HuggingFaceInferenceEmbedder",
     "InvalidApiKeyError",
     "InvalidOptionsError",
+    "ProgressCallback",
+    "ProviderKeyError",
     "SetTiFlashReplica",
     "SourceColumnError",
+    "TableRebuildError",
     "TextQueryNotSupported",
     "TidbEmbedError",
     "UnknownModelError",
@@ -74,7 +92,10 @@ __all__ = [
     "get_model",
     "list_models",
     "nearest",
+    "register_embedder",
+    "register_local_model",
     "register_model",
     "set_tiflash_replica",
+    "unregister_embedder",
     "use_client_embedding",
 ]

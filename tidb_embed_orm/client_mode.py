@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Computed, event, type_coerce
 from sqlalchemy.engine import Connection, Engine
@@ -30,8 +30,11 @@ from .embedders.cache import EmbeddingService, ProgressCallback
 from .embedders.registry import resolve_embedder
 from .errors import TidbEmbedError
 from .functions import DISTANCES, VectorEmbedDistance
+from .offload import off_loop
 from .providers import client_credentials
 from .vector import wire_format
+
+EngineT = TypeVar("EngineT")
 
 
 class ClientEmbeddingError(TidbEmbedError, ValueError):
@@ -43,19 +46,22 @@ def is_client_mode(dialect: Dialect) -> bool:
 
 
 def use_client_embedding(
-    engine: Engine,
+    engine: EngineT,
     *,
     embedders: Mapping[str, Embedder] | None = None,
     batch_size: int | None = None,
     cache_size: int | None = None,
     progress: ProgressCallback | None = None,
-) -> Engine:
-    """Make ``engine`` embed on the client; returns the engine. Keys set afterwards stay in the client.
+) -> EngineT:
+    """Make ``engine`` (or an ``AsyncEngine``) embed on the client; returns it. Keys set afterwards stay in the client.
+
+    With an async engine the embedding runs in the event loop's executor, never on its thread.
 
     ``batch_size`` (default 64) is the number of texts per embedder call; ``cache_size`` (default
     10,000) bounds the cache of embedded texts.
     """
-    dialect = engine.dialect
+    target: Engine = getattr(engine, "sync_engine", engine)  # an AsyncEngine's events live on its sync_engine
+    dialect = target.dialect
     overrides = dict(embedders or {})
     service = getattr(dialect, "embedding_service", None)
     if service is None or embedders:
@@ -70,8 +76,8 @@ def use_client_embedding(
         service.progress = progress
     dialect.tidb_embed_client_mode = True  # type: ignore[attr-defined]
     dialect.tidb_embed_client_side = True  # type: ignore[attr-defined]
-    if not event.contains(engine, "before_execute", _fill_embeddings):
-        event.listen(engine, "before_execute", _fill_embeddings, retval=True)
+    if not event.contains(target, "before_execute", _fill_embeddings):
+        event.listen(target, "before_execute", _fill_embeddings, retval=True)
     return engine
 
 
@@ -92,7 +98,9 @@ class QueryVector(UserDefinedType[str]):  # type: ignore[type-arg]
         model, options_json, dim = self.model, self.options_json, self.dim
 
         def process(text: Any) -> Any:
-            return None if text is None else encode(service.embed_one(model, str(text), options_json), dim)
+            if text is None:
+                return None
+            return encode(off_loop(dialect, service.embed_one, model, str(text), options_json), dim)
 
         return process
 
@@ -133,11 +141,11 @@ def _fill_embeddings(
     service: EmbeddingService = conn.dialect.embedding_service  # type: ignore[attr-defined]
     if multiparams:
         rows = [dict(row) for row in multiparams]
-        _embed_rows(service, rows, targets)
+        off_loop(conn.dialect, _embed_rows, service, rows, targets)
         return clauseelement, rows, params
     if params:
         rows = [dict(params)]
-        _embed_rows(service, rows, targets)
+        off_loop(conn.dialect, _embed_rows, service, rows, targets)
         return clauseelement, multiparams, rows[0]
     if getattr(clauseelement, "_multi_values", None):
         raise ClientEmbeddingError(
@@ -150,7 +158,7 @@ def _fill_embeddings(
         name = getattr(key, "key", key)
         if isinstance(value, BindParameter):
             row[name] = value.value
-    _embed_rows(service, [row], [(c, s) for c, s in targets if s.key in row])
+    off_loop(conn.dialect, _embed_rows, service, [row], [(c, s) for c, s in targets if s.key in row])
     extra = {c.key: row[c.key] for c, s in targets if c.key in row and s.key in row}
     if extra:
         clauseelement = clauseelement.values(**extra)

@@ -41,3 +41,7 @@ class InvalidOptionsError(TidbEmbedError, TypeError, ValueError):
 
 class SourceColumnError(TidbEmbedError, ValueError):
     """An auto-embedding column whose ``source`` names no column of its table."""
+
+
+class TableRebuildError(TidbEmbedError, RuntimeError):
+    """A rebuild failed or was refused; the message says what state the table is in and what to do."""

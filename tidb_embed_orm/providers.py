@@ -9,9 +9,10 @@ embedded engine), the key is kept in the client, tied to that engine, for the em
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Awaitable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
@@ -19,6 +20,9 @@ from sqlalchemy.engine.interfaces import Dialect
 from .errors import TidbEmbedError, UnknownProviderError
 from .models import PROVIDER_KEY_VARIABLES
 from .secrets import ApiKey
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 class ProviderKeyError(TidbEmbedError, RuntimeError):
@@ -48,26 +52,69 @@ def check_provider(provider: str) -> str:
     return provider
 
 
+@overload
 def configure_provider(
     bind: Engine | Connection, provider: str, api_key: str | ApiKey, *, base_url: str | None = None
-) -> None:
+) -> None: ...
+
+
+@overload
+def configure_provider(
+    bind: AsyncEngine | AsyncConnection, provider: str, api_key: str | ApiKey, *, base_url: str | None = None
+) -> Awaitable[None]: ...
+
+
+def configure_provider(
+    bind: Engine | Connection | AsyncEngine | AsyncConnection,
+    provider: str,
+    api_key: str | ApiKey,
+    *,
+    base_url: str | None = None,
+) -> Any:
     """Give ``provider`` its API key for the database behind ``bind``.
 
     ``base_url`` points client-side embedding at another endpoint (a dedicated Inference Endpoint,
     a proxy, a test server); TiDB itself only has such a setting for OpenAI.
+
+    With an ``AsyncEngine`` or ``AsyncConnection``, ``await`` the result: on TiDB it runs the
+    ``SET`` on the event loop like any other statement. Bad input raises before anything is awaited.
     """
     check_provider(provider)
     key = ApiKey(api_key)
-    dialect = bind.dialect
+    sync_engine = getattr(bind, "sync_engine", None)  # AsyncEngine / AsyncConnection
+    dialect = bind.dialect if sync_engine is None else sync_engine.dialect
     if uses_client_embedding(dialect):
         store_client_key(dialect, provider, key, base_url)
-        return
+        return None if sync_engine is None else _Done()
     if base_url is not None and provider != "openai":  # refuse before anything is set
         raise ProviderKeyError(f"TiDB has no base URL setting for {provider!r} (only for 'openai')")
-    with _connection(bind) as conn:
-        set_global(conn, PROVIDER_KEY_VARIABLES[provider], key, f"the {provider} API key")
-        if base_url is not None:
-            set_global(conn, OPENAI_API_BASE_VARIABLE, base_url, "the OpenAI base URL")
+    if sync_engine is not None:
+        return _set_keys_async(bind, provider, key, base_url)
+    with _connection(bind) as conn:  # type: ignore[arg-type]
+        _set_keys(conn, provider, key, base_url)
+    return None
+
+
+def _set_keys(conn: Connection, provider: str, key: ApiKey, base_url: str | None) -> None:
+    set_global(conn, PROVIDER_KEY_VARIABLES[provider], key, f"the {provider} API key")
+    if base_url is not None:
+        set_global(conn, OPENAI_API_BASE_VARIABLE, base_url, "the OpenAI base URL")
+
+
+async def _set_keys_async(bind: Any, provider: str, key: ApiKey, base_url: str | None) -> None:
+    if hasattr(bind, "run_sync"):  # AsyncConnection
+        await bind.run_sync(_set_keys, provider, key, base_url)
+        return
+    async with bind.connect() as conn:
+        await conn.run_sync(_set_keys, provider, key, base_url)
+
+
+class _Done:
+    """What ``await configure_provider(async_engine, ...)`` waits for when the key stays in the client."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
 
 
 def uses_client_embedding(dialect: Dialect) -> bool:

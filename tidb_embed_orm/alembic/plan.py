@@ -19,7 +19,7 @@ from sqlalchemy.types import NullType
 
 from ..auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from ..client_mode import is_client_mode
-from ..errors import TidbEmbedError
+from ..errors import TableRebuildError
 from ..index import VectorIndex
 from ..reflection import reflect_vector_indexes
 
@@ -31,10 +31,6 @@ COPY_CHUNK_ROWS = 1024
 
 def chunk_rows() -> int:
     return max(1, int(COPY_CHUNK_ROWS))
-
-
-class TableRebuildError(TidbEmbedError, RuntimeError):
-    """A rebuild failed or was refused; the message says what state the table is in and what to do."""
 
 
 @dataclass

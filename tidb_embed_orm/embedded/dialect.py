@@ -8,6 +8,7 @@ whole batch of source texts a window ahead, in batches (``EmbeddingService.start
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import warnings
 from collections.abc import Iterator, Mapping
@@ -47,6 +48,8 @@ def _load_dbapi() -> Any:
                 "the embedded engine needs a SQLite that can load extensions: "
                 "pip install 'tidb-embed-orm[embedded]' (installs pysqlite3-binary and sqlite-vec)"
             ) from None
+    if importlib.util.find_spec("sqlite_vec") is None:
+        raise ImportError("the embedded engine needs sqlite-vec: pip install 'tidb-embed-orm[embedded]'")
     return dbapi2
 
 
@@ -151,6 +154,13 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
     @classmethod
     def import_dbapi(cls) -> Any:
         return _load_dbapi()
+
+    @classmethod
+    def get_async_dialect_cls(cls, url: Any) -> Any:
+        """``create_async_engine`` on the same URL: aiosqlite in front of the same engine."""
+        from .asyncio import AsyncEmbeddedDialect
+
+        return AsyncEmbeddedDialect
 
     def on_connect(self) -> Any:
         parent = super().on_connect()

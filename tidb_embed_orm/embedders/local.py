@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ from ..errors import EmbeddingUnavailableError
 
 #: Environment variable naming a folder of models laid out as <org>/<name> (e.g. BAAI/bge-m3).
 MODELS_DIR_ENV = "TIDB_EMBED_ORM_MODELS_DIR"
+#: Loading a model takes seconds: say so (INFO; the CLI shows it on stderr).
+logger = logging.getLogger(__name__)
 
 
 class SentenceTransformerEmbedder:
@@ -46,11 +50,15 @@ class SentenceTransformerEmbedder:
 _LOADED: dict[Path, SentenceTransformerEmbedder] = {}
 
 
-def load_local_model(path: Path) -> SentenceTransformerEmbedder:
+def load_local_model(path: Path, name: str | None = None) -> SentenceTransformerEmbedder:
     """One loaded copy of each local model per process: loading takes seconds, engines are many."""
     path = Path(path).resolve()
     if path not in _LOADED:
+        label = name or str(path)
+        logger.info("loading the local model %s ...", label)
+        started = time.perf_counter()
         _LOADED[path] = SentenceTransformerEmbedder(path)
+        logger.info("loaded %s in %.1fs", label, time.perf_counter() - started)
     return _LOADED[path]
 
 

