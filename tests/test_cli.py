@@ -60,5 +60,6 @@ def test_demo_reports_model_loading_and_embedding_progress_on_stderr():
     result = cli("demo")
     assert result.returncode == 0, result.stderr
     assert "loading the local model sentence-transformers/all-MiniLM-L6-v2" in result.stderr
-    assert result.stderr.count("rebuilding table sample") == 1 and "rebuilt table sample in" in result.stderr
+    assert "rebuilding 'sample': 5 rows, each embedded again" in result.stderr  # says the cost first
+    assert "rebuilding 'sample': copied 5/5 rows" in result.stderr
     assert "1. id=1" in result.stdout and "loading" not in result.stdout
