@@ -26,8 +26,10 @@ from ..errors import EmbeddingFailedError, TidbEmbedError
 from ..providers import client_credentials
 from ..reflection import reflect_vector_indexes
 from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
+from .connection import attach_dialect, connection_factory
 from .knn import MatrixCache
 from .sql_functions import UdfErrors, register_functions
+from .tidb_sql import install_log_mask
 
 
 def _load_dbapi() -> Any:
@@ -92,7 +94,9 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     def create_connect_args(self, url: Any) -> Any:
         self._database = url.database if url.database not in (None, "", ":memory:") else None
-        return super().create_connect_args(url)
+        args, kwargs = super().create_connect_args(url)
+        kwargs.setdefault("factory", connection_factory(self.loaded_dbapi))  # TiDB SQL by hand: tidb_sql.py
+        return args, kwargs
 
     def _database_key(self, dbapi_connection: Any) -> Any:
         return self._database or ("memory", id(dbapi_connection))
@@ -119,6 +123,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     @classmethod
     def import_dbapi(cls) -> Any:
+        install_log_mask()
         return _load_dbapi()
 
     def on_connect(self) -> Any:
@@ -134,6 +139,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                 sqlite_vec.load(dbapi_connection)
             finally:
                 dbapi_connection.enable_load_extension(False)
+            attach_dialect(dbapi_connection, self)
             register_functions(
                 dbapi_connection,
                 self.embedding_service,

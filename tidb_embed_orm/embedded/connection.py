@@ -1,0 +1,72 @@
+"""The embedded engine's DBAPI connection: every statement passes ``tidb_sql`` before SQLite sees it.
+
+Rewriting at the DBAPI cursor (not in the dialect) means TiDB SQL pasted into a raw cursor
+behaves as it does through ``exec_driver_sql``, ``text()`` or the ORM.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from ..secrets import ApiKey
+from .tidb_sql import needs_rewrite, rewrite_vec_embed, set_provider_key
+
+KeySink = Callable[[str, ApiKey], None]
+_FACTORIES: dict[Any, type] = {}
+
+
+def connection_factory(dbapi: Any) -> type:
+    """A ``dbapi.Connection`` subclass whose cursors speak TiDB's SQL (one class per DBAPI module)."""
+    if dbapi in _FACTORIES:
+        return _FACTORIES[dbapi]
+
+    class TidbCursor(dbapi.Cursor):  # type: ignore[name-defined,misc]
+        def execute(self, sql: str, parameters: Any = ()) -> Any:
+            if isinstance(sql, str) and needs_rewrite(sql):
+                connection = self.connection
+                if set_provider_key(sql, parameters, connection.store_provider_key):
+                    return super().execute("-- SET: the provider key is kept by the engine, not in SQLite")
+                if "VEC_EMBED_" in sql.upper():
+                    sql = rewrite_vec_embed(sql, connection)
+            return super().execute(sql, parameters)
+
+        def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
+            if isinstance(sql, str) and "VEC_EMBED_" in sql.upper():
+                sql = rewrite_vec_embed(sql, self.connection)
+            return super().executemany(sql, seq_of_parameters)
+
+    class TidbConnection(dbapi.Connection):  # type: ignore[name-defined,misc]
+        key_sink: Callable[[], KeySink | None] = staticmethod(lambda: None)  # type: ignore[assignment]
+
+        def cursor(self, factory: Any = TidbCursor) -> Any:
+            return super().cursor(factory)
+
+        def execute(self, sql: str, parameters: Any = ()) -> Any:
+            return self.cursor().execute(sql, parameters)
+
+        def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
+            return self.cursor().executemany(sql, seq_of_parameters)
+
+        def store_provider_key(self, provider: str, key: ApiKey) -> None:
+            sink = self.key_sink()
+            if sink is None:
+                raise RuntimeError("this connection's engine is gone: the key has nowhere to go")
+            sink(provider, key)
+
+    _FACTORIES[dbapi] = TidbConnection
+    return TidbConnection
+
+
+def attach_dialect(dbapi_connection: Any, dialect: Any) -> None:
+    """Keys SET on this connection are kept for ``dialect`` (held weakly), as configure_provider keeps them."""
+    from ..providers import store_client_key
+
+    dialect_ref = weakref.ref(dialect)
+
+    def current() -> KeySink | None:
+        alive = dialect_ref()
+        return None if alive is None else (lambda provider, key: store_client_key(alive, provider, key))
+
+    dbapi_connection.key_sink = current
