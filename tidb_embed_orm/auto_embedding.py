@@ -12,6 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .functions import EMBED_DISTANCES, EmbedText, SourceColumnRef
 from .models import EmbeddingModel, resolve_dim
+from .options import search_options_json, stored_options_json
 from .vector import Vector
 
 
@@ -85,10 +86,25 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
 
     @property
     def options_json(self) -> str | None:
+        """The options as declared (``@search`` keys included): the text of the generation expression."""
         return None if self.options is None else self.options.to_json()
+
+    @property
+    def stored_options_json(self) -> str | None:
+        """The options a stored text is embedded with (``k@search`` keys dropped, as on TiDB)."""
+        return stored_options_json(self.options_json)
+
+    @property
+    def search_options_json(self) -> str | None:
+        """The options a query text is embedded with (``k@search`` replaces ``k``, as on TiDB)."""
+        return search_options_json(self.options_json)
 
     def embed_text_expression(self, text: ColumnElement[Any]) -> EmbedText:
         return EmbedText(self.model, text, self.options_json)
+
+    def embed_query_expression(self, text: ColumnElement[Any]) -> EmbedText:
+        """EMBED_TEXT for a query text, as TiDB rewrites VEC_EMBED_*: the search options."""
+        return EmbedText(self.model, text, self.search_options_json)
 
     def generation_expression(self) -> EmbedText:
         return self.embed_text_expression(SourceColumnRef(self.source))

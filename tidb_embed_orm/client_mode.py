@@ -101,7 +101,7 @@ def client_distance(element: VectorEmbedDistance) -> ColumnElement[float]:
     """``VEC_EMBED_<METRIC>_DISTANCE(col, text)`` as ``VEC_<METRIC>_DISTANCE(col, <text's vector>)``."""
     column, text = list(element.clauses)
     column_type = cast(AutoEmbeddingVector, column.type)
-    query = type_coerce(text, QueryVector(column_type.model, column_type.options_json, column_type.dim or 0))
+    query = type_coerce(text, QueryVector(column_type.model, column_type.search_options_json, column_type.dim or 0))
     return DISTANCES[element.metric](column, query)
 
 
@@ -117,7 +117,7 @@ def _embed_rows(service: EmbeddingService, rows: list[dict[str, Any]], targets: 
     for column, source in targets:
         carrying = [row for row in rows if source.key in row and column.key not in row]
         texts = [row[source.key] for row in carrying if isinstance(row[source.key], str)]
-        vectors = iter(service.embed(column.type.model, texts, column.type.options_json)) if texts else iter(())
+        vectors = iter(service.embed(column.type.model, texts, column.type.stored_options_json)) if texts else iter(())
         for row in carrying:
             row[column.key] = next(vectors) if isinstance(row[source.key], str) else None
 

@@ -2,7 +2,7 @@
 
 Vectors travel and rest as little-endian float32 blobs (sqlite-vec's format). Distances compile
 to sqlite-vec's C functions, guarded so that a NULL vector gives NULL as on TiDB; a text query
-becomes ``EMBED_TEXT('model', ?)`` from the column's own type, which SQLite evaluates once.
+becomes ``EMBED_TEXT('model', ?, 'search options')`` from the column's own type, which SQLite evaluates once.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _embed_distance(element: VectorEmbedDistance, compiler: SQLCompiler, **kw: A
 
         return compiler.process(client_distance(element), **kw)
     column, text = list(element.clauses)
-    query_vector = cast(AutoEmbeddingVector, column.type).embed_text_expression(text)
+    query_vector = cast(AutoEmbeddingVector, column.type).embed_query_expression(text)
     return _null_safe_distance(element.metric, compiler.process(column, **kw), compiler.process(query_vector, **kw))
 
 

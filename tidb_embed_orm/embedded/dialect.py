@@ -60,7 +60,7 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
         for column, source in auto_embedding_columns(getattr(compiled.statement, "table", None)):
             texts = [p[source.key] for p in self.compiled_parameters if isinstance(p.get(source.key), str)]
             column_type = cast(AutoEmbeddingVector, column.type)
-            service.prefetch(column_type.model, texts, column_type.options_json)
+            service.prefetch(column_type.model, texts, column_type.stored_options_json)
 
 
 class EmbeddedDialect(SQLiteDialect_pysqlite):

@@ -15,6 +15,7 @@ import numpy as np
 from .. import codec
 from ..embedders.cache import EmbeddingService
 from ..errors import TidbEmbedError
+from ..options import stored_options_json
 from .knn import KNN_FUNCTION, MatrixCache
 
 
@@ -68,10 +69,13 @@ def register_functions(
 
         return call
 
-    def embed_text(model: str, text: str | None, options_json: str | None = None) -> bytes | None:
-        if text is None:
+    def embed_text(model: str | None, text: str | None, options_json: str | None = None) -> bytes | None:
+        # As TiDB: NULL model or text gives NULL; options must be a JSON object; k@search keys are
+        # dropped (a query's search options are applied where VEC_EMBED_* is rewritten).
+        if model is None or text is None:
             return None
-        return service.embed_one(model, str(text), options_json).astype("<f4", copy=False).tobytes()
+        options = stored_options_json(None if options_json is None else str(options_json))
+        return service.embed_one(str(model), str(text), options).astype("<f4", copy=False).tobytes()
 
     connection.create_function("EMBED_TEXT", 2, guarded(embed_text), deterministic=True)
     connection.create_function("EMBED_TEXT", 3, guarded(embed_text), deterministic=True)

@@ -1,6 +1,7 @@
 """The HuggingFace Inference API (feature extraction) with your own key, through ``huggingface_hub``.
 
-``POST {base_url}/models/{repo}/pipeline/feature-extraction`` with ``{"inputs": [...]}``, answered
+``POST {base_url}/models/{repo}/pipeline/feature-extraction`` with ``{"inputs": [...]}`` (plus
+EMBED_TEXT's options as top-level fields, as TiDB sends them), answered
 by ``[[floats], ...]``. 429 and 5xx are retried with exponential backoff (``Retry-After`` honoured);
 a timeout is retried the same way; 401, 404 and malformed answers fail at once with a clear error.
 The key is sent as a bearer token and never appears in an error, a repr or a log line.
@@ -9,7 +10,7 @@ The key is sent as a bearer token and never appears in an error, a repr or a log
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,14 +60,15 @@ class HuggingFaceInferenceEmbedder:
     def __repr__(self) -> str:
         return f"HuggingFaceInferenceEmbedder({self.repo!r}, base_url={self.base_url!r}, api_key={self._key!r})"
 
-    def embed(self, texts: Sequence[str]) -> Float32Array:
+    def embed(self, texts: Sequence[str], options: Mapping[str, Any] | None = None) -> Float32Array:
+        """Embed ``texts``; EMBED_TEXT's options go into the request body beside ``inputs``, as TiDB sends them."""
         from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
         attempt = 0
         while True:
             attempt += 1
             try:
-                result = self._client.feature_extraction(list(texts), model=self.url)
+                result = self._request(list(texts), options)
             except InferenceTimeoutError:
                 if attempt > self.max_retries:
                     raise EmbeddingFailedError(
@@ -86,6 +88,23 @@ class HuggingFaceInferenceEmbedder:
                     f"calling the HuggingFace Inference API for {self.repo!r} failed: {self._mask(exc)}"
                 ) from None
             return self._check(result, len(texts))
+
+    def _request(self, texts: list[str], options: Mapping[str, Any] | None) -> Any:
+        if not options:
+            return self._client.feature_extraction(texts, model=self.url)
+        # TiDB merges every option into the body and ``inputs`` wins a clash; feature_extraction()
+        # takes only named parameters, so the request is prepared by the same provider helper it uses.
+        from huggingface_hub.inference._providers import get_provider_helper
+
+        helper = get_provider_helper(self._client.provider, task="feature-extraction", model=self.url)
+        request = helper.prepare_request(
+            inputs=texts,
+            parameters={key: value for key, value in options.items() if key != "inputs"},
+            headers=self._client.headers,
+            model=self.url,
+            api_key=self._client.token,
+        )
+        return helper.get_response(self._client._inner_post(request))
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after is not None:
