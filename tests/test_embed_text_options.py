@@ -110,13 +110,18 @@ def test_more_than_16383_dimensions_is_an_error(tmp_path):
         conn.exec_driver_sql(f"SELECT EMBED_TEXT('{huge}', 'x')").scalar()
 
 
+class TextsOnly:
+    def embed(self, texts):
+        return HashingTestEmbedder(384).embed(texts)
+
+
 def test_an_embedder_without_options_refuses_a_column_with_options(tmp_path):
     Doc = sample_model(MINILM, options={"mode": "doc"})
-    engine = create_engine("sqlite+tidb_embed://", embedders={MINILM: HashingTestEmbedder(384)})
+    engine = create_engine("sqlite+tidb_embed://", embedders={MINILM: TextsOnly()})
     Doc.metadata.create_all(engine)
     with Session(engine) as session:
         session.add(Doc(id=1, content="alpha"))
-        with pytest.raises(UnsupportedOptionsError, match=r"takes no EMBED_TEXT options.*\['mode'\]"):
+        with pytest.raises(UnsupportedOptionsError, match=r"TextsOnly\) takes no EMBED_TEXT options.*\['mode'\]"):
             session.commit()
 
 

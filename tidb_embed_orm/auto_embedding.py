@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -131,6 +132,16 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
 def _reattach_computed(column: Column[Any], table: Any) -> None:
     if column.computed is not None and column.server_default is None:
         column.computed._set_parent(column)
+    _TABLES.setdefault(str(table.name).lower(), weakref.WeakSet()).add(table)
+
+
+#: Tables with an auto-embedding column, by lower-case name (raw SQL on them is checked in client mode).
+_TABLES: dict[str, weakref.WeakSet[Any]] = {}
+
+
+def tables_named(name: str) -> list[Any]:
+    """The declared tables called ``name`` that have an auto-embedding column."""
+    return list(_TABLES.get(name.lower(), ()))
 
 
 def auto_embedding_columns(table: Any) -> list[tuple[Column[Any], Column[Any]]]:

@@ -24,7 +24,7 @@ from ..models import PROVIDER_KEY_VARIABLES
 from ..options import search_options_json
 from ..reflection import EmbedTextExpression, parse_embed_text
 from ..secrets import ApiKey
-from .sql_text import (
+from ..sql_text import (
     Token,
     is_name,
     matching_paren,

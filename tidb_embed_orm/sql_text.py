@@ -1,6 +1,6 @@
 """A small SQL tokenizer: enough to find function calls, table references and literals.
 
-The embedded engine reads TiDB SQL written by hand (``VEC_EMBED_*``, ``SET @@GLOBAL...``) before
+The embedded engine (and client mode) read SQL written by hand (``VEC_EMBED_*``, ``SET @@GLOBAL...``) before
 SQLite sees it; it never needs a full parse, only token boundaries that respect strings,
 quoted identifiers and comments.
 """
