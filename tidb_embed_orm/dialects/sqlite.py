@@ -27,7 +27,13 @@ from ..functions import (
 )
 from ..vector import WireFormat, register_wire_format
 
-register_wire_format("sqlite", WireFormat(encode=codec.encode_bytes, decode=codec.decode_bytes))
+
+def _decode(value: Any) -> Any:
+    # Vectors rest as float32 blobs; a text written by hand before the engine checked writes still reads.
+    return codec.decode_text(value) if isinstance(value, str) else codec.decode_bytes(value)
+
+
+register_wire_format("sqlite", WireFormat(encode=codec.encode_bytes, decode=_decode))
 
 SQLITE_VEC_DISTANCES = {
     VecCosineDistance.metric: "vec_distance_cosine",
@@ -63,10 +69,6 @@ def _embed_distance(element: VectorEmbedDistance, compiler: SQLCompiler, **kw: A
 
 
 @compiles(VecDims, "sqlite")
-def _dims(element: VecDims, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"vec_length({compiler.process(element.clauses, **kw)})"
-
-
 @compiles(VecL2Norm, "sqlite")
 @compiles(VecAsText, "sqlite")
 def _own_function(element: Any, compiler: SQLCompiler, **kw: Any) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..secrets import ApiKey
-from .tidb_sql import needs_rewrite, rewrite_vec_embed, set_provider_key
+from .tidb_sql import after, needs_rewrite, prepare, set_provider_key
 
 KeySink = Callable[[str, ApiKey], None]
 _FACTORIES: dict[Any, type] = {}
@@ -24,17 +24,18 @@ def connection_factory(dbapi: Any) -> type:
 
     class TidbCursor(dbapi.Cursor):  # type: ignore[name-defined,misc]
         def execute(self, sql: str, parameters: Any = ()) -> Any:
-            if isinstance(sql, str) and needs_rewrite(sql):
-                connection = self.connection
-                if set_provider_key(sql, parameters, connection.store_provider_key):
-                    return super().execute("-- SET: the provider key is kept by the engine, not in SQLite")
-                if "VEC_EMBED_" in sql.upper():
-                    sql = rewrite_vec_embed(sql, connection)
-            return super().execute(sql, parameters)
+            if not (isinstance(sql, str) and needs_rewrite(sql)):
+                return super().execute(sql, parameters)
+            connection = self.connection
+            if set_provider_key(sql, parameters, connection.store_provider_key):
+                return super().execute("-- SET: the provider key is kept by the engine, not in SQLite")
+            result = super().execute(prepare(sql, connection), parameters)
+            after(sql, connection)
+            return result
 
         def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
-            if isinstance(sql, str) and "VEC_EMBED_" in sql.upper():
-                sql = rewrite_vec_embed(sql, self.connection)
+            if isinstance(sql, str) and needs_rewrite(sql):
+                sql = prepare(sql, self.connection)
             return super().executemany(sql, seq_of_parameters)
 
     class TidbConnection(dbapi.Connection):  # type: ignore[name-defined,misc]

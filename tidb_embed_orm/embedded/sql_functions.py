@@ -16,6 +16,7 @@ from .. import codec
 from ..embedders.cache import EmbeddingService
 from ..errors import TidbEmbedError
 from ..options import stored_options_json
+from . import tidb_vector
 from .knn import KNN_FUNCTION, MatrixCache
 
 
@@ -34,9 +35,7 @@ class EmbedTextInRawSql(TidbEmbedError, ValueError):
 
 
 def _vector(value: Any) -> codec.Float32Array:
-    if isinstance(value, (bytes, memoryview)):
-        return codec.decode_bytes(value)
-    return codec.decode_text(value)
+    return tidb_vector.from_value(value)
 
 
 def _cosine(a: codec.Float32Array, b: codec.Float32Array) -> float:
@@ -113,10 +112,15 @@ def register_functions(
     connection.create_function(
         "VEC_L2_NORM", 1, guarded(nullable(lambda v: float(np.linalg.norm(v)))), deterministic=True
     )
-    connection.create_function(
-        "VEC_FROM_TEXT", 1, guarded(nullable(lambda v: v.astype("<f4").tobytes())), deterministic=True
-    )
-    connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(codec.encode_text)), deterministic=True)
+    connection.create_function("VEC_FROM_TEXT", 1, guarded(nullable(tidb_vector.to_blob)), deterministic=True)
+    connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(tidb_vector.as_text)), deterministic=True)
+
+    # Written by the statement rewrites and triggers of tidb_sql.py: TiDB's CAST(x AS VECTOR[(n)])
+    # and the check/conversion of a value written into a VECTOR(n) column by hand-written SQL.
+    def vector_store(value: Any, dim: int | None) -> bytes | None:
+        return tidb_vector.store(value, None if dim is None or dim < 0 else int(dim))
+
+    connection.create_function(tidb_vector.STORE_FUNCTION, 2, guarded(vector_store), deterministic=True)
 
     def knn_search(table: str, column: str, metric: str, query: bytes | None, k: int) -> str:
         if query is None:

@@ -8,6 +8,9 @@ the path (the ORM, ``text()``, ``exec_driver_sql``, a raw DBAPI cursor). Here:
 - ``VEC_EMBED_<METRIC>_DISTANCE(col, 'text')`` gets the column's model from the schema, as TiDB
   does, and becomes ``VEC_<METRIC>_DISTANCE(col, EMBED_TEXT('model', 'text', 'search options'))``;
   a first argument that is not an EMBED_TEXT-generated column is TiDB's error.
+- ``CREATE TABLE`` with ``VECTOR[(n)]`` columns gets triggers that parse and check what SQL
+  writes there (``'[1,2,3]'``) and keep it as float32, as TiDB does; ``VECTOR(16384)`` is refused.
+- ``CAST(x AS VECTOR[(n)])`` is TiDB's checked conversion, not SQLite's numeric cast.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +39,7 @@ from ..sql_text import (
     tokenize,
     unquote_name,
 )
+from .tidb_vector import STORE_FUNCTION, check_dims_valid
 
 
 class VecEmbedColumnError(TidbEmbedError, ValueError):
@@ -66,7 +71,7 @@ KeySink = Callable[[str, ApiKey], None]
 
 def needs_rewrite(sql: str) -> bool:
     """A cheap test run on every statement: only TiDB-only SQL pays for tokenizing."""
-    return bool(_VEC_EMBED.search(sql)) or bool(_SET.match(sql))
+    return bool(_VEC_EMBED.search(sql) or _SET.match(sql) or _VECTOR_DDL.match(sql) or _CAST_VECTOR.search(sql))
 
 
 def set_provider_key(sql: str, parameters: Sequence[Any] | None, store: KeySink) -> bool:
@@ -286,3 +291,109 @@ def install_log_mask() -> None:
     logger = logging.getLogger("sqlalchemy.engine.Engine")
     if not any(isinstance(f, MaskProviderKeys) for f in logger.filters):
         logger.addFilter(MaskProviderKeys())
+
+
+# --- VECTOR columns: checked on write, CAST(... AS VECTOR) ---------------------------------------
+
+_VECTOR_DDL = re.compile(r"^\s*CREATE\s+(?:TEMP\w*\s+)?TABLE\b.*\bVECTOR\b", re.IGNORECASE | re.DOTALL)
+_CAST_VECTOR = re.compile(r"\bAS\s+VECTOR\b", re.IGNORECASE)
+
+
+def vector_columns(create_table: str) -> tuple[str | None, list[tuple[str, int | None]]]:
+    """The table a CREATE TABLE makes and its stored (not generated) VECTOR[(n)] columns with their size."""
+    words = significant(tokenize(create_table))
+    start = next((i for i, t in enumerate(words) if t.is_punct("(")), None)
+    if start is None:
+        return None, []
+    names = [t for t in words[:start] if is_name(t) and t.upper not in ("CREATE", "TEMP", "TEMPORARY", "TABLE")]
+    names = [t for t in names if t.upper not in ("IF", "NOT", "EXISTS")]
+    table = unquote_name(names[-1]) if names else None
+    columns: list[tuple[str, int | None]] = []
+    for definition in split_top_level(words[start + 1 : matching_paren(words, start)]):
+        if len(definition) < 2 or not is_name(definition[0]) or not definition[1].is_word("VECTOR"):
+            continue
+        dim = None
+        if len(definition) >= 5 and definition[2].is_punct("(") and definition[3].kind == "number":
+            dim = int(float(definition[3].text))
+            check_dims_valid(dim)
+        if any(t.is_word("AS", "GENERATED") for t in definition[2:]):
+            continue  # a generated column: SQLite computes it, EMBED_TEXT checks it
+        columns.append((unquote_name(definition[0]), dim))
+    return table, columns
+
+
+def vector_triggers(table: str, columns: list[tuple[str, int | None]], tag: str) -> list[str]:
+    """Triggers that turn a vector text written by SQL into a checked float32 blob (TiDB's errors otherwise)."""
+    statements = []
+    quoted_table = _quote(table)
+    for column, dim in columns:
+        quoted = _quote(column)
+        size = "NULL" if dim is None else str(dim)
+        bad_blob = f"length(NEW.{quoted}) % 4 != 0" if dim is None else f"length(NEW.{quoted}) != {4 * dim}"
+        when = f"NEW.{quoted} IS NOT NULL AND (typeof(NEW.{quoted}) != 'blob' OR {bad_blob})"
+        body = (
+            f"UPDATE {quoted_table} SET {quoted} = {STORE_FUNCTION}(NEW.{quoted}, {size}) WHERE rowid = NEW.rowid;"
+        )
+        for event in ("INSERT", f"UPDATE OF {quoted}"):
+            name = _quote(f"tidb_embed_vector_{tag}_{column}_{event.split()[0].lower()}")
+            statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {quoted_table} WHEN {when} BEGIN {body} END")
+    return statements
+
+
+def create_vector_triggers(connection: Any, create_table: str) -> None:
+    """After a CREATE TABLE with VECTOR columns: attach the write checks (once per table)."""
+    table, columns = vector_columns(create_table)
+    if table is None or not columns:
+        return
+    existing = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'tidb_embed_vector_%'",
+        (table,),
+    ).fetchone()
+    if existing is None:
+        for statement in vector_triggers(table, columns, uuid.uuid4().hex[:8]):
+            connection.execute(statement)
+
+
+def rewrite_casts(sql: str) -> str:
+    """TiDB's ``CAST(x AS VECTOR[(n)])`` as the engine's checked conversion (SQLite would give 0)."""
+    words = significant(tokenize(sql))
+    out: list[str] = []
+    position = 0
+    index = 0
+    while index < len(words):
+        token = words[index]
+        if token.is_word("CAST") and index + 1 < len(words) and words[index + 1].is_punct("("):
+            close = matching_paren(words, index + 1)
+            inner = words[index + 2 : close]
+            as_index = max((i for i, t in enumerate(inner) if t.is_word("AS")), default=None)
+            if as_index is not None and as_index + 1 < len(inner) and inner[as_index + 1].is_word("VECTOR"):
+                target = inner[as_index + 2 :]
+                dim = "NULL"
+                if len(target) == 3 and target[0].is_punct("(") and target[1].kind == "number":
+                    dim = str(int(float(target[1].text)))
+                    check_dims_valid(int(dim))
+                expression = rewrite_casts(_span(sql, inner[:as_index]))
+                out.append(sql[position : token.start])
+                out.append(f"{STORE_FUNCTION}({expression}, {dim})")
+                position = words[close].start + 1
+                index = close + 1
+                continue
+        index += 1
+    out.append(sql[position:])
+    return "".join(out)
+
+
+def prepare(sql: str, connection: Any) -> str:
+    """``sql`` as SQLite must run it to mean what it means on TiDB (see the module docstring)."""
+    if _VECTOR_DDL.match(sql):
+        vector_columns(sql)  # VECTOR(16384) is refused before anything is created
+    if "VEC_EMBED_" in sql.upper():
+        sql = rewrite_vec_embed(sql, connection)
+    if _CAST_VECTOR.search(sql):
+        sql = rewrite_casts(sql)
+    return sql
+
+
+def after(sql: str, connection: Any) -> None:
+    if _VECTOR_DDL.match(sql):
+        create_vector_triggers(connection, sql)
