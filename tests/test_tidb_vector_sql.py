@@ -8,7 +8,8 @@ Deliberate differences (each pinned below by a strict xfail, so fixing one shows
 
 - comparison operators and ORDER BY on two vector values compare SQLite blobs byte-wise, not
   element-wise (SQLite's operators cannot be overloaded); compare distances instead;
-- ``+``/``-`` between vectors are SQLite's numeric operators (SQLite cannot overload them);
+- ``+``/``-`` on vectors are refused with an error (SQLite cannot overload its operators; TiDB
+  computes them element-wise);
 - a value beyond float32 (``[1e40]``) is refused, where TiDB stores +Inf;
 - ``"..."`` is a string only where no column has that name (SQLite's rule), while MySQL always
   reads it as a string (VEC_EMBED_*'s query text is always read as a string).
@@ -21,6 +22,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, select
 
 from tidb_embed_orm import Vector
+from tidb_embed_orm.embedded.tidb_sql import UnsupportedStatementError
 from tidb_embed_orm.errors import DimensionError, VectorValueError
 
 
@@ -140,9 +142,18 @@ def test_vectors_compare_element_wise(sql):
     assert sql("SELECT VEC_FROM_TEXT('[12.0]') < VEC_FROM_TEXT('[4.0]')").scalar() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="deliberate difference: SQLite's + cannot add vectors")
-def test_vector_addition(sql):
-    assert sql("SELECT VEC_AS_TEXT(VEC_FROM_TEXT('[4]') + VEC_FROM_TEXT('[5]'))").scalar() == "[9]"
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT VEC_FROM_TEXT('[4]') + VEC_FROM_TEXT('[5]')",
+        "SELECT VEC_FROM_TEXT('[2,3,4]') - VEC_FROM_TEXT('[1,2,3]')",
+        "SELECT CAST('[1]' AS VECTOR) * 2",
+    ],
+)
+def test_vector_arithmetic_is_an_error_not_a_silent_zero(sql, statement):
+    # TiDB computes [9] and [1,1,1]; SQLite's operators cannot be overloaded (a deliberate difference).
+    with pytest.raises(UnsupportedStatementError, match="arithmetic on vectors"):
+        sql(statement).all()
 
 
 @pytest.mark.xfail(strict=True, reason="deliberate difference: beyond float32 is refused, TiDB stores +Inf")

@@ -10,7 +10,8 @@ the path (the ORM, ``text()``, ``exec_driver_sql``, a raw DBAPI cursor). Here:
   a first argument that is not an EMBED_TEXT-generated column is TiDB's error.
 - ``CREATE TABLE`` with ``VECTOR[(n)]`` columns gets triggers that parse and check what SQL
   writes there (``'[1,2,3]'``) and keep it as float32, as TiDB does; ``VECTOR(16384)`` is refused.
-- ``CAST(x AS VECTOR[(n)])`` is TiDB's checked conversion, not SQLite's numeric cast.
+- ``CAST(x AS VECTOR[(n)])`` is TiDB's checked conversion, not SQLite's numeric cast;
+  ``+``/``-`` on such a vector is refused (SQLite would silently give 0).
 """
 
 from __future__ import annotations
@@ -71,7 +72,13 @@ KeySink = Callable[[str, ApiKey], None]
 
 def needs_rewrite(sql: str) -> bool:
     """A cheap test run on every statement: only TiDB-only SQL pays for tokenizing."""
-    return bool(_VEC_EMBED.search(sql) or _SET.match(sql) or _VECTOR_DDL.match(sql) or _CAST_VECTOR.search(sql))
+    return bool(
+        _VEC_EMBED.search(sql)
+        or _SET.match(sql)
+        or _VECTOR_DDL.match(sql)
+        or _CAST_VECTOR.search(sql)
+        or _VEC_FROM_TEXT.search(sql)
+    )
 
 
 def set_provider_key(sql: str, parameters: Sequence[Any] | None, store: KeySink) -> bool:
@@ -297,6 +304,7 @@ def install_log_mask() -> None:
 
 _VECTOR_DDL = re.compile(r"^\s*CREATE\s+(?:TEMP\w*\s+)?TABLE\b.*\bVECTOR\b", re.IGNORECASE | re.DOTALL)
 _CAST_VECTOR = re.compile(r"\bAS\s+VECTOR\b", re.IGNORECASE)
+_VEC_FROM_TEXT = re.compile(r"\bVEC_FROM_TEXT\s*\(", re.IGNORECASE)
 
 
 def vector_columns(create_table: str) -> tuple[str | None, list[tuple[str, int | None]]]:
@@ -331,9 +339,7 @@ def vector_triggers(table: str, columns: list[tuple[str, int | None]], tag: str)
         size = "NULL" if dim is None else str(dim)
         bad_blob = f"length(NEW.{quoted}) % 4 != 0" if dim is None else f"length(NEW.{quoted}) != {4 * dim}"
         when = f"NEW.{quoted} IS NOT NULL AND (typeof(NEW.{quoted}) != 'blob' OR {bad_blob})"
-        body = (
-            f"UPDATE {quoted_table} SET {quoted} = {STORE_FUNCTION}(NEW.{quoted}, {size}) WHERE rowid = NEW.rowid;"
-        )
+        body = f"UPDATE {quoted_table} SET {quoted} = {STORE_FUNCTION}(NEW.{quoted}, {size}) WHERE rowid = NEW.rowid;"
         for event in ("INSERT", f"UPDATE OF {quoted}"):
             name = _quote(f"tidb_embed_vector_{tag}_{column}_{event.split()[0].lower()}")
             statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {quoted_table} WHEN {when} BEGIN {body} END")
@@ -383,12 +389,45 @@ def rewrite_casts(sql: str) -> str:
     return "".join(out)
 
 
+_ARITHMETIC = {"+", "-", "*", "/", "%"}
+
+
+def refuse_vector_arithmetic(sql: str) -> None:
+    """TiDB adds and subtracts vectors element-wise; SQLite would turn them into 0. Refuse instead."""
+    words = significant(tokenize(sql))
+    for index, token in enumerate(words):
+        is_vector_call = token.is_word("VEC_FROM_TEXT") or (
+            token.is_word("CAST")
+            and index + 1 < len(words)
+            and words[index + 1].is_punct("(")
+            and _casts_to_vector(words, index + 1)
+        )
+        if not is_vector_call or index + 1 >= len(words) or not words[index + 1].is_punct("("):
+            continue
+        close = matching_paren(words, index + 1)
+        before = words[index - 1] if index else None
+        after_call = words[close + 1] if close + 1 < len(words) else None
+        if any(t is not None and t.kind == "punct" and t.text in _ARITHMETIC for t in (before, after_call)):
+            raise UnsupportedStatementError(
+                "arithmetic on vectors (+, -) is not supported by the embedded engine (SQLite would give 0): "
+                "compute it in Python on the numpy arrays, or run it on TiDB"
+            )
+
+
+def _casts_to_vector(words: list[Token], open_index: int) -> bool:
+    inner = words[open_index + 1 : matching_paren(words, open_index)]
+    as_index = max((i for i, t in enumerate(inner) if t.is_word("AS")), default=None)
+    return as_index is not None and as_index + 1 < len(inner) and inner[as_index + 1].is_word("VECTOR")
+
+
 def prepare(sql: str, connection: Any) -> str:
     """``sql`` as SQLite must run it to mean what it means on TiDB (see the module docstring)."""
     if _VECTOR_DDL.match(sql):
         vector_columns(sql)  # VECTOR(16384) is refused before anything is created
     if "VEC_EMBED_" in sql.upper():
         sql = rewrite_vec_embed(sql, connection)
+    if _CAST_VECTOR.search(sql) or _VEC_FROM_TEXT.search(sql):
+        refuse_vector_arithmetic(sql)
     if _CAST_VECTOR.search(sql):
         sql = rewrite_casts(sql)
     return sql
