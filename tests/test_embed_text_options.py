@@ -144,3 +144,13 @@ def test_the_local_model_honours_its_options(tmp_path):
         session.add(Bad(id=1, content="x"))
         with pytest.raises(UnsupportedOptionsError, match=r"cannot honour the EMBED_TEXT options \['temperature'\]"):
             session.commit()
+
+
+def test_tidb_receives_the_declared_options_search_keys_included(mysql_dialect):
+    from sqlalchemy.schema import CreateTable
+
+    Doc = sample_model(MINILM, options={"prompt_name@search": "query", "normalize": True})
+    ddl = str(CreateTable(Doc.__table__).compile(dialect=mysql_dialect))
+    assert """'{"normalize":true,"prompt_name@search":"query"}'""" in ddl  # TiDB applies @search itself
+    query = select(Doc.id).order_by(Doc.embedding.cosine_distance("q"))
+    assert "VEC_EMBED_COSINE_DISTANCE(sample.embedding, %s)" in str(query.compile(dialect=mysql_dialect))
