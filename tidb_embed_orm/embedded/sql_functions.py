@@ -105,6 +105,13 @@ def register_functions(
 
         connection.create_function(f"VEC_EMBED_{name[4:]}", 2, guarded(raw_embed_distance))
 
+    # Written by the statement rewrites and triggers of tidb_sql.py: TiDB's CAST(x AS VECTOR[(n)])
+    # and the check/conversion of a value written into a VECTOR(n) column by hand-written SQL.
+    def vector_store(value: Any, dim: int | None) -> bytes | None:
+        return tidb_vector.store(value, None if dim is None or dim < 0 else int(dim))
+
+    connection.create_function(tidb_vector.STORE_FUNCTION, 2, guarded(vector_store), deterministic=True)
+
     def nullable(function: Callable[[codec.Float32Array], Any]) -> Callable[[Any], Any]:
         return lambda value: None if value is None else function(_vector(value))
 
@@ -114,13 +121,6 @@ def register_functions(
     )
     connection.create_function("VEC_FROM_TEXT", 1, guarded(nullable(tidb_vector.to_blob)), deterministic=True)
     connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(tidb_vector.as_text)), deterministic=True)
-
-    # Written by the statement rewrites and triggers of tidb_sql.py: TiDB's CAST(x AS VECTOR[(n)])
-    # and the check/conversion of a value written into a VECTOR(n) column by hand-written SQL.
-    def vector_store(value: Any, dim: int | None) -> bytes | None:
-        return tidb_vector.store(value, None if dim is None or dim < 0 else int(dim))
-
-    connection.create_function(tidb_vector.STORE_FUNCTION, 2, guarded(vector_store), deterministic=True)
 
     def knn_search(table: str, column: str, metric: str, query: bytes | None, k: int) -> str:
         if query is None:
