@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from sqlalchemy import text
@@ -42,6 +43,16 @@ def test_the_page_through_a_raw_dbapi_cursor(embedded_engine, page):
         ids = [row[0] for row in cursor.execute(page[-1]).fetchall()]
         conn.connection.dbapi_connection.commit()
     assert ids == [1, 4]
+    assert client_key(embedded_engine.dialect, "huggingface") == ApiKey(PAGE_KEY)
+
+
+def test_the_page_pasted_whole_into_executescript(embedded_engine, seed_text):
+    block = next(b for b in re.findall(r"```sql\n(.*?)```", seed_text, re.S) if MINILM in b)
+    with embedded_engine.connect() as conn:
+        dbapi_connection = conn.connection.dbapi_connection
+        dbapi_connection.executescript(block.replace("LIMIT 2;", "LIMIT 2; CREATE TABLE done (id INT);"))
+        cursor = dbapi_connection.cursor()
+        assert [r[0] for r in cursor.execute(block.split(";")[-2]).fetchall()] == [1, 4]
     assert client_key(embedded_engine.dialect, "huggingface") == ApiKey(PAGE_KEY)
 
 

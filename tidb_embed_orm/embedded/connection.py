@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..secrets import ApiKey
+from ..sql_text import tokenize
 from .tidb_sql import after, needs_rewrite, prepare, set_provider_key
 
 KeySink = Callable[[str, ApiKey], None]
@@ -38,6 +39,15 @@ def connection_factory(dbapi: Any) -> type:
                 sql = prepare(sql, self.connection)
             return super().executemany(sql, seq_of_parameters)
 
+        def executescript(self, script: str) -> Any:
+            """A pasted script (the TiDB page's block): statement by statement when one needs reading."""
+            if not (isinstance(script, str) and needs_rewrite(script)):
+                return super().executescript(script)
+            self.connection.commit()  # as executescript does
+            for statement in split_statements(script, dbapi.complete_statement):
+                self.execute(statement)
+            return self
+
     class TidbConnection(dbapi.Connection):  # type: ignore[name-defined,misc]
         key_sink: Callable[[], KeySink | None] = staticmethod(lambda: None)  # type: ignore[assignment]
 
@@ -50,6 +60,9 @@ def connection_factory(dbapi: Any) -> type:
         def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
             return self.cursor().executemany(sql, seq_of_parameters)
 
+        def executescript(self, script: str) -> Any:
+            return self.cursor().executescript(script)
+
         def store_provider_key(self, provider: str, key: ApiKey) -> None:
             sink = self.key_sink()
             if sink is None:
@@ -58,6 +71,20 @@ def connection_factory(dbapi: Any) -> type:
 
     _FACTORIES[dbapi] = TidbConnection
     return TidbConnection
+
+
+def split_statements(script: str, complete: Callable[[str], bool]) -> list[str]:
+    """The statements of ``script``, split where SQLite itself sees a complete statement (triggers stay whole)."""
+    statements, buffer = [], ""
+    for token in tokenize(script):
+        buffer += token.text
+        if token.is_punct(";") and complete(buffer):
+            if buffer.strip(" \t\r\n;"):
+                statements.append(buffer)
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer)
+    return statements
 
 
 def attach_dialect(dbapi_connection: Any, dialect: Any) -> None:
