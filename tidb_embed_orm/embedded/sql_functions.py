@@ -111,6 +111,7 @@ def register_functions(
         return tidb_vector.store(value, None if dim is None or dim < 0 else int(dim))
 
     connection.create_function(tidb_vector.STORE_FUNCTION, 2, guarded(vector_store), deterministic=True)
+    connection.create_function(tidb_vector.COMPARE_FUNCTION, 2, guarded(tidb_vector.compare), deterministic=True)
 
     def nullable(function: Callable[[codec.Float32Array], Any]) -> Callable[[Any], Any]:
         return lambda value: None if value is None else function(_vector(value))

@@ -40,7 +40,7 @@ from ..sql_text import (
     tokenize,
     unquote_name,
 )
-from .tidb_vector import STORE_FUNCTION, check_dims_valid
+from .tidb_vector import COMPARE_FUNCTION, STORE_FUNCTION, check_dims_valid
 
 
 class VecEmbedColumnError(TidbEmbedError, ValueError):
@@ -78,6 +78,7 @@ def needs_rewrite(sql: str) -> bool:
         or _VECTOR_DDL.match(sql)
         or _CAST_VECTOR.search(sql)
         or _VEC_FROM_TEXT.search(sql)
+        or _VECTOR_LITERAL_COMPARED.search(sql)
     )
 
 
@@ -420,6 +421,178 @@ def _casts_to_vector(words: list[Token], open_index: int) -> bool:
     return as_index is not None and as_index + 1 < len(inner) and inner[as_index + 1].is_word("VECTOR")
 
 
+_COMPARISONS = ("<=>", "<=", ">=", "<>", "!=", "==", "<", ">", "=")
+_VECTOR_LITERAL_COMPARED = re.compile(r"""[<>=]\s*'\s*\[|'\s*\[[^']*'\s*[<>=!]""")
+_BINDS_TIGHTER = {"+", "-", "*", "/", "%", "|", "&", "~"}
+
+
+def rewrite_vector_comparisons(sql: str, connection: Any) -> str:
+    """``a < b`` on vectors compares element-wise as on TiDB, not SQLite's byte order.
+
+    Rewritten where one side is certainly a vector: VEC_FROM_TEXT(...) / CAST(... AS VECTOR),
+    or a VECTOR column compared with a vector text ('[1,2]'); two strings stay strings (as on TiDB).
+    """
+    words = significant(tokenize(sql))
+    assignments = _assignment_positions(words)
+    tables: dict[str, tuple[str | None, str]] | None = None
+    edits: list[tuple[int, int, str]] = []
+    index = 0
+    while index < len(words):
+        operator, width = _comparison_at(words, index)
+        if operator is None or index in assignments:
+            index += 1
+            continue
+        left = _operand_before(words, index)
+        right = _operand_after(words, index + width)
+        if left is None or right is None:
+            index += width
+            continue
+        kinds = (_operand_kind(words[left[0] : left[1]]), _operand_kind(words[right[0] : right[1]]))
+        vector = "call" in kinds
+        if not vector and "text" in kinds and "name" in kinds:
+            tables = _table_references(words) if tables is None else tables
+            named = words[left[0] : left[1]] if kinds[0] == "name" else words[right[0] : right[1]]
+            vector = _is_vector_column(connection, tables, named)
+        if vector:
+            before = words[left[0] - 1] if left[0] else None
+            after_right = words[right[1]] if right[1] < len(words) else None
+            if any(t is not None and t.kind == "punct" and t.text in _BINDS_TIGHTER for t in (before, after_right)):
+                raise UnsupportedStatementError(
+                    "a vector comparison inside arithmetic: put the comparison in parentheses"
+                )
+            left_sql, right_sql = _span(sql, words[left[0] : left[1]]), _span(sql, words[right[0] : right[1]])
+            sqlite_operator = {"<=>": "IS", "==": "="}.get(operator, operator)
+            comparison = f"({COMPARE_FUNCTION}({left_sql}, {right_sql}) {sqlite_operator} 0)"
+            if operator == "<=>":  # NULL-safe: NULL <=> NULL is true, NULL <=> v is false
+                both_null = f"({left_sql}) IS NULL AND ({right_sql}) IS NULL"
+                comparison = f"COALESCE({COMPARE_FUNCTION}({left_sql}, {right_sql}) = 0, {both_null})"
+            start = words[left[0]].start
+            end = words[right[1] - 1].start + len(words[right[1] - 1].text)
+            if edits and start < edits[-1][1]:
+                raise UnsupportedStatementError("nested vector comparisons: compare the vectors one at a time")
+            edits.append((start, end, comparison))
+            index = right[1]
+            continue
+        index += width
+    for start, end, replacement in reversed(edits):
+        sql = sql[:start] + replacement + sql[end:]
+    return sql
+
+
+_END_OF_SET = {"WHERE", "FROM", "RETURNING", "ORDER", "LIMIT", "ON"}
+
+
+def _assignment_positions(words: list[Token]) -> set[int]:
+    """Indexes of the ``=`` of ``SET col = value`` assignments (not comparisons)."""
+    positions: set[int] = set()
+    depth, set_depth, expect = 0, None, False
+    for index, token in enumerate(words):
+        if token.is_punct("("):
+            depth += 1
+        elif token.is_punct(")"):
+            depth -= 1
+        elif token.is_word("SET"):
+            set_depth, expect = depth, True
+        elif set_depth == depth and token.kind == "word" and token.upper in _END_OF_SET:
+            set_depth = None
+        elif set_depth == depth and token.is_punct(","):
+            expect = True
+        elif set_depth == depth and expect and token.is_punct("="):
+            positions.add(index)
+            expect = False
+    return positions
+
+
+def _comparison_at(words: list[Token], index: int) -> tuple[str | None, int]:
+    if words[index].kind != "punct" or words[index].text not in "<>=!":
+        return None, 1
+    text = ""
+    width = 0
+    while index + width < len(words) and words[index + width].kind == "punct" and len(text) < 3:
+        candidate = text + words[index + width].text
+        if not any(op.startswith(candidate) for op in _COMPARISONS):
+            break
+        text, width = candidate, width + 1
+    return (text, width) if text in _COMPARISONS else (None, max(width, 1))
+
+
+def _operand_before(words: list[Token], index: int) -> tuple[int, int] | None:
+    end = index
+    if end == 0:
+        return None
+    last = words[end - 1]
+    if last.is_punct(")"):
+        depth, start = 0, end - 1
+        while start >= 0:
+            if words[start].is_punct(")"):
+                depth += 1
+            elif words[start].is_punct("("):
+                depth -= 1
+                if depth == 0:
+                    break
+            start -= 1
+        if start > 0 and words[start - 1].kind == "word":
+            start -= 1  # a function call
+        return start, end
+    start = end - 1
+    while start >= 2 and words[start - 1].is_punct(".") and is_name(words[start - 2]):
+        start -= 2
+    return start, end
+
+
+def _operand_after(words: list[Token], index: int) -> tuple[int, int] | None:
+    if index >= len(words):
+        return None
+    first = words[index]
+    if first.kind == "word" and index + 1 < len(words) and words[index + 1].is_punct("("):
+        return index, matching_paren(words, index + 1) + 1
+    if first.is_punct("("):
+        return index, matching_paren(words, index) + 1
+    end = index + 1
+    while end + 1 < len(words) and words[end].is_punct(".") and is_name(words[end + 1]):
+        end += 2
+    return index, end
+
+
+def _operand_kind(tokens: list[Token]) -> str:
+    if tokens and tokens[0].kind == "word" and tokens[0].upper in ("VEC_FROM_TEXT", COMPARE_FUNCTION, STORE_FUNCTION):
+        return "call"
+    if len(tokens) == 1 and tokens[0].kind == "string" and tokens[0].text[1:].lstrip().startswith("["):
+        return "text"
+    if tokens and all(is_name(t) or t.is_punct(".") for t in tokens) and tokens[0].kind != "dquoted":
+        return "name"
+    return "other"
+
+
+def _is_vector_column(connection: Any, tables: dict[str, tuple[str | None, str]], tokens: list[Token]) -> bool:
+    names = [unquote_name(t) for t in tokens if not t.is_punct(".")]
+    column = names[-1]
+    if len(names) >= 2:
+        candidates = [tables.get(names[-2].lower(), (None, names[-2]))]
+    else:
+        candidates = list(dict.fromkeys(tables.values()))
+    for schema, table in candidates:
+        masters = [f"{_quote(schema)}.sqlite_master"] if schema else ["sqlite_temp_master", "sqlite_master"]
+        for master in masters:
+            row = connection.execute(
+                f"SELECT sql FROM {master} WHERE type = 'table' AND name = ? COLLATE NOCASE", (table,)
+            ).fetchone()
+            if row is not None and row[0] and _declared_vector(row[0], column):
+                return True
+    return False
+
+
+def _declared_vector(create_table: str, column: str) -> bool:
+    words = significant(tokenize(create_table))
+    start = next((i for i, t in enumerate(words) if t.is_punct("(")), None)
+    if start is None:
+        return False
+    for definition in split_top_level(words[start + 1 : matching_paren(words, start)]):
+        if len(definition) >= 2 and is_name(definition[0]) and unquote_name(definition[0]).lower() == column.lower():
+            return definition[1].is_word("VECTOR")
+    return False
+
+
 def prepare(sql: str, connection: Any) -> str:
     """``sql`` as SQLite must run it to mean what it means on TiDB (see the module docstring)."""
     if _VECTOR_DDL.match(sql):
@@ -430,6 +603,8 @@ def prepare(sql: str, connection: Any) -> str:
         refuse_vector_arithmetic(sql)
     if _CAST_VECTOR.search(sql):
         sql = rewrite_casts(sql)
+    if _VEC_FROM_TEXT.search(sql) or STORE_FUNCTION in sql or _VECTOR_LITERAL_COMPARED.search(sql):
+        sql = rewrite_vector_comparisons(sql, connection)
     return sql
 
 

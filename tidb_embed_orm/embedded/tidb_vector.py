@@ -20,6 +20,8 @@ from ..models import MAX_VECTOR_DIMENSIONS
 
 #: The SQL function that checks and converts a value written into a VECTOR column (see tidb_sql.py).
 STORE_FUNCTION = "TIDB_EMBED_VECTOR_STORE"
+#: The SQL function comparing two vectors as TiDB does (-1, 0, 1), for rewritten comparisons.
+COMPARE_FUNCTION = "TIDB_EMBED_VECTOR_COMPARE"
 
 
 class VectorTextError(VectorValueError):
@@ -91,3 +93,14 @@ def store(value: Any, dim: int | None) -> bytes | None:
     check_fits(array, dim)
     return to_blob(array)
 
+
+
+def compare(left: Any, right: Any) -> int | None:
+    """TiDB's order: element-wise numerically; a prefix (and the empty vector) sorts first."""
+    if left is None or right is None:
+        return None
+    a, b = from_value(left).tolist(), from_value(right).tolist()
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            return -1 if x < y else 1
+    return (len(a) > len(b)) - (len(a) < len(b))
