@@ -88,9 +88,10 @@ def test_the_key_never_reaches_the_log(embedded_engine, page, caplog):
     with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"), embedded_engine.begin() as conn:
         conn.exec_driver_sql(page[0])
         conn.exec_driver_sql("SET @@GLOBAL.TIDB_EXP_EMBED_OPENAI_API_KEY = ?", ("sk-bound-secret-123",))
+        conn.exec_driver_sql("SET GLOBAL TIDB_EXP_EMBED_COHERE_API_KEY := 'co-written-secret-456'")
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "TIDB_EXP_EMBED_HUGGINGFACE_API_KEY" in logged
-    assert PAGE_KEY not in logged and "sk-bound-secret-123" not in logged
+    assert PAGE_KEY not in logged and "sk-bound-secret-123" not in logged and "co-written-secret" not in logged
     assert client_key(embedded_engine.dialect, "openai") == ApiKey("sk-bound-secret-123")
 
 
@@ -117,3 +118,13 @@ def test_strings_and_comments_that_mention_vec_embed_are_left_alone(embedded_eng
             "SELECT content FROM sample -- VEC_EMBED_L2_DISTANCE(embedding, 'q')\n WHERE id = 9"
         ).scalar()
     assert content == "VEC_EMBED_COSINE_DISTANCE(x, y)"
+
+
+def test_other_set_statements_say_what_the_engine_keeps(embedded_engine):
+    from tidb_embed_orm.embedded.tidb_sql import UnsupportedStatementError
+
+    with embedded_engine.connect() as conn:
+        conn.exec_driver_sql("SET GLOBAL TIDB_EXP_EMBED_HUGGINGFACE_API_KEY := 'hf_other_KEY'")
+        assert client_key(embedded_engine.dialect, "huggingface") == ApiKey("hf_other_KEY")
+        with pytest.raises(UnsupportedStatementError, match="keeps only provider keys.*tidb_enable_vector"):
+            conn.exec_driver_sql("SET @@GLOBAL.tidb_enable_vector = 1")

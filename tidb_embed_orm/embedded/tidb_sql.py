@@ -83,26 +83,36 @@ def needs_rewrite(sql: str) -> bool:
 
 
 def set_provider_key(sql: str, parameters: Sequence[Any] | None, store: KeySink) -> bool:
-    """Handle ``SET @@GLOBAL.TIDB_EXP_EMBED_<PROVIDER>_API_KEY = <value>``; False if ``sql`` is another SET."""
+    """Handle ``SET @@GLOBAL.TIDB_EXP_EMBED_<PROVIDER>_API_KEY = <value>``; False if ``sql`` is not a SET.
+
+    Any other SET is TiDB state the embedded engine does not keep: a clear error, not SQLite's
+    syntax error.
+    """
     tokens = significant(tokenize(sql))
     while tokens and tokens[-1].is_punct(";"):
         tokens.pop()
-    if len(tokens) < 4 or not tokens[0].is_word("SET") or tokens[1].kind != "variable":
+    if not tokens or not tokens[0].is_word("SET"):
         return False
-    variable = tokens[1].text.lstrip("@")
+    if len(tokens) >= 2 and tokens[1].is_word("GLOBAL", "SESSION"):  # SET GLOBAL name = value
+        tokens = [tokens[0], Token("variable", f"@@{tokens[1].text}.{tokens[2].text}", 0), *tokens[3:]]
+    variable = tokens[1].text.lstrip("@") if len(tokens) > 1 and tokens[1].kind == "variable" else ""
     scope, _, name = variable.rpartition(".")
     provider = _KEY_VARIABLES.get(name.upper())
-    if provider is None:
-        return False
-    if scope.upper() not in ("GLOBAL", "") or not (tokens[2].is_punct("=") or tokens[2].text == ":"):
-        return False
-    if len(tokens) != 4:
+    if provider is None or scope.upper() not in ("GLOBAL", ""):
+        raise UnsupportedStatementError(
+            f"the embedded engine keeps only provider keys (SET @@GLOBAL.TIDB_EXP_EMBED_<PROVIDER>_API_KEY "
+            f"= '...'), not {variable or 'this SET'}"
+        )
+    rest = tokens[2:]
+    if len(rest) == 3 and rest[0].is_punct(":") and rest[1].is_punct("="):  # :=
+        rest = rest[1:]
+    if len(rest) != 2 or not rest[0].is_punct("="):
         raise UnsupportedStatementError(f"SET @@GLOBAL.{name.upper()} takes one string value: SET ... = '<API_KEY>'")
-    value = tokens[3]
+    value = rest[1]
     if value.kind in ("string", "dquoted"):
         key = string_value(value)
     elif value.kind == "param" and parameters:
-        key = parameters[0] if not isinstance(parameters, dict) else parameters[value.text[1:]]
+        key = parameters[value.text[1:]] if isinstance(parameters, dict) else parameters[0]
     else:
         raise UnsupportedStatementError(f"SET @@GLOBAL.{name.upper()} takes one string value: SET ... = '<API_KEY>'")
     store(provider, ApiKey(key))
@@ -267,7 +277,7 @@ def _quote(name: str) -> str:
 # --- Keys never reach SQLAlchemy's log ---------------------------------------------------------
 
 _KEY_IN_SQL = re.compile(
-    r"""(@@(?:GLOBAL\.)?TIDB_EXP_EMBED_\w+_API_KEY\s*(?:=|:=)\s*)('(?:[^']|'')*'|"(?:[^"]|"")*")""",
+    r"""(TIDB_EXP_EMBED_\w+_API_KEY\s*:?=\s*)('(?:[^']|'')*'|"(?:[^"]|"")*")""",
     re.IGNORECASE,
 )
 _KEY_VARIABLE = re.compile(r"TIDB_EXP_EMBED_\w+_API_KEY", re.IGNORECASE)
