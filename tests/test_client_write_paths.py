@@ -62,6 +62,12 @@ def test_core_update_with_a_bind_parameter(engine):
     assert assert_vectors_current(engine) == {1: "first", 2: "second"}
 
 
+def test_core_update_with_ordered_values(engine):
+    with engine.begin() as conn:
+        conn.execute(update(Doc).where(Doc.id == 2).ordered_values((Doc.content, "two, ordered")))
+    assert assert_vectors_current(engine) == {1: "one", 2: "two, ordered"}
+
+
 def test_core_update_with_an_sql_expression_is_refused(engine):
     with engine.begin() as conn, pytest.raises(ClientEmbeddingError, match="compute the new text in Python"):
         conn.execute(update(Doc).values(content=Doc.content + " more"))

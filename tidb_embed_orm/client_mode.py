@@ -16,7 +16,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Computed, bindparam, event, type_coerce
+from sqlalchemy import Computed, bindparam, event, type_coerce, util
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -162,10 +162,10 @@ def _fill_embeddings(
             vectors = _texts_and_vectors(service, column, [r.get(value.key) for r in rows])
             for row, vector in zip(rows, vectors, strict=True):
                 row[name] = vector
-            clauseelement = clauseelement.values({column: bindparam(name, type_=column.type)})
+            clauseelement = _with_value(clauseelement, column, bindparam(name, type_=column.type))
         elif isinstance(value, BindParameter) and not value.required:
             [vector] = _texts_and_vectors(service, column, [value.effective_value])
-            clauseelement = clauseelement.values({column: vector})
+            clauseelement = _with_value(clauseelement, column, bindparam(None, vector, type_=column.type))
         else:
             raise ClientEmbeddingError(
                 f"{type(clauseelement).__name__.upper()} sets {source.key} to an SQL expression, whose text only the "
@@ -176,6 +176,15 @@ def _fill_embeddings(
     if multiparams:
         return clauseelement, rows, params
     return clauseelement, multiparams, rows[0] if (params or rows[0]) else params
+
+
+def _with_value(statement: Any, column: Any, value: Any) -> Any:
+    """``statement`` also writing ``column`` (after ``ordered_values()`` too, which ``values()`` refuses)."""
+    if not getattr(statement, "_maintain_values_ordering", False):
+        return statement.values({column: value})
+    statement = statement._generate()
+    statement._values = util.immutabledict({**statement._values, column: value})
+    return statement
 
 
 def _check_from_select(statement: Any, targets: list[tuple[Any, Any]]) -> None:

@@ -7,6 +7,7 @@ itself, would leave a stale or NULL vector. It is refused before anything is wri
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .auto_embedding import auto_embedding_columns, tables_named
@@ -21,8 +22,13 @@ class RawWriteWithoutVectorError(TidbEmbedError, ValueError):
 _END_OF_SET = {"WHERE", "ORDER", "LIMIT", "FROM", "RETURNING"}
 
 
+_WRITE = re.compile(r"^\s*(?:WITH\b.*?\b)?(?:INSERT|REPLACE|UPDATE)\b", re.IGNORECASE | re.DOTALL)
+
+
 def check_raw_write(statement: str) -> None:
     """Raise if ``statement`` writes an auto-embedding column's source text but not its vector."""
+    if not _WRITE.match(statement):
+        return
     words = significant(tokenize(statement))
     if not words or not words[0].is_word("INSERT", "REPLACE", "UPDATE"):
         return
