@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import text
 
-from tidb_embed_orm.embedded.tidb_sql import VecEmbedColumnError
+from tidb_embed_orm.embedded.vec_embed_sql import VecEmbedColumnError
 from tidb_embed_orm.providers import client_key
 from tidb_embed_orm.secrets import ApiKey
 

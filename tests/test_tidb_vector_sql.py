@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, select
 
 from tidb_embed_orm import Vector
-from tidb_embed_orm.embedded.tidb_sql import UnsupportedStatementError
+from tidb_embed_orm.embedded.vector_sql import UnsupportedStatementError
 from tidb_embed_orm.errors import DimensionError, VectorValueError
 
 

@@ -23,13 +23,13 @@ from ..embedders.base import Embedder
 from ..embedders.cache import EmbeddingService, ProgressCallback
 from ..embedders.registry import resolve_embedder
 from ..errors import EmbeddingFailedError, TidbEmbedError
+from ..key_log_mask import install_log_mask
 from ..providers import client_credentials
 from ..reflection import reflect_vector_indexes
 from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
 from .connection import attach_dialect, connection_factory
 from .knn import MatrixCache
 from .sql_functions import UdfErrors, register_functions
-from .tidb_sql import install_log_mask
 
 
 def _load_dbapi() -> Any:

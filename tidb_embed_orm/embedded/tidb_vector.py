@@ -94,7 +94,6 @@ def store(value: Any, dim: int | None) -> bytes | None:
     return to_blob(array)
 
 
-
 def compare(left: Any, right: Any) -> int | None:
     """TiDB's order: element-wise numerically; a prefix (and the empty vector) sorts first."""
     if left is None or right is None:
