@@ -41,8 +41,17 @@ _KEY_VARIABLES = {variable: provider for provider, variable in PROVIDER_KEY_VARI
 KeySink = Callable[[str, ApiKey], None]
 
 
+# One scan of each statement; the precise tests follow only where something TiDB-only may be.
+_MAYBE_TIDB = re.compile(
+    r"VEC_EMBED_|VEC_FROM_TEXT|VECTOR|^\s*SET\b|'\s*\[",
+    re.IGNORECASE,
+)
+
+
 def needs_rewrite(sql: str) -> bool:
     """A cheap test run on every statement: only TiDB-only SQL pays for tokenizing."""
+    if not _MAYBE_TIDB.search(sql):
+        return False
     return bool(
         _VEC_EMBED.search(sql)
         or _SET.match(sql)
