@@ -127,7 +127,7 @@ def test_an_embedder_without_options_refuses_a_column_with_options(tmp_path):
 
 def test_the_local_model_honours_its_options(tmp_path):
     Plain = sample_model(MINILM, table="plain", options={"normalize": False})
-    Prompted = sample_model(MINILM, table="prompted", options={"prompt@search": "query: "})
+    Prompted = sample_model(MINILM, table="prompted", options={"prompt@search": "query: ", "inputs": "ignored"})
     engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'local.db'}")
     for model in (Plain, Prompted):
         model.metadata.create_all(engine)

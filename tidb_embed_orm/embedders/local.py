@@ -94,6 +94,7 @@ LOCAL_OPTIONS = ("normalize", "truncate", "truncation_direction", "prompt_name",
 
 def local_encode_options(options: Mapping[str, Any], embedder: SentenceTransformerEmbedder) -> dict[str, Any]:
     """EMBED_TEXT options as ``SentenceTransformer.encode`` arguments; a clear error for any it cannot honour."""
+    options = {k: v for k, v in options.items() if k != "inputs"}  # TiDB: the texts win over an "inputs" option
     unknown = sorted(set(options) - set(LOCAL_OPTIONS))
     if unknown:
         raise UnsupportedOptionsError(
