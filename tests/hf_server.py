@@ -29,7 +29,7 @@ class FeatureExtractionServer:
 
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append({"path": self.path, "inputs": body["inputs"],
+                server.requests.append({"path": self.path, "inputs": body["inputs"], "body": body,
                                         "authorization": self.headers.get("Authorization")})
                 action = server.script.pop(0) if server.script else "ok"
                 if not self.path.endswith("/pipeline/feature-extraction"):

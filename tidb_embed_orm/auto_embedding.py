@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import weakref
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -18,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from .errors import DimensionError, InvalidOptionsError, SourceColumnError
 from .functions import EMBED_DISTANCES, EmbedText, SourceColumnRef
 from .models import _REGISTRY, EmbeddingModel, parse_model_name, resolve_dim
+from .options import search_options_json, stored_options_json
 from .vector import Vector
 
 
@@ -174,10 +176,25 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
 
     @property
     def options_json(self) -> str | None:
+        """The options as declared (``@search`` keys included): the text of the generation expression."""
         return None if self.options is None else self.options.to_json()
+
+    @property
+    def stored_options_json(self) -> str | None:
+        """The options a stored text is embedded with (``k@search`` keys dropped, as on TiDB)."""
+        return stored_options_json(self.options_json)
+
+    @property
+    def search_options_json(self) -> str | None:
+        """The options a query text is embedded with (``k@search`` replaces ``k``, as on TiDB)."""
+        return search_options_json(self.options_json)
 
     def embed_text_expression(self, text: ColumnElement[Any]) -> EmbedText:
         return EmbedText(self.model, text, self.options_json)
+
+    def embed_query_expression(self, text: ColumnElement[Any]) -> EmbedText:
+        """EMBED_TEXT for a query text, as TiDB rewrites VEC_EMBED_*: the search options."""
+        return EmbedText(self.model, text, self.search_options_json)
 
     def generation_expression(self) -> EmbedText:
         return self.embed_text_expression(SourceColumnRef(self.source))
@@ -204,6 +221,16 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
 def _reattach_computed(column: Column[Any], table: Any) -> None:
     if column.computed is not None and column.server_default is None:
         column.computed._set_parent(column)
+    _TABLES.setdefault(str(table.name).lower(), weakref.WeakSet()).add(table)
+
+
+#: Tables with an auto-embedding column, by lower-case name (raw SQL on them is checked in client mode).
+_TABLES: dict[str, weakref.WeakSet[Any]] = {}
+
+
+def tables_named(name: str) -> list[Any]:
+    """The declared tables called ``name`` that have an auto-embedding column."""
+    return list(_TABLES.get(name.lower(), ()))
 
 
 def source_column(table: Any, source: str) -> Column[Any] | None:

@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Computed, event, type_coerce
+from sqlalchemy import Computed, bindparam, event, type_coerce, util
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -25,6 +26,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.types import UserDefinedType
 
 from .auto_embedding import AutoEmbeddingVector, auto_embedding_columns
+from .client_raw_sql import refuse_raw_writes
 from .embedders.base import Embedder
 from .embedders.cache import EmbeddingService, ProgressCallback
 from .embedders.registry import resolve_embedder
@@ -78,6 +80,8 @@ def use_client_embedding(
     dialect.tidb_embed_client_side = True  # type: ignore[attr-defined]
     if not event.contains(target, "before_execute", _fill_embeddings):
         event.listen(target, "before_execute", _fill_embeddings, retval=True)
+    if not event.contains(target, "before_cursor_execute", refuse_raw_writes):
+        event.listen(target, "before_cursor_execute", refuse_raw_writes)
     return engine
 
 
@@ -109,7 +113,7 @@ def client_distance(element: VectorEmbedDistance) -> ColumnElement[float]:
     """``VEC_EMBED_<METRIC>_DISTANCE(col, text)`` as ``VEC_<METRIC>_DISTANCE(col, <text's vector>)``."""
     column, text = list(element.clauses)
     column_type = cast(AutoEmbeddingVector, column.type)
-    query = type_coerce(text, QueryVector(column_type.model, column_type.options_json, column_type.dim or 0))
+    query = type_coerce(text, QueryVector(column_type.model, column_type.search_options_json, column_type.dim or 0))
     return DISTANCES[element.metric](column, query)
 
 
@@ -121,45 +125,118 @@ def _computed(element: Computed, compiler: DDLCompiler, **kw: Any) -> str:
     return compiler.visit_computed_column(element, **kw)
 
 
-def _embed_rows(service: EmbeddingService, rows: list[dict[str, Any]], targets: list[tuple[Any, Any]]) -> None:
-    for column, source in targets:
-        carrying = [row for row in rows if source.key in row and column.key not in row]
-        texts = [row[source.key] for row in carrying if isinstance(row[source.key], str)]
-        vectors = iter(service.embed(column.type.model, texts, column.type.options_json)) if texts else iter(())
-        for row in carrying:
-            row[column.key] = next(vectors) if isinstance(row[source.key], str) else None
+def _texts_and_vectors(dialect: Dialect, service: EmbeddingService, column: Any, texts: list[Any]) -> list[Any]:
+    """One vector per text (None for a non-string text), embedded in one batched call (off the event loop)."""
+    strings = [t for t in texts if isinstance(t, str)]
+    embedded = off_loop(dialect, service.embed, column.type.model, strings, column.type.stored_options_json)
+    vectors = iter(embedded) if strings else iter(())
+    return [next(vectors) if isinstance(t, str) else None for t in texts]
+
+
+def _key(name: Any) -> str:
+    return str(getattr(name, "key", name))
 
 
 def _fill_embeddings(
     conn: Connection, clauseelement: Any, multiparams: Any, params: Any, execution_options: Any
 ) -> tuple[Any, Any, Any]:
+    """Before a statement runs: give every row that writes a source text its vector, or refuse the statement."""
     if not isinstance(clauseelement, (Insert, Update)) or not is_client_mode(conn.dialect):
         return clauseelement, multiparams, params
     targets = auto_embedding_columns(clauseelement.table)
     if not targets:
         return clauseelement, multiparams, params
     service: EmbeddingService = conn.dialect.embedding_service  # type: ignore[attr-defined]
-    if multiparams:
-        rows = [dict(row) for row in multiparams]
-        off_loop(conn.dialect, _embed_rows, service, rows, targets)
-        return clauseelement, rows, params
-    if params:
-        rows = [dict(params)]
-        off_loop(conn.dialect, _embed_rows, service, rows, targets)
-        return clauseelement, multiparams, rows[0]
+    rows = [dict(row) for row in multiparams] if multiparams else [dict(params or {})]
     if getattr(clauseelement, "_multi_values", None):
         raise ClientEmbeddingError(
             "insert().values([...many rows...]) cannot get client-side embeddings: pass the rows as "
             "parameters instead, conn.execute(insert(table), rows), and they are embedded in one batch"
         )
-    values = getattr(clauseelement, "_values", None) or {}
-    row = {}
-    for key, value in values.items():
-        name = getattr(key, "key", key)
-        if isinstance(value, BindParameter):
-            row[name] = value.value
-    off_loop(conn.dialect, _embed_rows, service, [row], [(c, s) for c, s in targets if s.key in row])
-    extra = {c.key: row[c.key] for c, s in targets if c.key in row and s.key in row}
-    if extra:
-        clauseelement = clauseelement.values(**extra)
-    return clauseelement, multiparams, params
+    if isinstance(clauseelement, Insert) and clauseelement.select is not None:
+        _check_from_select(clauseelement, targets)
+        return clauseelement, multiparams, params
+    values = {_key(k): v for k, v in (clauseelement._values or {}).items()}
+    for column, source in targets:
+        if column.key in values or any(column.key in row for row in rows):
+            continue  # the statement writes the vector itself
+        value = values.get(source.key)
+        if value is None:
+            carrying = [row for row in rows if source.key in row]
+            vectors = _texts_and_vectors(conn.dialect, service, column, [r[source.key] for r in carrying])
+            for row, vector in zip(carrying, vectors, strict=True):
+                row[column.key] = vector
+        elif isinstance(value, BindParameter) and value.key in rows[0]:
+            name = f"tidb_embed_{column.key}"
+            vectors = _texts_and_vectors(conn.dialect, service, column, [r.get(value.key) for r in rows])
+            for row, vector in zip(rows, vectors, strict=True):
+                row[name] = vector
+            clauseelement = _with_value(clauseelement, column, bindparam(name, type_=column.type))
+        elif isinstance(value, BindParameter) and not value.required:
+            [vector] = _texts_and_vectors(conn.dialect, service, column, [value.effective_value])
+            clauseelement = _with_value(clauseelement, column, bindparam(None, vector, type_=column.type))
+        else:
+            raise ClientEmbeddingError(
+                f"{type(clauseelement).__name__.upper()} sets {source.key} to an SQL expression, whose text only the "
+                f"database knows, so {column.key} cannot be embedded on the client: compute the new text in Python "
+                f"and pass it as a value (e.g. .values({source.key}=new_text))"
+            )
+    clauseelement = _upsert_keeps_vectors(clauseelement, targets)
+    if multiparams:
+        return clauseelement, rows, params
+    return clauseelement, multiparams, rows[0] if (params or rows[0]) else params
+
+
+def _with_value(statement: Any, column: Any, value: Any) -> Any:
+    """``statement`` also writing ``column`` (after ``ordered_values()`` too, which ``values()`` refuses)."""
+    if not getattr(statement, "_maintain_values_ordering", False):
+        return statement.values({column: value})
+    statement = statement._generate()
+    statement._values = util.immutabledict({**statement._values, column: value})
+    return statement
+
+
+def _check_from_select(statement: Any, targets: list[tuple[Any, Any]]) -> None:
+    names = {_key(name) for name in statement._select_names or ()}
+    for column, source in targets:
+        if source.key in names and column.key not in names:
+            raise ClientEmbeddingError(
+                f"INSERT ... SELECT writes {source.key} but the vectors of its texts would have to be embedded on "
+                f"the client: select the rows first and insert them as parameters, conn.execute(insert(table), "
+                f"rows) (one batch), or select {column.key} too when copying rows that already have vectors"
+            )
+
+
+def _upsert_keeps_vectors(statement: Any, targets: list[tuple[Any, Any]]) -> Any:
+    """ON CONFLICT / ON DUPLICATE KEY updates that change the text take the inserted row's vector too."""
+    clause = getattr(statement, "_post_values_clause", None)
+    assignments = getattr(clause, "update_values_to_set", None)
+    if assignments is None:
+        assignments = getattr(clause, "update", None)
+    if not assignments:
+        return statement
+    assigned = {_key(k): v for k, v in dict(assignments).items()}
+    extra = {}
+    for column, source in targets:
+        if source.key not in assigned or column.key in assigned:
+            continue
+        value = assigned[source.key]
+        alias = getattr(getattr(value, "table", None), "name", None)
+        if getattr(value, "key", None) == source.key and alias in ("excluded", "inserted"):
+            extra[column.key] = value.table.c[column.key]  # the vector embedded for the inserted row
+            continue
+        raise ClientEmbeddingError(
+            f"the upsert sets {source.key} to something other than the inserted row's text, so {column.key} cannot "
+            f"be embedded on the client: set {source.key} from the inserted row (stmt.excluded.{source.key} / "
+            f"stmt.inserted.{source.key}), or update the row with a separate UPDATE carrying the new text"
+        )
+    if not extra:
+        return statement
+    new_clause = copy.copy(clause)
+    if hasattr(new_clause, "update_values_to_set"):
+        new_clause.update_values_to_set = {**dict(clause.update_values_to_set), **extra}
+    else:
+        new_clause.update = {**dict(clause.update), **extra}
+    statement = statement._generate()
+    statement._post_values_clause = new_clause
+    return statement

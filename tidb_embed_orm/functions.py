@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy import Float, Integer, Text
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import coercions, roles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 METRICS = ("cosine", "l2", "l1", "negative_inner_product")
 INDEX_METRICS = ("cosine", "l2")
@@ -120,36 +122,30 @@ class SourceColumnRef(ColumnElement[str]):
     """The source column inside a generation expression: always a quoted bare identifier."""
 
     inherit_cache = True
-    _traverse_internals = []  # type: ignore[var-annotated]
+    _traverse_internals = [("name", InternalTraversal.dp_string)]
 
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> tuple[Any, ...]:
-        return (self.__class__, self.name)
-
 
 class EmbedText(ColumnElement[bytes]):
-    """``EMBED_TEXT('provider/model', text[, 'json options'])``: model and options are constants."""
+    """``EMBED_TEXT('provider/model', text[, 'json options'])``: model and options are constants.
+
+    ``text`` is a child clause: cloning, adaptation (aliases) and cache keys see it as they see
+    the arguments of any built-in function.
+    """
 
     inherit_cache = True
-    _traverse_internals = []  # type: ignore[var-annotated]
+    _traverse_internals = [
+        ("model", InternalTraversal.dp_string),
+        ("text", InternalTraversal.dp_clauseelement),
+        ("options_json", InternalTraversal.dp_string),
+    ]
 
     def __init__(self, model: str, text: ColumnElement[Any], options_json: str | None = None) -> None:
         self.model = model
-        self.text = text
+        self.text = coercions.expect(roles.ExpressionElementRole, text)
         self.options_json = options_json
-
-    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> tuple[Any, ...]:
-        return (
-            self.__class__,
-            self.model,
-            self.options_json,
-            self.text._gen_cache_key(anon_map, bindparams),
-        )
-
-    def get_children(self, **kw: Any) -> list[Any]:
-        return [self.text]
 
 
 def render_string_literal(compiler: SQLCompiler, value: str) -> str:

@@ -2,7 +2,7 @@
 
 Vectors travel and rest as little-endian float32 blobs (sqlite-vec's format). Distances compile
 to sqlite-vec's C functions, guarded so that a NULL vector gives NULL as on TiDB; a text query
-becomes ``EMBED_TEXT('model', ?)`` from the column's own type, which SQLite evaluates once.
+becomes ``EMBED_TEXT('model', ?, 'search options')`` from the column's own type, which SQLite evaluates once.
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ from ..functions import (
 )
 from ..vector import WireFormat, register_wire_format
 
-register_wire_format("sqlite", WireFormat(encode=codec.encode_bytes, decode=codec.decode_bytes))
+
+def _decode(value: Any) -> Any:
+    # Vectors rest as float32 blobs; a text written by hand before the engine checked writes still reads.
+    return codec.decode_text(value) if isinstance(value, str) else codec.decode_bytes(value)
+
+
+register_wire_format("sqlite", WireFormat(encode=codec.encode_bytes, decode=_decode))
 
 SQLITE_VEC_DISTANCES = {
     VecCosineDistance.metric: "vec_distance_cosine",
@@ -58,15 +64,11 @@ def _embed_distance(element: VectorEmbedDistance, compiler: SQLCompiler, **kw: A
 
         return compiler.process(client_distance(element), **kw)
     column, text = list(element.clauses)
-    query_vector = cast(AutoEmbeddingVector, column.type).embed_text_expression(text)
+    query_vector = cast(AutoEmbeddingVector, column.type).embed_query_expression(text)
     return _null_safe_distance(element.metric, compiler.process(column, **kw), compiler.process(query_vector, **kw))
 
 
 @compiles(VecDims, "sqlite")
-def _dims(element: VecDims, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"vec_length({compiler.process(element.clauses, **kw)})"
-
-
 @compiles(VecL2Norm, "sqlite")
 @compiles(VecAsText, "sqlite")
 def _own_function(element: Any, compiler: SQLCompiler, **kw: Any) -> str:

@@ -25,9 +25,11 @@ from ..embedders.base import Embedder
 from ..embedders.cache import EmbeddingService, ProgressCallback
 from ..embedders.registry import resolve_embedder
 from ..errors import EmbeddingFailedError, TidbEmbedError
+from ..key_log_mask import install_log_mask
 from ..providers import client_credentials
 from ..reflection import reflect_vector_indexes, sqlite_columns
 from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
+from .connection import attach_dialect, connection_factory
 from .sql_functions import UdfErrors, register_functions
 from .vector_index.schema import INTERNAL_TABLES, reconcile
 from .vector_index.search import FILTER_MULTIPLIERS, Plan, VectorIndexes
@@ -70,7 +72,7 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
         texts: dict[tuple[str, str | None], list[str]] = {}
         for column, source in auto_embedding_columns(getattr(compiled.statement, "table", None)):
             column_type = cast(AutoEmbeddingVector, column.type)
-            announced = texts.setdefault((column_type.model, column_type.options_json), [])
+            announced = texts.setdefault((column_type.model, column_type.stored_options_json), [])
             announced.extend(p[source.key] for p in self.compiled_parameters if isinstance(p.get(source.key), str))
         service.start_statement(connection, texts)
 
@@ -111,6 +113,11 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         if self._vector_indexes is None:
             self._vector_indexes = VectorIndexes(self.loaded_dbapi)
         return self._vector_indexes
+
+    def create_connect_args(self, url: Any) -> Any:
+        args, kwargs = super().create_connect_args(url)
+        kwargs.setdefault("factory", connection_factory(self.loaded_dbapi))  # TiDB SQL by hand: tidb_sql.py
+        return args, kwargs
 
     def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any]) -> Plan:
         """Bring the indexes a statement searches up to date, as this connection sees them."""
@@ -153,6 +160,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     @classmethod
     def import_dbapi(cls) -> Any:
+        install_log_mask()
         return _load_dbapi()
 
     @classmethod
@@ -176,6 +184,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             finally:
                 dbapi_connection.enable_load_extension(False)
             self._set_journal_mode(dbapi_connection)
+            attach_dialect(dbapi_connection, self)
             register_functions(dbapi_connection, self.embedding_service, self._udf_errors)
 
         return connect

@@ -15,6 +15,8 @@ import numpy as np
 from .. import codec
 from ..embedders.cache import EmbeddingService
 from ..errors import TidbEmbedError
+from ..options import stored_options_json
+from . import tidb_vector
 
 
 class UdfErrors(threading.local):
@@ -32,9 +34,7 @@ class EmbedTextInRawSql(TidbEmbedError, ValueError):
 
 
 def _vector(value: Any) -> codec.Float32Array:
-    if isinstance(value, (bytes, memoryview)):
-        return codec.decode_bytes(value)
-    return codec.decode_text(value)
+    return tidb_vector.from_value(value)
 
 
 def _cosine(a: codec.Float32Array, b: codec.Float32Array) -> float:
@@ -65,10 +65,13 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
 
         return call
 
-    def embed_text(model: str, text: str | None, options_json: str | None = None) -> bytes | None:
-        if text is None:
+    def embed_text(model: str | None, text: str | None, options_json: str | None = None) -> bytes | None:
+        # As TiDB: NULL model or text gives NULL; options must be a JSON object; k@search keys are
+        # dropped (a query's search options are applied where VEC_EMBED_* is rewritten).
+        if model is None or text is None:
             return None
-        vector = service.embed_one(model, str(text), options_json, connection=id(connection))
+        options = stored_options_json(None if options_json is None else str(options_json))
+        vector = service.embed_one(str(model), str(text), options, connection=id(connection))
         return vector.astype("<f4", copy=False).tobytes()
 
     connection.create_function("EMBED_TEXT", 2, guarded(embed_text), deterministic=True)
@@ -100,6 +103,14 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
 
         connection.create_function(f"VEC_EMBED_{name[4:]}", 2, guarded(raw_embed_distance))
 
+    # Written by the statement rewrites and triggers of tidb_sql.py: TiDB's CAST(x AS VECTOR[(n)])
+    # and the check/conversion of a value written into a VECTOR(n) column by hand-written SQL.
+    def vector_store(value: Any, dim: int | None) -> bytes | None:
+        return tidb_vector.store(value, None if dim is None or dim < 0 else int(dim))
+
+    connection.create_function(tidb_vector.STORE_FUNCTION, 2, guarded(vector_store), deterministic=True)
+    connection.create_function(tidb_vector.COMPARE_FUNCTION, 2, guarded(tidb_vector.compare), deterministic=True)
+
     def nullable(function: Callable[[codec.Float32Array], Any]) -> Callable[[Any], Any]:
         return lambda value: None if value is None else function(_vector(value))
 
@@ -107,8 +118,6 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
     connection.create_function(
         "VEC_L2_NORM", 1, guarded(nullable(lambda v: float(np.linalg.norm(v)))), deterministic=True
     )
-    connection.create_function(
-        "VEC_FROM_TEXT", 1, guarded(nullable(lambda v: v.astype("<f4").tobytes())), deterministic=True
-    )
-    connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(codec.encode_text)), deterministic=True)
+    connection.create_function("VEC_FROM_TEXT", 1, guarded(nullable(tidb_vector.to_blob)), deterministic=True)
+    connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(tidb_vector.as_text)), deterministic=True)
 

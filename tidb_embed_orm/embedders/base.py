@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -9,15 +10,47 @@ import numpy as np
 
 from ..codec import Float32Array
 from ..errors import EmbeddingFailedError
+from ..models import MAX_VECTOR_DIMENSIONS
+from ..options import parse_options
 
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Anything that turns texts into vectors. ``embed`` is always called with a whole batch."""
+    """Anything that turns texts into vectors. ``embed`` is always called with a whole batch.
+
+    An embedder that honours EMBED_TEXT's JSON options takes them as ``embed(texts, options=...)``
+    (a dict, already resolved for stored or query text); one without that parameter is only
+    ever given texts, and a column declaring options it cannot take is a clear error.
+    """
 
     def embed(self, texts: Sequence[str]) -> Any:
         """Return an (len(texts), dim) array-like of floats."""
         ...
+
+
+class UnsupportedOptionsError(EmbeddingFailedError):
+    """EMBED_TEXT options an embedder cannot honour: refused, never silently ignored."""
+
+
+def takes_options(embedder: Any) -> bool:
+    try:
+        parameters = inspect.signature(embedder.embed).parameters
+    except (TypeError, ValueError):
+        return False
+    return "options" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
+def embed_batch(embedder: Any, texts: Sequence[str], options_json: str | None, model: str) -> Any:
+    """``embedder.embed(texts)``, with the EMBED_TEXT options when there are any."""
+    options = parse_options(options_json)
+    if not options:
+        return embedder.embed(texts)
+    if not takes_options(embedder):
+        raise UnsupportedOptionsError(
+            f"the embedder serving {model!r} ({type(embedder).__name__}) takes no EMBED_TEXT options, but the "
+            f"column asks for {sorted(options)}: give its embed() an `options` parameter, or remove the options"
+        )
+    return embedder.embed(texts, options=options)
 
 
 def as_matrix(result: Any, count: int, dim: int | None, model: str) -> Float32Array:
@@ -30,6 +63,11 @@ def as_matrix(result: Any, count: int, dim: int | None, model: str) -> Float32Ar
         raise EmbeddingFailedError(
             f"embedder for {model!r} returned shape {matrix.shape} for {count} texts; "
             f"expected ({count}, {dim if dim is not None else 'dim'}): refusing to store it"
+        )
+    if matrix.shape[1] > MAX_VECTOR_DIMENSIONS:
+        raise EmbeddingFailedError(
+            f"embedder for {model!r} returned {matrix.shape[1]}-dimensional vectors: a TiDB vector has at most "
+            f"{MAX_VECTOR_DIMENSIONS} dimensions"
         )
     if dim is not None and matrix.shape[1] != dim:
         raise EmbeddingFailedError(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from ..codec import Float32Array
 from ..errors import EmbeddingFailedError, TidbEmbedError
 from ..models import _REGISTRY
-from .base import Embedder, as_matrix
+from .base import Embedder, as_matrix, embed_batch
 from .feed import StatementFeed
 
 #: progress(model, done, total) after each batch of a long embedding run.
@@ -115,7 +115,7 @@ class EmbeddingService:
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
             try:
-                result = embedder.embed(batch)
+                result = embed_batch(embedder, batch, options_json, model)
             except TidbEmbedError:
                 raise
             except Exception as exc:

@@ -1,6 +1,7 @@
 """The HuggingFace Inference API (feature extraction) with your own key, through ``huggingface_hub``.
 
-``POST {base_url}/models/{repo}/pipeline/feature-extraction`` with ``{"inputs": [...]}``, answered
+``POST {base_url}/models/{repo}/pipeline/feature-extraction`` with ``{"inputs": [...]}`` (plus
+EMBED_TEXT's options as top-level fields, as TiDB sends them), answered
 by ``[[floats], ...]``. 429 and 5xx are retried with exponential backoff (``Retry-After`` honoured);
 a timeout is retried the same way; 401, 404 and malformed answers fail at once with a clear error.
 The key is sent as a bearer token and never appears in an error, a repr or a log line.
@@ -9,7 +10,7 @@ The key is sent as a bearer token and never appears in an error, a repr or a log
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -79,11 +80,12 @@ class HuggingFaceInferenceEmbedder:
     def __repr__(self) -> str:
         return f"HuggingFaceInferenceEmbedder({self.repo!r}, base_url={self.base_url!r}, api_key={self._key!r})"
 
-    def embed(self, texts: Sequence[str]) -> Float32Array:
+    def embed(self, texts: Sequence[str], options: Mapping[str, Any] | None = None) -> Float32Array:
+        """Embed ``texts``; EMBED_TEXT's options go into the request body beside ``inputs``, as TiDB sends them."""
         attempt = 0
         while True:
             attempt += 1
-            outcome = self._attempt(texts, attempt)
+            outcome = self._attempt(texts, attempt, options)
             if isinstance(outcome, _Retry):
                 self._sleep(outcome.delay)
                 continue
@@ -93,12 +95,12 @@ class HuggingFaceInferenceEmbedder:
                 raise outcome
             return self._check(outcome, len(texts))
 
-    def _attempt(self, texts: Sequence[str], attempt: int) -> Any:
+    def _attempt(self, texts: Sequence[str], attempt: int, options: Mapping[str, Any] | None) -> Any:
         """The answer, a _Retry, or the error to raise."""
         from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
         try:
-            return self._client.feature_extraction(list(texts), model=self.url)
+            return self._request(list(texts), options)
         except InferenceTimeoutError:
             if attempt > self.max_retries:
                 return EmbeddingFailedError(
@@ -115,6 +117,23 @@ class HuggingFaceInferenceEmbedder:
             return EmbeddingFailedError(
                 f"calling the HuggingFace Inference API for {self.repo!r} failed: {self._mask(exc)}"
             )
+
+    def _request(self, texts: list[str], options: Mapping[str, Any] | None) -> Any:
+        if not options:
+            return self._client.feature_extraction(texts, model=self.url)
+        # TiDB merges every option into the body and ``inputs`` wins a clash; feature_extraction()
+        # takes only named parameters, so the request is prepared by the same provider helper it uses.
+        from huggingface_hub.inference._providers import get_provider_helper
+
+        helper = get_provider_helper(self._client.provider, task="feature-extraction", model=self.url)
+        request = helper.prepare_request(
+            inputs=texts,
+            parameters={key: value for key, value in options.items() if key != "inputs"},
+            headers=self._client.headers,
+            model=self.url,
+            api_key=self._client.token,
+        )
+        return helper.get_response(self._client._inner_post(request))
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after is not None:

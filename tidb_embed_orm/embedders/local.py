@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..codec import Float32Array
-from ..errors import EmbeddingUnavailableError
+from ..errors import EmbeddingFailedError, EmbeddingUnavailableError
+from .base import UnsupportedOptionsError
 
 #: Environment variable naming a folder of models laid out as <org>/<name> (e.g. BAAI/bge-m3).
 MODELS_DIR_ENV = "TIDB_EMBED_ORM_MODELS_DIR"
@@ -40,11 +41,101 @@ class SentenceTransformerEmbedder:
                 f"{path} does not say its embedding dimension: is it a sentence-transformers model?"
             )
         self.dim = int(dim)
+        self._unnormalized: Any = None
 
-    def embed(self, texts: Sequence[str]) -> Float32Array:
-        return self.model.encode(  # type: ignore[no-any-return]
-            list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
+    def embed(self, texts: Sequence[str], options: Mapping[str, Any] | None = None) -> Float32Array:
+        """Embed ``texts``, honouring the EMBED_TEXT options that mean something locally.
+
+        Those are the options of the HuggingFace feature-extraction request TiDB sends:
+        ``normalize``, ``truncate``, ``truncation_direction``, ``prompt_name``, ``prompt`` and
+        ``dimensions`` (Matryoshka truncation). Anything else is refused, never ignored.
+        """
+        local = local_encode_options(options or {}, self)
+        model = self.model if local.pop("normalize", None) is not False else self.unnormalized()
+        direction = local.pop("truncation_direction", None)
+        if local.pop("truncate", True) is False:
+            self._refuse_overlong(texts)
+        tokenizer = getattr(model, "tokenizer", None)
+        previous = getattr(tokenizer, "truncation_side", None)
+        if direction is not None and tokenizer is not None:
+            tokenizer.truncation_side = direction
+        try:
+            return model.encode(  # type: ignore[no-any-return]
+                list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False, **local
+            )
+        finally:
+            if direction is not None and tokenizer is not None:
+                tokenizer.truncation_side = previous
+
+    def unnormalized(self) -> Any:
+        """The model without its final Normalize module (``normalize: false``), built once."""
+        if self._unnormalized is None:
+            modules = list(self.model)
+            if modules and type(modules[-1]).__name__ == "Normalize":
+                from sentence_transformers import SentenceTransformer
+
+                self._unnormalized = SentenceTransformer(modules=modules[:-1], device=self.model.device)
+            else:
+                self._unnormalized = self.model
+        return self._unnormalized
+
+    def _refuse_overlong(self, texts: Sequence[str]) -> None:
+        limit = getattr(self.model, "max_seq_length", None)
+        tokenizer = getattr(self.model, "tokenizer", None)
+        if not limit or tokenizer is None:
+            return
+        for text in texts:
+            length = len(tokenizer(text, truncation=False)["input_ids"])
+            if length > limit:
+                raise EmbeddingFailedError(
+                    f"a text of {length} tokens is longer than {self.path.name}'s limit of {limit}, and the column's "
+                    "options say truncate: false; shorten the text or allow truncation"
+                )
+
+
+LOCAL_OPTIONS = ("normalize", "truncate", "truncation_direction", "prompt_name", "prompt", "dimensions")
+
+
+def local_encode_options(options: Mapping[str, Any], embedder: SentenceTransformerEmbedder) -> dict[str, Any]:
+    """EMBED_TEXT options as ``SentenceTransformer.encode`` arguments; a clear error for any it cannot honour."""
+    options = {k: v for k, v in options.items() if k != "inputs"}  # TiDB: the texts win over an "inputs" option
+    unknown = sorted(set(options) - set(LOCAL_OPTIONS))
+    if unknown:
+        raise UnsupportedOptionsError(
+            f"the local model {embedder.path.name} cannot honour the EMBED_TEXT options {unknown}: it understands "
+            f"{list(LOCAL_OPTIONS)}; serve the model another way (register_embedder) or remove them"
         )
+    local: dict[str, Any] = {}
+    for key in ("normalize", "truncate"):
+        if key in options:
+            if not isinstance(options[key], bool):
+                raise UnsupportedOptionsError(f"EMBED_TEXT option {key!r} must be true or false, got {options[key]!r}")
+            local[key] = options[key]
+    if "truncation_direction" in options:
+        direction = str(options["truncation_direction"]).lower()
+        if direction not in ("left", "right"):
+            got = options["truncation_direction"]
+            raise UnsupportedOptionsError(f"EMBED_TEXT option 'truncation_direction' is 'left' or 'right', got {got!r}")
+        local["truncation_direction"] = direction
+    if "prompt_name" in options:
+        prompts = getattr(embedder.model, "prompts", {}) or {}
+        if options["prompt_name"] not in prompts:
+            raise UnsupportedOptionsError(
+                f"the local model {embedder.path.name} has no prompt named {options['prompt_name']!r}; "
+                f"its prompts: {sorted(prompts)}"
+            )
+        local["prompt_name"] = options["prompt_name"]
+    if "prompt" in options:
+        local["prompt"] = str(options["prompt"])
+    if "dimensions" in options:
+        size = options["dimensions"]
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= embedder.dim:
+            raise UnsupportedOptionsError(
+                f"the local model {embedder.path.name} makes {embedder.dim}-dimensional vectors; "
+                f"'dimensions' must be between 1 and {embedder.dim}, got {size!r}"
+            )
+        local["truncate_dim"] = size
+    return local
 
 
 _LOADED: dict[Path, SentenceTransformerEmbedder] = {}

@@ -1,0 +1,100 @@
+"""The embedded engine's DBAPI connection: every statement passes ``tidb_sql`` before SQLite sees it.
+
+Rewriting at the DBAPI cursor (not in the dialect) means TiDB SQL pasted into a raw cursor
+behaves as it does through ``exec_driver_sql``, ``text()`` or the ORM.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from ..secrets import ApiKey
+from ..sql_text import tokenize
+from .tidb_sql import after, needs_rewrite, prepare, set_provider_key
+
+KeySink = Callable[[str, ApiKey], None]
+_FACTORIES: dict[Any, type] = {}
+
+
+def connection_factory(dbapi: Any) -> type:
+    """A ``dbapi.Connection`` subclass whose cursors speak TiDB's SQL (one class per DBAPI module)."""
+    if dbapi in _FACTORIES:
+        return _FACTORIES[dbapi]
+
+    class TidbCursor(dbapi.Cursor):  # type: ignore[name-defined,misc]
+        def execute(self, sql: str, parameters: Any = ()) -> Any:
+            if not (isinstance(sql, str) and needs_rewrite(sql)):
+                return super().execute(sql, parameters)
+            connection = self.connection
+            if set_provider_key(sql, parameters, connection.store_provider_key):
+                return super().execute("-- SET: the provider key is kept by the engine, not in SQLite")
+            result = super().execute(prepare(sql, connection), parameters)
+            after(sql, connection)
+            return result
+
+        def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
+            if isinstance(sql, str) and needs_rewrite(sql):
+                sql = prepare(sql, self.connection)
+            return super().executemany(sql, seq_of_parameters)
+
+        def executescript(self, script: str) -> Any:
+            """A pasted script (the TiDB page's block): statement by statement when one needs reading."""
+            if not (isinstance(script, str) and needs_rewrite(script)):
+                return super().executescript(script)
+            self.connection.commit()  # as executescript does
+            for statement in split_statements(script, dbapi.complete_statement):
+                self.execute(statement)
+            return self
+
+    class TidbConnection(dbapi.Connection):  # type: ignore[name-defined,misc]
+        key_sink: Callable[[], KeySink | None] = staticmethod(lambda: None)  # type: ignore[assignment]
+
+        def cursor(self, factory: Any = TidbCursor) -> Any:
+            return super().cursor(factory)
+
+        def execute(self, sql: str, parameters: Any = ()) -> Any:
+            return self.cursor().execute(sql, parameters)
+
+        def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
+            return self.cursor().executemany(sql, seq_of_parameters)
+
+        def executescript(self, script: str) -> Any:
+            return self.cursor().executescript(script)
+
+        def store_provider_key(self, provider: str, key: ApiKey) -> None:
+            sink = self.key_sink()
+            if sink is None:
+                raise RuntimeError("this connection's engine is gone: the key has nowhere to go")
+            sink(provider, key)
+
+    _FACTORIES[dbapi] = TidbConnection
+    return TidbConnection
+
+
+def split_statements(script: str, complete: Callable[[str], bool]) -> list[str]:
+    """The statements of ``script``, split where SQLite itself sees a complete statement (triggers stay whole)."""
+    statements, buffer = [], ""
+    for token in tokenize(script):
+        buffer += token.text
+        if token.is_punct(";") and complete(buffer):
+            if buffer.strip(" \t\r\n;"):
+                statements.append(buffer)
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer)
+    return statements
+
+
+def attach_dialect(dbapi_connection: Any, dialect: Any) -> None:
+    """Keys SET on this connection are kept for ``dialect`` (held weakly), as configure_provider keeps them."""
+    from ..providers import store_client_key
+
+    dialect_ref = weakref.ref(dialect)
+
+    def current() -> KeySink | None:
+        alive = dialect_ref()
+        return None if alive is None else (lambda provider, key: store_client_key(alive, provider, key))
+
+    dbapi_connection.key_sink = current

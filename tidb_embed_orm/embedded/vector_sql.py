@@ -1,0 +1,294 @@
+"""TiDB's VECTOR semantics in hand-written SQL on the embedded engine.
+
+- ``CREATE TABLE`` with ``VECTOR[(n)]`` columns gets triggers that parse and check what SQL
+  writes there (``'[1,2,3]'``) and keep it as float32, as TiDB does; ``VECTOR(16384)`` is refused.
+- ``CAST(x AS VECTOR[(n)])`` is TiDB's checked conversion, not SQLite's numeric cast.
+- Comparisons where a vector is visible compare element-wise, as TiDB does.
+- ``+``/``-`` on such a vector is refused (SQLite would silently give 0).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from ..errors import TidbEmbedError
+from ..sql_text import Token, is_name, matching_paren, significant, split_top_level, tokenize, unquote_name
+from .sql_schema import TableRef, candidate_tables, column_definition, create_table_sql, quote, span, table_references
+from .tidb_vector import COMPARE_FUNCTION, STORE_FUNCTION, check_dims_valid
+
+
+class UnsupportedStatementError(TidbEmbedError, ValueError):
+    """TiDB SQL the embedded engine cannot honour, said plainly instead of a SQLite syntax error."""
+
+
+VECTOR_DDL = re.compile(r"^\s*CREATE\s+(?:TEMP\w*\s+)?TABLE\b.*\bVECTOR\b", re.IGNORECASE | re.DOTALL)
+CAST_VECTOR = re.compile(r"\bAS\s+VECTOR\b", re.IGNORECASE)
+VEC_FROM_TEXT = re.compile(r"\bVEC_FROM_TEXT\s*\(", re.IGNORECASE)
+VECTOR_LITERAL_COMPARED = re.compile(r"""[<>=]\s*'\s*\[|'\s*\[[^']*'\s*[<>=!]""")
+
+
+def vector_columns(create_table: str) -> tuple[str | None, list[tuple[str, int | None]]]:
+    """The table a CREATE TABLE makes and its stored (not generated) VECTOR[(n)] columns with their size."""
+    words = significant(tokenize(create_table))
+    start = next((i for i, t in enumerate(words) if t.is_punct("(")), None)
+    if start is None:
+        return None, []
+    names = [t for t in words[:start] if is_name(t) and t.upper not in ("CREATE", "TEMP", "TEMPORARY", "TABLE")]
+    names = [t for t in names if t.upper not in ("IF", "NOT", "EXISTS")]
+    table = unquote_name(names[-1]) if names else None
+    columns: list[tuple[str, int | None]] = []
+    for definition in split_top_level(words[start + 1 : matching_paren(words, start)]):
+        if len(definition) < 2 or not is_name(definition[0]) or not definition[1].is_word("VECTOR"):
+            continue
+        dim = None
+        if len(definition) >= 5 and definition[2].is_punct("(") and definition[3].kind == "number":
+            dim = int(float(definition[3].text))
+            check_dims_valid(dim)
+        if any(t.is_word("AS", "GENERATED") for t in definition[2:]):
+            continue  # a generated column: SQLite computes it, EMBED_TEXT checks it
+        columns.append((unquote_name(definition[0]), dim))
+    return table, columns
+
+
+def vector_triggers(table: str, columns: list[tuple[str, int | None]], tag: str) -> list[str]:
+    """Triggers that turn a vector text written by SQL into a checked float32 blob (TiDB's errors otherwise)."""
+    statements = []
+    quoted_table = quote(table)
+    for column, dim in columns:
+        quoted = quote(column)
+        size = "NULL" if dim is None else str(dim)
+        bad_blob = f"length(NEW.{quoted}) % 4 != 0" if dim is None else f"length(NEW.{quoted}) != {4 * dim}"
+        when = f"NEW.{quoted} IS NOT NULL AND (typeof(NEW.{quoted}) != 'blob' OR {bad_blob})"
+        body = f"UPDATE {quoted_table} SET {quoted} = {STORE_FUNCTION}(NEW.{quoted}, {size}) WHERE rowid = NEW.rowid;"
+        for event in ("INSERT", f"UPDATE OF {quoted}"):
+            name = quote(f"tidb_embed_vector_{tag}_{column}_{event.split()[0].lower()}")
+            statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {quoted_table} WHEN {when} BEGIN {body} END")
+    return statements
+
+
+def create_vector_triggers(connection: Any, create_table: str) -> None:
+    """After a CREATE TABLE with VECTOR columns: attach the write checks (once per table)."""
+    table, columns = vector_columns(create_table)
+    if table is None or not columns:
+        return
+    existing = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'tidb_embed_vector_%'",
+        (table,),
+    ).fetchone()
+    if existing is None:
+        for statement in vector_triggers(table, columns, uuid.uuid4().hex[:8]):
+            connection.execute(statement)
+
+
+def rewrite_casts(sql: str) -> str:
+    """TiDB's ``CAST(x AS VECTOR[(n)])`` as the engine's checked conversion (SQLite would give 0)."""
+    words = significant(tokenize(sql))
+    out: list[str] = []
+    position = 0
+    index = 0
+    while index < len(words):
+        token = words[index]
+        if token.is_word("CAST") and index + 1 < len(words) and words[index + 1].is_punct("("):
+            close = matching_paren(words, index + 1)
+            inner = words[index + 2 : close]
+            as_index = max((i for i, t in enumerate(inner) if t.is_word("AS")), default=None)
+            if as_index is not None and as_index + 1 < len(inner) and inner[as_index + 1].is_word("VECTOR"):
+                target = inner[as_index + 2 :]
+                dim = "NULL"
+                if len(target) == 3 and target[0].is_punct("(") and target[1].kind == "number":
+                    dim = str(int(float(target[1].text)))
+                    check_dims_valid(int(dim))
+                expression = rewrite_casts(span(sql, inner[:as_index]))
+                out.append(sql[position : token.start])
+                out.append(f"{STORE_FUNCTION}({expression}, {dim})")
+                position = words[close].start + 1
+                index = close + 1
+                continue
+        index += 1
+    out.append(sql[position:])
+    return "".join(out)
+
+
+_ARITHMETIC = {"+", "-", "*", "/", "%"}
+
+
+def refuse_vector_arithmetic(sql: str) -> None:
+    """TiDB adds and subtracts vectors element-wise; SQLite would turn them into 0. Refuse instead."""
+    words = significant(tokenize(sql))
+    for index, token in enumerate(words):
+        is_vector_call = token.is_word("VEC_FROM_TEXT") or (
+            token.is_word("CAST")
+            and index + 1 < len(words)
+            and words[index + 1].is_punct("(")
+            and _casts_to_vector(words, index + 1)
+        )
+        if not is_vector_call or index + 1 >= len(words) or not words[index + 1].is_punct("("):
+            continue
+        close = matching_paren(words, index + 1)
+        before = words[index - 1] if index else None
+        after_call = words[close + 1] if close + 1 < len(words) else None
+        if any(t is not None and t.kind == "punct" and t.text in _ARITHMETIC for t in (before, after_call)):
+            raise UnsupportedStatementError(
+                "arithmetic on vectors (+, -) is not supported by the embedded engine (SQLite would give 0): "
+                "compute it in Python on the numpy arrays, or run it on TiDB"
+            )
+
+
+def _casts_to_vector(words: list[Token], open_index: int) -> bool:
+    inner = words[open_index + 1 : matching_paren(words, open_index)]
+    as_index = max((i for i, t in enumerate(inner) if t.is_word("AS")), default=None)
+    return as_index is not None and as_index + 1 < len(inner) and inner[as_index + 1].is_word("VECTOR")
+
+
+_COMPARISONS = ("<=>", "<=", ">=", "<>", "!=", "==", "<", ">", "=")
+_BINDS_TIGHTER = {"+", "-", "*", "/", "%", "|", "&", "~"}
+
+
+def rewrite_vector_comparisons(sql: str, connection: Any) -> str:
+    """``a < b`` on vectors compares element-wise as on TiDB, not SQLite's byte order.
+
+    Rewritten where one side is certainly a vector: VEC_FROM_TEXT(...) / CAST(... AS VECTOR),
+    or a VECTOR column compared with a vector text ('[1,2]'); two strings stay strings (as on TiDB).
+    """
+    words = significant(tokenize(sql))
+    assignments = _assignment_positions(words)
+    tables: dict[str, TableRef] | None = None
+    edits: list[tuple[int, int, str]] = []
+    index = 0
+    while index < len(words):
+        operator, width = _comparison_at(words, index)
+        if operator is None or index in assignments:
+            index += 1
+            continue
+        left = _operand_before(words, index)
+        right = _operand_after(words, index + width)
+        if left is None or right is None:
+            index += width
+            continue
+        kinds = (_operand_kind(words[left[0] : left[1]]), _operand_kind(words[right[0] : right[1]]))
+        vector = "call" in kinds
+        if not vector and "text" in kinds and "name" in kinds:
+            tables = table_references(words) if tables is None else tables
+            named = words[left[0] : left[1]] if kinds[0] == "name" else words[right[0] : right[1]]
+            vector = _is_vector_column(connection, tables, named)
+        if vector:
+            before = words[left[0] - 1] if left[0] else None
+            after_right = words[right[1]] if right[1] < len(words) else None
+            if any(t is not None and t.kind == "punct" and t.text in _BINDS_TIGHTER for t in (before, after_right)):
+                raise UnsupportedStatementError(
+                    "a vector comparison inside arithmetic: put the comparison in parentheses"
+                )
+            left_sql, right_sql = span(sql, words[left[0] : left[1]]), span(sql, words[right[0] : right[1]])
+            sqlite_operator = {"<=>": "IS", "==": "="}.get(operator, operator)
+            comparison = f"({COMPARE_FUNCTION}({left_sql}, {right_sql}) {sqlite_operator} 0)"
+            if operator == "<=>":  # NULL-safe: NULL <=> NULL is true, NULL <=> v is false
+                both_null = f"({left_sql}) IS NULL AND ({right_sql}) IS NULL"
+                comparison = f"COALESCE({COMPARE_FUNCTION}({left_sql}, {right_sql}) = 0, {both_null})"
+            start = words[left[0]].start
+            end = words[right[1] - 1].start + len(words[right[1] - 1].text)
+            if edits and start < edits[-1][1]:
+                raise UnsupportedStatementError("nested vector comparisons: compare the vectors one at a time")
+            edits.append((start, end, comparison))
+            index = right[1]
+            continue
+        index += width
+    for start, end, replacement in reversed(edits):
+        sql = sql[:start] + replacement + sql[end:]
+    return sql
+
+
+_END_OF_SET = {"WHERE", "FROM", "RETURNING", "ORDER", "LIMIT", "ON"}
+
+
+def _assignment_positions(words: list[Token]) -> set[int]:
+    """Indexes of the ``=`` of ``SET col = value`` assignments (not comparisons)."""
+    positions: set[int] = set()
+    depth, set_depth, expect = 0, None, False
+    for index, token in enumerate(words):
+        if token.is_punct("("):
+            depth += 1
+        elif token.is_punct(")"):
+            depth -= 1
+        elif token.is_word("SET"):
+            set_depth, expect = depth, True
+        elif set_depth == depth and token.kind == "word" and token.upper in _END_OF_SET:
+            set_depth = None
+        elif set_depth == depth and token.is_punct(","):
+            expect = True
+        elif set_depth == depth and expect and token.is_punct("="):
+            positions.add(index)
+            expect = False
+    return positions
+
+
+def _comparison_at(words: list[Token], index: int) -> tuple[str | None, int]:
+    if words[index].kind != "punct" or words[index].text not in "<>=!":
+        return None, 1
+    text = ""
+    width = 0
+    while index + width < len(words) and words[index + width].kind == "punct" and len(text) < 3:
+        candidate = text + words[index + width].text
+        if not any(op.startswith(candidate) for op in _COMPARISONS):
+            break
+        text, width = candidate, width + 1
+    return (text, width) if text in _COMPARISONS else (None, max(width, 1))
+
+
+def _operand_before(words: list[Token], index: int) -> tuple[int, int] | None:
+    end = index
+    if end == 0:
+        return None
+    last = words[end - 1]
+    if last.is_punct(")"):
+        depth, start = 0, end - 1
+        while start >= 0:
+            if words[start].is_punct(")"):
+                depth += 1
+            elif words[start].is_punct("("):
+                depth -= 1
+                if depth == 0:
+                    break
+            start -= 1
+        if start > 0 and words[start - 1].kind == "word":
+            start -= 1  # a function call
+        return start, end
+    start = end - 1
+    while start >= 2 and words[start - 1].is_punct(".") and is_name(words[start - 2]):
+        start -= 2
+    return start, end
+
+
+def _operand_after(words: list[Token], index: int) -> tuple[int, int] | None:
+    if index >= len(words):
+        return None
+    first = words[index]
+    if first.kind == "word" and index + 1 < len(words) and words[index + 1].is_punct("("):
+        return index, matching_paren(words, index + 1) + 1
+    if first.is_punct("("):
+        return index, matching_paren(words, index) + 1
+    end = index + 1
+    while end + 1 < len(words) and words[end].is_punct(".") and is_name(words[end + 1]):
+        end += 2
+    return index, end
+
+
+def _operand_kind(tokens: list[Token]) -> str:
+    if tokens and tokens[0].kind == "word" and tokens[0].upper in ("VEC_FROM_TEXT", COMPARE_FUNCTION, STORE_FUNCTION):
+        return "call"
+    if len(tokens) == 1 and tokens[0].kind == "string" and tokens[0].text[1:].lstrip().startswith("["):
+        return "text"
+    if tokens and all(is_name(t) or t.is_punct(".") for t in tokens) and tokens[0].kind != "dquoted":
+        return "name"
+    return "other"
+
+
+def _is_vector_column(connection: Any, tables: dict[str, TableRef], tokens: list[Token]) -> bool:
+    column, candidates = candidate_tables(tables, tokens)
+    for schema, table in candidates:
+        create_table = create_table_sql(connection, schema, table)
+        definition = None if create_table is None else column_definition(create_table, column)
+        if definition is not None:
+            return len(definition) >= 2 and definition[1].is_word("VECTOR")
+    return False

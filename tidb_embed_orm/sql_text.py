@@ -1,0 +1,116 @@
+"""A small SQL tokenizer: enough to find function calls, table references and literals.
+
+The embedded engine (and client mode) read SQL written by hand (``VEC_EMBED_*``, ``SET @@GLOBAL...``) before
+SQLite sees it; it never needs a full parse, only token boundaries that respect strings,
+quoted identifiers and comments.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<comment>--[^\n]*|\#[^\n]*|/\*.*?(?:\*/|$))
+  | (?P<string>'(?:[^']|'')*(?:'|$))
+  | (?P<dquoted>"(?:[^"]|"")*(?:"|$))
+  | (?P<ident>`(?:[^`]|``)*(?:`|$)|\[[^\]]*(?:\]|$))
+  | (?P<word>[A-Za-z_][\w$]*)
+  | (?P<variable>@@?[\w.$]+)
+  | (?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)
+  | (?P<param>\?\d*|[:$][A-Za-z_]\w*)
+  | (?P<punct>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # space, comment, string, dquoted, ident, word, variable, number, param, punct
+    text: str
+    start: int
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper()
+
+    def is_word(self, *words: str) -> bool:
+        return self.kind == "word" and self.upper in words
+
+    def is_punct(self, char: str) -> bool:
+        return self.kind == "punct" and self.text == char
+
+
+def tokenize(sql: str) -> list[Token]:
+    """Every token of ``sql``, whitespace and comments included (their texts concatenate to ``sql``)."""
+    tokens = []
+    for match in _TOKEN.finditer(sql):
+        kind = match.lastgroup or "punct"
+        tokens.append(Token(kind, match.group(), match.start()))
+    return tokens
+
+
+def significant(tokens: list[Token]) -> list[Token]:
+    return [t for t in tokens if t.kind not in ("space", "comment")]
+
+
+def unquote_name(token: Token) -> str:
+    """The name a word, `backquoted`, "double-quoted" or [bracketed] identifier stands for."""
+    text = token.text
+    if token.kind == "word":
+        return text
+    if text[0] == "`":
+        return text[1:-1].replace("``", "`")
+    if text[0] == '"':
+        return text[1:-1].replace('""', '"')
+    if text[0] == "[":
+        return text[1:-1]
+    return text
+
+
+def string_value(token: Token) -> str:
+    """The value of a '...' or "..." literal, MySQL escapes included (TiDB reads both as strings)."""
+    quote, body = token.text[0], token.text[1:-1]
+    body = body.replace(quote * 2, quote)
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "0": "\0", "r": "\r"}.get(m[1], m[1]), body)
+
+
+def sql_string(value: str) -> str:
+    """``value`` as a SQLite string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def is_name(token: Token) -> bool:
+    return token.kind in ("word", "ident", "dquoted")
+
+
+def matching_paren(tokens: list[Token], open_index: int) -> int:
+    """Index of the ``)`` closing the ``(`` at ``open_index`` (in a significant-token list)."""
+    depth = 0
+    for index in range(open_index, len(tokens)):
+        if tokens[index].is_punct("("):
+            depth += 1
+        elif tokens[index].is_punct(")"):
+            depth -= 1
+            if depth == 0:
+                return index
+    raise ValueError("unbalanced parentheses")
+
+
+def split_top_level(tokens: list[Token], separator: str = ",") -> list[list[Token]]:
+    """``tokens`` split at ``separator`` outside any parentheses."""
+    parts: list[list[Token]] = [[]]
+    depth = 0
+    for token in tokens:
+        if token.is_punct("("):
+            depth += 1
+        elif token.is_punct(")"):
+            depth -= 1
+        if depth == 0 and token.is_punct(separator):
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    return parts
