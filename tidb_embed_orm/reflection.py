@@ -21,8 +21,9 @@ from .vector import Vector
 
 # A string literal with an optional charset introducer, as TiDB restores it into a generation
 # expression (RestoreStringSingleQuotes without RestoreStringEscapeBackslash: ' doubled, \ kept
-# as is) and as SQLite keeps the CREATE TABLE text (' doubled, no escapes at all).
-_STRING = r"""(?:_\w+\s*)?'(?:[^']|'')*'"""
+# as is) and as SQLite keeps the CREATE TABLE text (' doubled, no escapes at all). A double-quoted
+# model or options string is MySQL's other string syntax, as the TiDB page writes it.
+_STRING = r"""(?:_\w+\s*)?(?:'(?:[^']|'')*'|"(?:[^"]|"")*")"""
 _IDENT = r"""(?:`(?:[^`]|``)+`|"(?:[^"]|"")+"|\[[^\]]+\]|[A-Za-z_][\w$]*)"""
 _EMBED_TEXT = re.compile(
     rf"""^\s*\(?\s*embed_text\s*\(\s*(?P<model>{_STRING})\s*,\s*(?P<source>{_IDENT})\s*
@@ -39,8 +40,9 @@ class EmbedTextExpression:
 
 
 def _unquote_string(literal: str) -> str:
-    body = re.sub(r"^_\w+\s*", "", literal)[1:-1]
-    return body.replace("''", "'")
+    literal = re.sub(r"^_\w+\s*", "", literal)
+    quote = literal[0]
+    return literal[1:-1].replace(quote * 2, quote)
 
 
 def _unquote_ident(ident: str) -> str:

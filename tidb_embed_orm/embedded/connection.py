@@ -44,8 +44,13 @@ def connection_factory(dbapi: Any) -> type:
             if not (isinstance(script, str) and needs_rewrite(script)):
                 return super().executescript(script)
             self.connection.commit()  # as executescript does
-            for statement in split_statements(script, dbapi.complete_statement):
-                self.execute(statement)
+            # ... and like it, no implicit BEGIN: the script's own BEGIN / COMMIT / SAVEPOINT decide.
+            level, self.connection.isolation_level = self.connection.isolation_level, None
+            try:
+                for statement in split_statements(script, dbapi.complete_statement):
+                    self.execute(statement)
+            finally:
+                self.connection.isolation_level = level
             return self
 
     class TidbConnection(dbapi.Connection):  # type: ignore[name-defined,misc]
