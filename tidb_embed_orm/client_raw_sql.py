@@ -8,6 +8,8 @@ itself, would leave a stale or NULL vector. It is refused before anything is wri
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .auto_embedding import auto_embedding_columns, tables_named
@@ -97,10 +99,26 @@ def _assigned_columns(words: list[Token], index: int) -> set[str]:
     return names
 
 
+#: ``conn.info`` key set while the library itself copies rows whose vectors it fills right after (rebuilds).
+FILLED_BY_CLIENT = "tidb_embed_vectors_filled_by_client"
+
+
+@contextmanager
+def vectors_filled_by_client(conn: Any) -> Iterator[None]:
+    """Let raw copies through on ``conn``: the caller embeds and writes the vectors itself afterwards."""
+    conn.info[FILLED_BY_CLIENT] = True
+    try:
+        yield
+    finally:
+        conn.info.pop(FILLED_BY_CLIENT, None)
+
+
 def refuse_raw_writes(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
     """``before_cursor_execute``: check statements that did not come from SQLAlchemy constructs."""
     from sqlalchemy.sql.elements import TextClause
 
+    if conn.info.get(FILLED_BY_CLIENT):
+        return
     compiled = getattr(context, "compiled", None)
     if compiled is None or isinstance(getattr(compiled, "statement", None), TextClause):
         check_raw_write(statement)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from alembic.operations import Operations
 from sqlalchemy import Table
 
+from ..client_raw_sql import vectors_filled_by_client
 from .plan import RebuildPlan, TableRebuildError, impl_of, plan_rebuild
 from .rebuild_sqlite import rebuild_sqlite
 from .rebuild_tidb import finish_interrupted_tidb, rebuild_tidb
@@ -45,7 +46,9 @@ def run_rebuild(operations: Operations, plan: RebuildPlan) -> None:
     if strategy is None:
         raise TableRebuildError(f"rebuilding tables is not supported on {dialect!r} (TiDB and SQLite are)")
     try:
-        strategy(operations, plan)
+        # In client mode the copy's raw INSERT ... SELECT leaves vectors for fill_vectors to write.
+        with vectors_filled_by_client(operations.get_bind()):
+            strategy(operations, plan)
     except TableRebuildError:
         raise
     except Exception as exc:
