@@ -106,11 +106,15 @@ FILLED_BY_CLIENT = "tidb_embed_vectors_filled_by_client"
 @contextmanager
 def vectors_filled_by_client(conn: Any) -> Iterator[None]:
     """Let raw copies through on ``conn``: the caller embeds and writes the vectors itself afterwards."""
-    conn.info[FILLED_BY_CLIENT] = True
+    info = getattr(conn, "info", None)  # offline (--sql) binds execute nothing and have none
+    if info is None:
+        yield
+        return
+    info[FILLED_BY_CLIENT] = True
     try:
         yield
     finally:
-        conn.info.pop(FILLED_BY_CLIENT, None)
+        info.pop(FILLED_BY_CLIENT, None)
 
 
 def refuse_raw_writes(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:

@@ -116,7 +116,8 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     def create_connect_args(self, url: Any) -> Any:
         args, kwargs = super().create_connect_args(url)
-        kwargs.setdefault("factory", connection_factory(self.loaded_dbapi))  # TiDB SQL by hand: tidb_sql.py
+        # TiDB SQL by hand (tidb_sql.py); the pysqlite3 module itself, also behind the asyncio adapter.
+        kwargs.setdefault("factory", connection_factory(_load_dbapi()))
         return args, kwargs
 
     def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any]) -> Plan:
