@@ -14,6 +14,7 @@ from .embedders import (
     register_local_model,
     unregister_embedder,
 )
+from .embedders.base import UnsupportedOptionsError
 from .embedders.cache import ProgressCallback
 from .embedders.huggingface_api import HuggingFaceAuthError, HuggingFaceInferenceEmbedder
 from .errors import (
@@ -69,6 +70,7 @@ __all__ = [
     "EmbeddingModel",
     "EmbeddingUnavailableError",
     "HashingTestEmbedder",
+    "UnsupportedOptionsError",
     "HuggingFaceAuthError",
     "HuggingFaceInferenceEmbedder",
     "InvalidApiKeyError",
