@@ -52,8 +52,9 @@ class EmbeddingService:
         self._embedders: dict[str, Embedder] = {}
         #: per connection (by id): the feeds of the statement it is executing
         self._feeds: dict[int, dict[tuple[str, str | None], StatementFeed]] = {}
-        #: how many batches a statement's feed embeds at a time
-        self.window_batches = 8
+        #: how many batches a statement's feed embeds at a time: texts of a window are sorted by
+        #: length, so a wider window pads less (32 x 64 texts: within 1.5% of sorting the whole statement)
+        self.window_batches = 32
 
     def embedder(self, model: str) -> Embedder:
         with self._lock:
