@@ -28,7 +28,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, with_loader_criteria
 
 from tidb_embed_orm import AutoEmbeddingVector, Vector, VectorIndex, use_client_embedding
 from tidb_embed_orm.embedders import HashingTestEmbedder
@@ -449,3 +449,160 @@ def test_a_schema_attached_after_a_search_is_searched_too(engine, tmp_path):
         conn.commit()
         assert top(conn, other_table, q) == exact(conn, other_table, q)
         assert min(top(conn, other_table, q)) >= 500
+
+
+def test_a_filtered_search_after_writes_still_finds_the_nearest_matching_rows(engine):
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    rng = np.random.default_rng(15)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(rng, 2000))
+    q = rng.standard_normal(DIM)
+    c3 = indexed.c.category == "c3"
+    with engine.connect() as conn:
+        top(conn, indexed, q)
+    for n in range(3):  # recent writes (ranked exactly) must not make a probe look complete
+        with engine.begin() as conn:
+            conn.execute(indexed.insert(), rows(rng, 30, start=5000 + 100 * n))
+        with engine.connect() as conn:
+            assert top(conn, indexed, q, k=10, where=c3) == exact(conn, indexed, q, k=10, where=c3)
+
+
+def test_criteria_the_orm_adds_make_a_search_filtered(engine):
+    class Base(DeclarativeBase):
+        pass
+
+    class Doc(Base):
+        __tablename__ = "docs"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        kind: Mapped[str] = mapped_column(String(8))
+        v = mapped_column(Vector(DIM))
+        __table_args__ = (VectorIndex("ix_docs", "v"),)
+        __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "a"}
+
+    class B(Doc):
+        __mapper_args__ = {"polymorphic_identity": "b"}
+
+    Base.metadata.create_all(engine)
+    rng = np.random.default_rng(16)
+    with Session(engine) as session:
+        session.add_all([Doc(id=i, v=rng.standard_normal(DIM)) for i in range(1, 400)])
+        session.add_all([B(id=1000 + i, v=rng.standard_normal(DIM)) for i in range(10)])
+        session.commit()
+    q = rng.standard_normal(DIM)
+    with Session(engine) as session:
+        assert len(session.scalars(select(B).order_by(B.v.cosine_distance(q)).limit(5)).all()) == 5
+        criteria = with_loader_criteria(Doc, Doc.id >= 1000)
+        found = session.scalars(select(Doc).order_by(Doc.v.cosine_distance(q)).limit(5).options(criteria)).all()
+        assert len(found) == 5 and all(doc.id >= 1000 for doc in found)
+
+
+def test_aggregates_and_window_functions_are_never_served_by_the_index(engine):
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(np.random.default_rng(17), 500))
+    distance = indexed.c.v.cosine_distance(np.ones(DIM))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(indexed).order_by(distance).limit(1)).scalar() == 500
+        assert conn.execute(select(indexed.c.id, func.count().over()).order_by(distance).limit(1)).one()[1] == 500
+
+
+def test_an_index_on_an_auto_embedding_column_searched_while_empty(path):
+    model = "huggingface/BAAI/bge-m3"
+    engine = create_engine(f"sqlite+tidb_embed:///{path}", embedders={model: HashingTestEmbedder(1024)})
+    metadata = MetaData()
+    docs = Table("docs", metadata, Column("id", Integer, primary_key=True), Column("body", Text),
+                 Column("body_vec", AutoEmbeddingVector(model, source="body")), VectorIndex("idx_body", "body_vec"))
+    metadata.create_all(engine)
+    stmt = select(docs.c.id).order_by(docs.c.body_vec.cosine_distance("text 17")).limit(3)
+    with engine.connect() as conn:
+        assert conn.execute(stmt).all() == []  # the graph is built on the declared VECTOR(1024)
+    with engine.begin() as conn:
+        conn.execute(docs.insert(), [{"id": i, "body": f"text {i}"} for i in range(300)])
+    with engine.connect() as conn:
+        assert conn.execute(stmt).scalars().first() == 17
+    engine.dispose()
+
+
+def test_schema_translate_map_searches_the_translated_table(engine, tmp_path):
+    @event.listens_for(engine, "connect")
+    def attach(dbapi_connection, record):
+        dbapi_connection.execute(f"ATTACH DATABASE '{tmp_path / 'tenant.db'}' AS tenant")
+
+    metadata, indexed, _ = tables()
+    tenant = engine.execution_options(schema_translate_map={None: "tenant"})
+    metadata.create_all(engine)
+    metadata.create_all(tenant)
+    rng = np.random.default_rng(18)
+    q = rng.standard_normal(DIM)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(rng, 300))
+    with tenant.begin() as conn:
+        conn.execute(indexed.insert(), rows(rng, 300, start=1000))
+    with tenant.connect() as conn:
+        assert top(conn, indexed, q) == exact(conn, indexed, q) and min(top(conn, indexed, q)) >= 1000
+    with engine.connect() as conn:
+        assert top(conn, indexed, q) == exact(conn, indexed, q) and max(top(conn, indexed, q)) < 1000
+
+
+def test_insert_or_replace_leaves_no_ghost_rows(engine):
+    metadata = MetaData()
+    t = Table("t", metadata, Column("id", Integer, primary_key=True), Column("url", String(20), unique=True),
+              Column("v", Vector(DIM)), VectorIndex("ix_t", "v"))
+    metadata.create_all(engine)
+    rng = np.random.default_rng(19)
+    q = rng.standard_normal(DIM)
+    with engine.begin() as conn:
+        conn.execute(insert(t), [{"url": f"u{j}", "v": rng.standard_normal(DIM)} for j in range(300)])
+    for i in range(150):  # each REPLACE deletes the row with the same url (a new rowid replaces it)
+        with engine.begin() as conn:
+            conn.execute(insert(t).prefix_with("OR REPLACE"), [{"url": "same", "v": q + 0.001 * i}])
+        if i % 10 == 0:
+            with engine.connect() as conn:
+                top(conn, t, q)  # fold the commits into the graph
+    with engine.connect() as conn:
+        assert top(conn, t, q, k=5) == exact(conn, t, q, k=5)
+    graph = next(iter(engine.dialect.vector_indexes._graphs.values()))
+    assert len(graph.ann) == 301
+
+
+def test_indexes_the_engine_cannot_keep_are_refused_before_they_exist(engine):
+    metadata = MetaData()
+    Table("w", metadata, Column("id", Integer, primary_key=True), Column("v", Vector(DIM)),
+          VectorIndex("ix_w", "v"), sqlite_with_rowid=False)
+    Table("nodim", metadata, Column("id", Integer, primary_key=True), Column("v", Vector()), VectorIndex("ix_n", "v"))
+    from tidb_embed_orm.embedded.vector_index.schema import VectorIndexUnsupported
+
+    with pytest.raises(VectorIndexUnsupported, match="WITHOUT ROWID"):
+        metadata.tables["w"].create(engine)
+    with pytest.raises(VectorIndexUnsupported, match="fixed dimension"):
+        metadata.tables["nodim"].create(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE name IN ('ix_w', 'ix_n')").all() == []
+    plain = MetaData()
+    Table("other", plain, Column("id", Integer, primary_key=True))
+    plain.create_all(engine)  # later DDL is unaffected
+
+
+def test_a_graph_whose_file_another_process_replaced_keeps_working(engine, path):
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    rng = np.random.default_rng(20)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(rng, 300))
+    with engine.connect() as conn:
+        top(conn, indexed, np.ones(DIM))  # built and saved
+    engine.dispose()
+    reopened = create_engine(f"sqlite+tidb_embed:///{path}")
+    with reopened.connect() as conn:
+        top(conn, indexed, np.ones(DIM))  # opened as a memory map of the saved file
+    for saved in Path(f"{path}-tidb-vector").glob("*.usearch"):
+        saved.unlink()  # as another process's newer save does
+    q = rng.standard_normal(DIM)
+    with reopened.begin() as conn:
+        conn.execute(insert(indexed).values(id=9000, v=q))
+    with reopened.connect() as conn:
+        assert top(conn, indexed, q)[0] == 9000
+        assert top(conn, indexed, q) == exact(conn, indexed, q)
+    reopened.dispose()

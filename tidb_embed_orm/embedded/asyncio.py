@@ -158,8 +158,9 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
         self._forget(dbapi_connection)
         super().do_terminate(dbapi_connection)
 
-    def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any]) -> Any:
-        return super().plan_searches(self._raw(dbapi_connection), info, searches)
+    def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any],
+                      schema_map: dict[Any, Any] | None = None) -> Any:
+        return super().plan_searches(self._raw(dbapi_connection), info, searches, schema_map)
 
     def _reconcile_vector_indexes(self, dbapi_connection: Any) -> None:
         off_loop(self, super()._reconcile_vector_indexes, self._raw(dbapi_connection))

@@ -31,7 +31,7 @@ from ..reflection import reflect_vector_indexes, sqlite_columns
 from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
 from .connection import attach_dialect, connection_factory
 from .sql_functions import UdfErrors, register_functions
-from .vector_index.schema import INTERNAL_TABLES, reconcile
+from .vector_index.schema import INTERNAL_TABLES, check_create_index, reconcile
 from .vector_index.search import FILTER_MULTIPLIERS, Plan, VectorIndexes
 from .vector_index.store import GraphFiles
 
@@ -63,7 +63,8 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
         if searches:
             pooled = self.root_connection.connection
             dialect: EmbeddedDialect = self.dialect  # type: ignore[assignment]
-            self.tidb_embed_plan = dialect.plan_searches(pooled.dbapi_connection, pooled.info, searches)
+            schema_map = self.execution_options.get("schema_translate_map")
+            self.tidb_embed_plan = dialect.plan_searches(pooled.dbapi_connection, pooled.info, searches, schema_map)
         service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
         connection = id(self.root_connection.connection.dbapi_connection)
         if compiled is None or not (self.isinsert or self.isupdate):
@@ -120,10 +121,12 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         kwargs.setdefault("factory", connection_factory(_load_dbapi()))
         return args, kwargs
 
-    def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any]) -> Plan:
+    def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any],
+                      schema_map: dict[Any, Any] | None = None) -> Plan:
         """Bring the indexes a statement searches up to date, as this connection sees them."""
         here = self.vector_indexes.connection_searches(dbapi_connection, info, self._udf_errors)
-        return self.vector_indexes.prepare(dbapi_connection, here, self.identifier_preparer.quote, searches)
+        return self.vector_indexes.prepare(dbapi_connection, here, self.identifier_preparer.quote, searches,
+                                           schema_map)
 
     @reflection.cache
     def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> Any:
@@ -185,6 +188,9 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             finally:
                 dbapi_connection.enable_load_extension(False)
             self._set_journal_mode(dbapi_connection)
+            # REPLACE deletes the rows it replaces; only with recursive triggers do delete triggers
+            # (the vector and full-text indexes' change logs) hear of it.
+            dbapi_connection.execute("PRAGMA recursive_triggers = ON")
             attach_dialect(dbapi_connection, self)
             register_functions(dbapi_connection, self.embedding_service, self._udf_errors)
 
@@ -224,12 +230,14 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
     def _statement(self, cursor: Any, statement: str, context: Any) -> Iterator[None]:
         """Around every statement: surface SQL-function errors; after DDL, keep vector indexes' logs in step."""
         self._udf_errors.take()
+        word = statement.lstrip()[:6].upper()
+        if word == "CREATE":  # a vector index the engine cannot keep is refused before it exists
+            check_create_index(cursor, self.identifier_preparer.quote, statement)
         try:
             yield
         except self.loaded_dbapi.Error as exc:
             self._reraise_udf_error(exc)
             raise
-        word = statement.lstrip()[:6].upper()
         if word.startswith(_DDL_WORDS):
             self._reconcile_vector_indexes(cursor.connection)
         elif word.startswith(("ATTACH", "DETACH")) and context is not None:
@@ -268,13 +276,20 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         if not plan.filtered:
             cursor.execute(sql, parameters)
             return
+        runs = plan.runs.values()
         for multiplier in FILTER_MULTIPLIERS:
-            for run in plan.runs.values():
-                run.multiplier = multiplier
-            rows = len(cursor.execute(sql, parameters).fetchall())
-            if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in plan.runs.values()):
-                cursor.execute(sql, parameters)
+            for run in runs:
+                run.multiplier, run.probing = multiplier, True
+            try:  # a probe: are there k matching rows among the index's own candidates?
+                rows = len(cursor.execute(sql, parameters).fetchall())
+            finally:
+                for run in runs:
+                    run.probing = False
+            if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
+                cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
                 return
+        for run in runs:
+            run.graph = None
         cursor.execute(plan.statement(statement, scan_all=True), parameters)
 
     def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:

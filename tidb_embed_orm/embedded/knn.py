@@ -14,15 +14,25 @@ from typing import Any, cast
 
 from sqlalchemy import Column, Table
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import BindParameter, ColumnElement, Label, UnaryExpression
+from sqlalchemy.sql.elements import (
+    BindParameter,
+    ColumnElement,
+    FunctionFilter,
+    Label,
+    Over,
+    UnaryExpression,
+    WithinGroup,
+)
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Select
 
 from ..auto_embedding import AutoEmbeddingVector
 from ..functions import VectorDistance, VectorEmbedDistance
 from ..index import VectorIndex
 from ..nearest import split_marker
-from .vector_index.search import KNN_END, KNN_FUNCTION, KnnSearch
+from .vector_index.search import KnnSearch
 
 
 class KnnFilter(ColumnElement[bool]):
@@ -44,12 +54,16 @@ def _compile_knn_filter(element: KnnFilter, compiler: SQLCompiler, **kw: Any) ->
     offset = "0" if element.offset is None else compiler.process(element.offset, **kw)
     arguments = f"{compiler.process(element.query, **kw)}, {limit}, {offset}"
     rowid = f"{compiler.preparer.format_table(element.table)}.rowid"
-    head = f"{rowid} IN (SELECT value FROM json_each({KNN_FUNCTION}({number}, "
-    tail = f", '{KNN_END}')))"
-    searches.append(KnnSearch(number, element.table.schema, element.table.name, str(element.column.name),
-                              element.metric, element.filtered, head, tail))
+    # Filtered: the statement's own WHERE, or criteria the ORM adds as it compiles (inheritance,
+    # with_loader_criteria): the selectable compiled here is the one with all of them.
+    compiling = compiler.stack[-1]["selectable"] if compiler.stack else None
+    criteria = getattr(compiling, "_where_criteria", ())
+    filtered = element.filtered or any(not isinstance(c, KnnFilter) for c in criteria)
+    search = KnnSearch(number, element.table.schema, element.table.name, str(element.column.name),
+                       element.metric, filtered)
+    searches.append(search)
     compiler.tidb_embed_knn = searches  # type: ignore[attr-defined]
-    return f"({compiler.process(element.column, **kw)} IS NOT NULL AND {head}{arguments}{tail})"
+    return f"({compiler.process(element.column, **kw)} IS NOT NULL AND ({rowid} {search.head}{arguments}{search.tail}))"
 
 
 def _query_argument(order: VectorDistance | VectorEmbedDistance, column: Column[Any], query: Any,
@@ -64,7 +78,26 @@ def _query_argument(order: VectorDistance | VectorEmbedDistance, column: Column[
     return cast(AutoEmbeddingVector, column.type).embed_text_expression(query)
 
 
+#: Functions that make a select aggregate its rows: an index that proposes k rows would change the answer.
+AGGREGATES = frozenset({
+    "count", "sum", "total", "avg", "min", "max", "group_concat", "string_agg", "json_group_array",
+    "json_group_object", "array_agg", "every", "bool_and", "bool_or",
+})
+
+
+def _aggregates(select: Select[Any]) -> bool:
+    for column in select._raw_columns:
+        for element in visitors.iterate(column):
+            if isinstance(element, (Over, WithinGroup, FunctionFilter)):
+                return True
+            if isinstance(element, FunctionElement) and str(getattr(element, "name", "")).lower() in AGGREGATES:
+                return True
+    return False
+
+
 def _indexed_search(select: Select[Any], compiler: SQLCompiler) -> KnnFilter | None:
+    if _aggregates(select):
+        return None
     if (
         not select._order_by_clauses
         or not isinstance(select._limit_clause, BindParameter)

@@ -40,7 +40,8 @@ class AnnGraph:
 
     def _writable(self) -> None:
         if self._viewed is not None:
-            self._index.load(str(self._viewed))
+            # A copy of the mapping, not a re-read of the file: another process may have replaced it.
+            self._index = self._index.copy()
             self._viewed = None
 
     def __len__(self) -> int:

@@ -16,12 +16,18 @@ CREATE / DROP / ALTER statement and installs or removes what the indexes in ``sq
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...reflection import parse_vector_indexes
+from ...errors import TidbEmbedError
+from ...reflection import _IDENT, parse_vector_indexes
+from ...reflection import _unquote_ident as unquote_ident
+
+log = logging.getLogger("tidb_embed_orm.vector_index")
 
 META_TABLE = "_tidb_embed_vector_index"
 LOG_TABLE = "_tidb_embed_vector_log"
@@ -31,7 +37,7 @@ INTERNAL_TABLES = frozenset({META_TABLE, LOG_TABLE})
 Quote = Callable[[str], str]
 
 
-class VectorIndexUnsupported(ValueError):
+class VectorIndexUnsupported(TidbEmbedError, ValueError):
     """A vector index on a table the embedded engine cannot keep a change log for."""
 
 
@@ -123,16 +129,49 @@ def _drop_triggers(cursor: Any, quote: Quote, qschema: str, name: str) -> None:
         cursor.execute(f"DROP TRIGGER IF EXISTS {qschema}.{quote(TRIGGER_PREFIX + name + suffix)}")
 
 
-def _install(cursor: Any, quote: Quote, schema: str, name: str, table: str, column: str, metric: str) -> None:
+_CREATE_INDEX = re.compile(
+    rf"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?{_IDENT}\s+ON\s+"
+    rf"(?P<table>{_IDENT})",
+    re.IGNORECASE,
+)
+
+
+def check_supported(cursor: Any, quote: Quote, schema: str, name: str, table: str, column: str) -> None:
+    """Refuse a vector index the embedded engine cannot keep (before the CREATE INDEX runs)."""
     qschema = quote(schema)
-    without_rowid = cursor.execute(
-        f"SELECT sql FROM {qschema}.sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone()
-    if without_rowid and "WITHOUT ROWID" in " ".join(str(without_rowid[0]).upper().split()):
+    row = cursor.execute(f"SELECT sql FROM {qschema}.sqlite_master WHERE type = 'table' AND name = ?",
+                         (table,)).fetchone()
+    if row and "WITHOUT ROWID" in " ".join(str(row[0]).upper().split()):
         raise VectorIndexUnsupported(
             f"vector index {name!r}: table {table!r} is WITHOUT ROWID; the embedded engine's vector index "
             "keys rows by rowid. Declare the table with a rowid (the default) to index it."
         )
+    declared = {r[1]: str(r[2]).upper().replace(" ", "") for r in
+                cursor.execute(f"PRAGMA {qschema}.table_xinfo({quote(table)})").fetchall()}
+    if column in declared and not re.fullmatch(r"VECTOR\(\d+\)", declared[column]):
+        raise VectorIndexUnsupported(
+            f"vector index {name!r}: column {table}.{column} is {declared[column] or 'untyped'}; a vector index "
+            "needs a fixed dimension, as on TiDB: declare it Vector(N) (VECTOR(N))"
+        )
+
+
+def check_create_index(cursor: Any, quote: Quote, statement: str) -> None:
+    """If ``statement`` creates a vector index, refuse it now when it cannot be kept."""
+    found = parse_vector_indexes(statement)
+    match = _CREATE_INDEX.match(statement)
+    if not found or match is None:
+        return
+    table = unquote_ident(match["table"])
+    for index in found:
+        for schema, _file in schemas(cursor):
+            if _has_table(cursor, quote(schema), table):
+                check_supported(cursor, quote, schema, index.name, table, index.column)
+                break
+
+
+def _install(cursor: Any, quote: Quote, schema: str, name: str, table: str, column: str, metric: str) -> None:
+    qschema = quote(schema)
+    check_supported(cursor, quote, schema, name, table, column)
     cursor.execute(
         f"CREATE TABLE IF NOT EXISTS {qschema}.{quote(META_TABLE)} (name TEXT PRIMARY KEY, table_name TEXT NOT NULL, "
         "column_name TEXT NOT NULL, metric TEXT NOT NULL, token TEXT NOT NULL, "
@@ -184,7 +223,11 @@ def reconcile(cursor: Any, quote: Quote, forget: Callable[[str, set[str]], None]
             entry = have.get(name)
             complete = all(TRIGGER_PREFIX + name + s in triggers for s in ("_i", "_u", "_d"))
             if entry is None or (entry.table, entry.column, entry.metric) != (table, column, metric) or not complete:
-                _install(cursor, quote, schema, name, table, column, metric)
+                try:
+                    _install(cursor, quote, schema, name, table, column, metric)
+                except VectorIndexUnsupported as exc:  # made before this engine saw it: searches scan
+                    log.warning("%s; searches on it scan the table", exc)
+                    continue
                 changed = True
         for name in have.keys() - declared.keys():
             _uninstall(cursor, quote, schema, name)

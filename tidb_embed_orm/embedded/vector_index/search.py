@@ -16,6 +16,7 @@ the statement runs as the exact scan it describes, restricted to non-NULL vector
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ import numpy as np
 from ... import codec
 from .schema import Quote, changed_rows, find_index, log_position, schemas
 from .store import Graph, GraphFiles, catch_up, maybe_save
+
+log = logging.getLogger("tidb_embed_orm.vector_index")
 
 KNN_FUNCTION = "TIDB_EMBED_KNN"
 #: The last argument of every TIDB_EMBED_KNN call: marks where the call ends in the statement text.
@@ -45,18 +48,22 @@ class KnnSearch:
     column: str
     metric: str
     filtered: bool
-    #: the statement text around the call's arguments (which hold bind placeholders)
-    head: str
-    tail: str
+
+    @property
+    def head(self) -> str:
+        """The statement text before the call's arguments (which hold bind placeholders)."""
+        return f"IN (SELECT value FROM json_each({KNN_FUNCTION}({self.number}, "
+
+    tail = f", '{KNN_END}')))"
 
     def as_scan(self, sql: str) -> str:
-        """``rowid IN (<candidates>)`` replaced by a test that holds for every row (same parameters)."""
+        """``rowid IN (<candidates>)`` turned into a test every row passes (same parameters, same order)."""
         start = sql.find(self.head)
         end = sql.find(self.tail, start)
         if start < 0 or end < 0:
             raise RuntimeError("vector-index search: the statement does not contain its own search")
         arguments = sql[start + len(self.head) : end]
-        scan = f"({KNN_FUNCTION}({self.number}, {arguments}, '{KNN_END}') IS NOT NULL)"
+        scan = f"IS NOT NULL OR ({KNN_FUNCTION}({self.number}, {arguments}, '{KNN_END}') IS NULL)"
         return sql[:start] + scan + sql[end + len(self.tail) :]
 
 
@@ -65,8 +72,13 @@ class SearchRun:
     """One execution of one search: the graph it reads and the rows changed after it."""
 
     graph: Graph | None
+    #: the graph's log position when the search was planned; rows the graph folded in after it are
+    #: ranked exactly too (they may differ from what this connection's snapshot holds)
+    watermark: int = -1
     dirty: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     multiplier: int = 1
+    #: a filtered search's probe: only the graph's own candidates count towards "k rows found"
+    probing: bool = False
     limit: int | None = None
     exhaustive: bool = False
 
@@ -91,18 +103,26 @@ class ConnectionSearches:
             size = len(ann) if ann is not None else 0
             run.limit = int(limit)
             k = -1 if run.limit < 0 else run.limit + max(int(offset or 0), 0)
+            moved = graph.changed_since(run.watermark)
             if ann is None or vector.shape[0] != ann.dim:
                 found = np.empty(0, np.int64)
                 run.exhaustive = True
             else:
-                stale = int(np.count_nonzero(ann.contains(run.dirty))) if len(run.dirty) else 0
-                want = size if k < 0 else (k + stale + max(k, EXTRA_CANDIDATES)) * run.multiplier
+                exact = np.concatenate([run.dirty, moved])
+                stale = int(np.count_nonzero(ann.contains(exact))) if len(exact) else 0
+                margin = max(k, EXTRA_CANDIDATES)
+                want = size if k < 0 else (k + stale + margin) * run.multiplier
                 found = ann.search(vector, want)
                 run.exhaustive = want >= size
+                if run.probing and not run.exhaustive:
+                    found = found[: max(len(found) - margin, 0)]  # leave the final run slack at the boundary
             recent = np.fromiter(graph.recent, np.int64, len(graph.recent))
-        if len(run.dirty):
-            found = found[~np.isin(found, run.dirty)]
-        return json.dumps(np.concatenate([found, recent, run.dirty]).tolist())
+        exact = np.concatenate([run.dirty, moved])
+        if len(exact):
+            found = found[~np.isin(found, exact)]
+        if run.probing:  # rows ranked exactly anyway must not make a probe look complete
+            return json.dumps(found.tolist())
+        return json.dumps(np.concatenate([found, recent, exact]).tolist())
 
 
 @dataclass
@@ -145,7 +165,8 @@ class VectorIndexes:
                     errors.last = exc
                     raise
 
-            dbapi_connection.create_function(KNN_FUNCTION, 5, knn)
+            # deterministic: constant arguments are evaluated once per statement, also in a scan
+            dbapi_connection.create_function(KNN_FUNCTION, 5, knn, deterministic=True)
         return searches
 
     def _reader(self, database_file: str) -> tuple[Any, threading.Lock]:
@@ -165,7 +186,7 @@ class VectorIndexes:
             self._graphs.clear()
 
     def prepare(self, dbapi_connection: Any, searches_here: ConnectionSearches, quote: Quote,
-                searches: list[KnnSearch]) -> Plan:
+                searches: list[KnnSearch], schema_map: dict[str | None, str | None] | None = None) -> Plan:
         cursor = dbapi_connection.cursor()
         try:
             if searches_here.files is None:  # forgotten at ATTACH / DETACH
@@ -174,7 +195,8 @@ class VectorIndexes:
             runs: dict[int, SearchRun] = {}
             scans: set[int] = set()
             for search in searches:
-                run = self._prepare_one(dbapi_connection, cursor, quote, files, search)
+                schema = (schema_map or {}).get(search.schema, search.schema) if schema_map else search.schema
+                run = self._prepare_one(dbapi_connection, cursor, quote, files, search, schema)
                 if run is None:
                     scans.add(search.number)
                 else:
@@ -185,8 +207,8 @@ class VectorIndexes:
         return Plan(runs, searches, scans)
 
     def _prepare_one(self, dbapi_connection: Any, cursor: Any, quote: Quote, files: dict[str, str],
-                     search: KnnSearch) -> SearchRun | None:
-        schema = search.schema or "main"
+                     search: KnnSearch, schema: str | None) -> SearchRun | None:
+        schema = schema or "main"
         if schema not in files:
             return None
         entry = find_index(cursor, quote, schema, search.table, search.column, search.metric)
@@ -200,16 +222,26 @@ class VectorIndexes:
                 graph = self._graphs[location + (entry.token,)] = Graph(entry)
         position = log_position(cursor, quote, schema)
         with graph.lock:
-            if not graph.ready or graph.watermark < position:
-                self._catch_up(graph, dbapi_connection, cursor, quote, schema, database_file)
+            # Inside its own transaction a connection needs no catch-up once a graph exists: the log
+            # entries it sees after the graph's position are ranked exactly (and a private reader could
+            # wait on this very connection's locks).
+            if not graph.ready and dbapi_connection.in_transaction:
+                return None  # the first search inside a write transaction scans: a reader could wait on it
+            if not graph.ready or (graph.watermark < position and not dbapi_connection.in_transaction):
+                try:
+                    self._catch_up(graph, dbapi_connection, cursor, quote, schema, database_file)
+                except Exception as exc:  # a lost file, a full disk...: start over next time, scan now
+                    graph.reset()
+                    log.warning("vector index %r: catching up failed (%s); this search scans", entry.name, exc)
+                    return None
             if graph.ready and graph.watermark > position and not dbapi_connection.in_transaction:
                 position = log_position(cursor, quote, schema)  # a commit landed meanwhile: look again
             if not graph.ready or graph.watermark > position:
                 return None  # no graph for this connection's snapshot: scan
             if position == graph.watermark:
-                return SearchRun(graph)
+                return SearchRun(graph, graph.watermark)
             dirty = changed_rows(cursor, quote, schema, entry.token, graph.watermark)
-            return SearchRun(graph, np.asarray(dirty, np.int64))
+            return SearchRun(graph, graph.watermark, np.asarray(dirty, np.int64))
 
     def _catch_up(self, graph: Graph, dbapi_connection: Any, cursor: Any, quote: Quote, schema: str,
                   database_file: str) -> None:

@@ -13,6 +13,7 @@ log after it: the first search does not rebuild anything.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections import deque
@@ -26,12 +27,16 @@ from ... import codec
 from .ann import AnnGraph
 from .schema import IndexEntry, Quote, changed_rows, compact, installed, log_position
 
+log = logging.getLogger("tidb_embed_orm.vector_index")
+
 #: Save a graph after this share of its size (and at least SAVE_MIN rows) changed since the last save.
 SAVE_SHARE = 0.05
 SAVE_MIN = 1000
 #: The most recently written rows are always ranked exactly, as Chroma's brute-force buffer does: an
 #: HNSW graph can leave a just-inserted outlier unreachable, and a read after a write must find it.
 RECENT_ROWS = 100
+#: Catch-ups remembered per graph, for searches planned before one of them.
+HISTORY = 64
 
 
 @dataclass
@@ -45,10 +50,24 @@ class Graph:
     rootpage: int = -1
     unsaved: int = 0
     recent: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_ROWS))
+    #: (watermark after a catch-up, the rows it changed): what a search planned earlier must rank exactly
+    history: deque[tuple[int, np.ndarray]] = field(default_factory=lambda: deque(maxlen=HISTORY))
 
     @property
     def ready(self) -> bool:
         return self.ann is not None and self.watermark >= 0
+
+    def reset(self) -> None:
+        self.ann, self.watermark, self.unsaved = None, -1, 0
+        self.recent.clear()
+        self.history.clear()
+
+    def changed_since(self, watermark: int) -> np.ndarray:
+        """Rows folded in after ``watermark``, as far back as the history reaches."""
+        if watermark >= self.watermark:
+            return np.empty(0, np.int64)
+        parts = [rows for position, rows in self.history if position > watermark]
+        return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
 
 
 def _decode(value: Any) -> np.ndarray | None:
@@ -164,8 +183,11 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
     finally:
         cursor.execute("COMMIT")
     if full_build:
-        dim = next((v.shape[0] for v in vectors if v is not None), None) or _column_dim(cursor, quote, schema, entry)
-        graph.ann = AnnGraph(entry.metric, dim or 1)
+        dim = _column_dim(cursor, quote, schema, entry) or next((v.shape[0] for v in vectors if v is not None), None)
+        if dim is None:  # no declared size and no vector yet: nothing to build the graph on
+            graph.reset()
+            return
+        graph.ann = AnnGraph(entry.metric, dim)
         gone = np.empty(0, np.int64)
     assert graph.ann is not None
     graph.ann.remove(gone)
@@ -178,6 +200,10 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
             graph.recent.extend(int(rowids[i]) for i in keep[-RECENT_ROWS:])
     removed = [rowids[i] for i, v in enumerate(vectors) if v is None or v.shape[0] != graph.ann.dim]
     graph.ann.remove(np.asarray(removed, np.int64))
+    if full_build:
+        graph.history.clear()
+    else:
+        graph.history.append((position, np.unique(np.concatenate([rowids, gone]))))
     # A new graph is always worth saving; an updated one once enough of it changed (maybe_save).
     graph.unsaved = max(SAVE_MIN, len(rowids)) if full_build else graph.unsaved + len(rowids) + len(gone)
     graph.watermark, graph.rootpage = position, rootpage
@@ -185,7 +211,8 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
 
 def _column_dim(cursor: Any, quote: Quote, schema: str, entry: IndexEntry) -> int | None:
     """VECTOR(N)'s N from the table's declared column type."""
-    for row in cursor.execute(f"PRAGMA {quote(schema)}.table_info({quote(entry.table)})").fetchall():
+    # table_xinfo, not table_info: an auto-embedding column is a generated column, which table_info hides
+    for row in cursor.execute(f"PRAGMA {quote(schema)}.table_xinfo({quote(entry.table)})").fetchall():
         if row[1] == entry.column:
             declared = str(row[2]).upper().replace(" ", "")
             if declared.startswith("VECTOR(") and declared.endswith(")"):
@@ -199,7 +226,12 @@ def maybe_save(graph: Graph, cursor: Any, quote: Quote, schema: str, files: Grap
         return
     if graph.unsaved < max(SAVE_MIN, SAVE_SHARE * len(graph.ann)):
         return
-    files.save(graph)
+    try:
+        files.save(graph)
+    except OSError as exc:  # a read-only folder, a full disk: keep serving from memory, log once per try
+        log.warning("vector index %r: could not save its graph beside the database (%s)", graph.entry.name, exc)
+        graph.unsaved = 0
+        return
     graph.unsaved = 0
     timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
     cursor.execute("PRAGMA busy_timeout = 0")  # never make a search wait for writers
