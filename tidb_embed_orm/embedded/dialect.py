@@ -273,10 +273,10 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
     def _execute_search(self, cursor: Any, plan: Plan, statement: str, parameters: Any) -> None:
         """Run an indexed search; a filtered one asks for more candidates until it has k rows (or scans)."""
         sql = plan.statement(statement)
-        if not plan.filtered:
+        runs = plan.probed
+        if not runs:
             cursor.execute(sql, parameters)
             return
-        runs = plan.runs.values()
         for multiplier in FILTER_MULTIPLIERS:
             for run in runs:
                 run.multiplier, run.probing = multiplier, True
@@ -288,7 +288,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
                 cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
                 return
-        for run in runs:
+        for run in plan.runs.values():
             run.graph = None
         cursor.execute(plan.statement(statement, scan_all=True), parameters)
 

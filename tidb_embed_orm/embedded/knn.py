@@ -14,13 +14,15 @@ from typing import Any, cast
 
 from sqlalchemy import Column, Table
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import visitors
+from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import (
+    BinaryExpression,
     BindParameter,
     ColumnElement,
     FunctionFilter,
     Label,
+    Null,
     Over,
     UnaryExpression,
     WithinGroup,
@@ -35,15 +37,26 @@ from ..nearest import split_marker
 from .vector_index.search import KnnSearch
 
 
+def _not_null_of(criterion: Any, column: Any) -> bool:
+    """``column IS NOT NULL`` (bare or wrapped, as hybrid search writes it): what the index implies anyway."""
+    inner = getattr(criterion, "condition", criterion)
+    return (
+        isinstance(inner, BinaryExpression)
+        and inner.operator is operators.is_not
+        and isinstance(inner.right, Null)
+        and inner.left.compare(column)
+    )
+
+
 class KnnFilter(ColumnElement[bool]):
     """``col IS NOT NULL AND rowid IN (candidates)``: the vector index's part of a search."""
 
     inherit_cache = False
 
     def __init__(self, table: Table, column: ColumnElement[Any], metric: str, query: ColumnElement[Any],
-                 limit: ColumnElement[Any], offset: ColumnElement[Any] | None, filtered: bool) -> None:
+                 limit: ColumnElement[Any], offset: ColumnElement[Any] | None, nested: bool) -> None:
         self.table, self.column, self.metric, self.query = table, column, metric, query
-        self.limit, self.offset, self.filtered = limit, offset, filtered
+        self.limit, self.offset, self.nested = limit, offset, nested
 
 
 @compiles(KnnFilter, "sqlite")
@@ -58,9 +71,9 @@ def _compile_knn_filter(element: KnnFilter, compiler: SQLCompiler, **kw: Any) ->
     # with_loader_criteria): the selectable compiled here is the one with all of them.
     compiling = compiler.stack[-1]["selectable"] if compiler.stack else None
     criteria = getattr(compiling, "_where_criteria", ())
-    filtered = element.filtered or any(not isinstance(c, KnnFilter) for c in criteria)
+    filtered = any(not isinstance(c, KnnFilter) and not _not_null_of(c, element.column) for c in criteria)
     search = KnnSearch(number, element.table.schema, element.table.name, str(element.column.name),
-                       element.metric, filtered)
+                       element.metric, filtered, element.nested)
     searches.append(search)
     compiler.tidb_embed_knn = searches  # type: ignore[attr-defined]
     return f"({compiler.process(element.column, **kw)} IS NOT NULL AND ({rowid} {search.head}{arguments}{search.tail}))"
@@ -95,7 +108,7 @@ def _aggregates(select: Select[Any]) -> bool:
     return False
 
 
-def _indexed_search(select: Select[Any], compiler: SQLCompiler) -> KnnFilter | None:
+def _indexed_search(select: Select[Any], compiler: SQLCompiler, nested: bool) -> KnnFilter | None:
     if _aggregates(select):
         return None
     if (
@@ -132,14 +145,16 @@ def _indexed_search(select: Select[Any], compiler: SQLCompiler) -> KnnFilter | N
     query_argument = _query_argument(order, column, query, compiler)
     if query_argument is None:
         return None
-    filtered = bool(select._where_criteria)
-    return KnnFilter(table, column, order.metric, query_argument, select._limit_clause, offset, filtered)
+    if nested and not all(_not_null_of(c, column) for c in select._where_criteria):
+        return None  # a filtered subquery: its own row count is not seen, so it cannot ask for more
+    return KnnFilter(table, column, order.metric, query_argument, select._limit_clause, offset, nested)
 
 
 @compiles(Select, "sqlite")
 def _compile_select(select: Select[Any], compiler: SQLCompiler, **kw: Any) -> str:
     select, _ = split_marker(select)  # nearest(): the index's adaptive post-filter always finds k rows
-    knn = None if kw.get("asfrom") or compiler.stack else _indexed_search(select, compiler)
+    # Subqueries and CTEs too (TiDB's hybrid search ranks the vector side in one), when unfiltered.
+    knn = _indexed_search(select, compiler, nested=bool(kw.get("asfrom") or compiler.stack))
     if knn is not None:
         select = select.where(knn)
     return compiler.visit_select(select, **kw)

@@ -48,6 +48,8 @@ class KnnSearch:
     column: str
     metric: str
     filtered: bool
+    #: inside a subquery or CTE: the statement's rows are not this search's rows
+    nested: bool = False
 
     @property
     def head(self) -> str:
@@ -134,8 +136,9 @@ class Plan:
     scans: set[int]
 
     @property
-    def filtered(self) -> bool:
-        return any(s.filtered for s in self.searches if s.number not in self.scans)
+    def probed(self) -> list[SearchRun]:
+        """The runs of top-level filtered searches: they ask for more candidates until k rows match."""
+        return [self.runs[s.number] for s in self.searches if s.filtered and not s.nested and s.number in self.runs]
 
     def statement(self, sql: str, *, scan_all: bool = False) -> str:
         for search in self.searches:
@@ -196,7 +199,8 @@ class VectorIndexes:
             scans: set[int] = set()
             for search in searches:
                 schema = (schema_map or {}).get(search.schema, search.schema) if schema_map else search.schema
-                run = self._prepare_one(dbapi_connection, cursor, quote, files, search, schema)
+                run = None if search.nested and search.filtered else \
+                    self._prepare_one(dbapi_connection, cursor, quote, files, search, schema)
                 if run is None:
                     scans.add(search.number)
                 else:
