@@ -25,6 +25,7 @@ from .vector_sql import (
     CAST_VECTOR,
     VEC_FROM_TEXT,
     VECTOR_DDL,
+    VECTOR_LITERAL_ARITHMETIC,
     VECTOR_LITERAL_COMPARED,
     UnsupportedStatementError,
     create_vector_triggers,
@@ -59,6 +60,7 @@ def needs_rewrite(sql: str) -> bool:
         or CAST_VECTOR.search(sql)
         or VEC_FROM_TEXT.search(sql)
         or VECTOR_LITERAL_COMPARED.search(sql)
+        or VECTOR_LITERAL_ARITHMETIC.search(sql)
     )
 
 
@@ -105,9 +107,11 @@ def prepare(sql: str, connection: Any) -> str:
         vector_columns(sql)  # VECTOR(16384) is refused before anything is created
     if "VEC_EMBED_" in sql.upper():
         sql = rewrite_vec_embed(sql, connection)
-    if CAST_VECTOR.search(sql) or VEC_FROM_TEXT.search(sql):
+    if VECTOR_LITERAL_ARITHMETIC.search(sql):
+        refuse_vector_arithmetic(sql, connection)
+    elif CAST_VECTOR.search(sql) or VEC_FROM_TEXT.search(sql):
         refuse_vector_arithmetic(sql)
-    if CAST_VECTOR.search(sql):
+    if CAST_VECTOR.search(sql) or VEC_FROM_TEXT.search(sql):
         sql = rewrite_casts(sql)
     if VEC_FROM_TEXT.search(sql) or STORE_FUNCTION in sql or VECTOR_LITERAL_COMPARED.search(sql):
         sql = rewrite_vector_comparisons(sql, connection)
