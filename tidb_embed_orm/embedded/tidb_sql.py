@@ -27,11 +27,13 @@ from .vector_sql import (
     VECTOR_DDL,
     VECTOR_LITERAL_ARITHMETIC,
     VECTOR_LITERAL_COMPARED,
+    VECTOR_LITERAL_SET,
     UnsupportedStatementError,
     create_vector_triggers,
     refuse_vector_arithmetic,
     rewrite_casts,
     rewrite_vector_comparisons,
+    rewrite_vector_sets,
     vector_columns,
 )
 
@@ -61,6 +63,7 @@ def needs_rewrite(sql: str) -> bool:
         or VEC_FROM_TEXT.search(sql)
         or VECTOR_LITERAL_COMPARED.search(sql)
         or VECTOR_LITERAL_ARITHMETIC.search(sql)
+        or VECTOR_LITERAL_SET.search(sql)
     )
 
 
@@ -115,6 +118,8 @@ def prepare(sql: str, connection: Any) -> str:
         sql = rewrite_casts(sql)
     if VEC_FROM_TEXT.search(sql) or STORE_FUNCTION in sql or VECTOR_LITERAL_COMPARED.search(sql):
         sql = rewrite_vector_comparisons(sql, connection)
+    if VECTOR_LITERAL_SET.search(sql):  # after: its output must not be read as comparisons again
+        sql = rewrite_vector_sets(sql, connection)
     return sql
 
 

@@ -4,7 +4,8 @@
   writes there (``'[1,2,3]'``) and keep it as float32, as TiDB does; ``VECTOR(16384)`` is refused.
 - ``CAST(x AS VECTOR[(n)])`` / ``CONVERT(x, VECTOR[(n)])`` is TiDB's checked conversion, not SQLite's
   numeric cast; a vector cast to CHAR/BINARY is its text, to other types an error.
-- Comparisons where a vector is visible compare element-wise, as TiDB does.
+- Comparisons where a vector is visible compare element-wise, as TiDB does (also ``IN`` lists and
+  ``BETWEEN`` of vector texts).
 - ``+``/``-``/``*`` on such a vector, or on a VECTOR column next to a vector text, is refused
   (SQLite would silently give 0).
 """
@@ -246,6 +247,59 @@ def rewrite_vector_comparisons(sql: str, connection: Any) -> str:
             continue
         index += width
     for start, end, replacement in reversed(edits):
+        sql = sql[:start] + replacement + sql[end:]
+    return sql
+
+
+#: ``v IN ('[...]', ...)`` / ``v BETWEEN '[...]' AND ...``: a vector compared with vector texts.
+VECTOR_LITERAL_SET = re.compile(r"""\bIN\s*\(\s*'\s*\[|\bBETWEEN\s+'\s*\[""", re.IGNORECASE)
+
+
+def rewrite_vector_sets(sql: str, connection: Any) -> str:
+    """``v [NOT] IN ('[1,2]', ...)`` and ``v [NOT] BETWEEN '[..]' AND '[..]'`` on a vector, as on TiDB.
+
+    Without this SQLite compares the stored float32 blob with the texts (never equal, always
+    greater). Each vector text of an IN list becomes the vector it names; BETWEEN compares
+    element-wise.
+    """
+    words = significant(tokenize(sql))
+    tables: dict[str, TableRef] | None = None
+    edits: list[tuple[int, int, str]] = []
+    for index, token in enumerate(words):
+        if not token.is_word("IN", "BETWEEN") or index == 0:
+            continue
+        negated = words[index - 1].is_word("NOT")
+        operand = _operand_before(words, index - 1 if negated else index)
+        if operand is None:
+            continue
+        tokens = words[operand[0] : operand[1]]
+        kind = _operand_kind(tokens)
+        if kind == "name":
+            tables = table_references(words) if tables is None else tables
+            if not _is_vector_column(connection, tables, tokens):
+                continue
+        elif kind != "call":
+            continue
+        if token.is_word("IN") and index + 1 < len(words) and words[index + 1].is_punct("("):
+            items = split_top_level(words[index + 2 : matching_paren(words, index + 1)])
+            for item in items:
+                if len(item) == 1 and _operand_kind(item) == "text":
+                    text = item[0]
+                    edits.append((text.start, text.start + len(text.text), f"{STORE_FUNCTION}({text.text}, NULL)"))
+        elif token.is_word("BETWEEN"):
+            low = _operand_after(words, index + 1)
+            if low is None or low[1] >= len(words) or not words[low[1]].is_word("AND"):
+                continue
+            high = _operand_after(words, low[1] + 1)
+            if high is None:
+                continue
+            value = span(sql, tokens)
+            low_sql, high_sql = span(sql, words[low[0] : low[1]]), span(sql, words[high[0] : high[1]])
+            test = f"({COMPARE_FUNCTION}({value}, {low_sql}) >= 0 AND {COMPARE_FUNCTION}({value}, {high_sql}) <= 0)"
+            start = tokens[0].start
+            end = words[high[1] - 1].start + len(words[high[1] - 1].text)
+            edits.append((start, end, f"(NOT {test})" if negated else test))
+    for start, end, replacement in sorted(edits, reverse=True):
         sql = sql[:start] + replacement + sql[end:]
     return sql
 
