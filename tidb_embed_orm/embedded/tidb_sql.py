@@ -23,6 +23,7 @@ from .tidb_vector import STORE_FUNCTION
 from .vec_embed_sql import rewrite_vec_embed
 from .vector_sql import (
     CAST_VECTOR,
+    SET_OPERATOR,
     VEC_FROM_TEXT,
     VECTOR_DDL,
     VECTOR_LITERAL_ARITHMETIC,
@@ -118,8 +119,9 @@ def prepare(sql: str, connection: Any) -> str:
         sql = rewrite_casts(sql)
     if VEC_FROM_TEXT.search(sql) or STORE_FUNCTION in sql or VECTOR_LITERAL_COMPARED.search(sql):
         sql = rewrite_vector_comparisons(sql, connection)
-    if VECTOR_LITERAL_SET.search(sql):  # after: its output must not be read as comparisons again
-        sql = rewrite_vector_sets(sql, connection)
+    vector_call = VEC_FROM_TEXT.search(sql) or STORE_FUNCTION in sql
+    if VECTOR_LITERAL_SET.search(sql) or (vector_call and SET_OPERATOR.search(sql)):  # after comparisons: see below
+        sql = rewrite_vector_sets(sql, connection)  # its output must not be read as comparisons again
     return sql
 
 

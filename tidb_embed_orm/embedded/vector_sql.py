@@ -252,7 +252,11 @@ def rewrite_vector_comparisons(sql: str, connection: Any) -> str:
 
 
 #: ``v IN ('[...]', ...)`` / ``v BETWEEN '[...]' AND ...``: a vector compared with vector texts.
-VECTOR_LITERAL_SET = re.compile(r"""\bIN\s*\(\s*'\s*\[|\bBETWEEN\s+'\s*\[""", re.IGNORECASE)
+VECTOR_LITERAL_SET = re.compile(
+    r"""\bIN\s*\(\s*'\s*\[|\bBETWEEN\s+'\s*\[|\bBETWEEN\b[^;]{0,200}?\bAND\s+'\s*\[""", re.IGNORECASE
+)
+#: IN / BETWEEN anywhere: read when a vector call (VEC_FROM_TEXT, a cast to VECTOR) is in the statement.
+SET_OPERATOR = re.compile(r"\b(?:IN|BETWEEN)\b", re.IGNORECASE)
 
 
 def rewrite_vector_sets(sql: str, connection: Any) -> str:
