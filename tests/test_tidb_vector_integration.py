@@ -12,11 +12,17 @@ verbatim" section lists them. ``Instead`` steps are the embedded engine's equiva
 statement SQLite cannot run (ALTER TABLE ... MODIFY COLUMN, ON DUPLICATE KEY UPDATE), so the
 statements after it test what TiDB tests; they are not TiDB statements and are not counted.
 
+From ``auto_embed_compatibility_test.go``, ``TestAutoEmbeddingVectorSearchRejects``: the
+statements where VEC_EMBED_* must refuse a first argument that is not certainly an
+EMBED_TEXT-generated column (its tables are created, never written, so TiDB's ``mock/json``
+test provider is never called).
+
 Skipped by design (the embedded engine does not model them): SHOW CREATE TABLE, SHOW COLUMNS and
 INFORMATION_SCHEMA.COLUMNS (MySQL's catalog; SQLite's is sqlite_master), ANALYZE TABLE (planner
-statistics), EXPLAIN plans, TiFlash replicas and privileges. ``auto_embed_compatibility_test.go``
-is not transcribed: it runs on TiDB's ``mock/json`` test provider (the text is the vector),
-which has no counterpart here; VEC_EMBED_* resolution is covered by tests/test_tidb_raw_sql.py.
+statistics), EXPLAIN plans, planner switches (``SET tidb_enable_cascades_planner``), the prepared
+plan cache (PREPARE / EXECUTE / ``@@last_plan_from_cache``), TiFlash replicas and privileges;
+and ``TestAutoEmbeddingVectorSearchCompatibility``, whose results come from TiDB's ``mock/json``
+provider (the text is the vector, plus an offset option), which has no counterpart here.
 """
 
 from __future__ import annotations
