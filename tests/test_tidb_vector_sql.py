@@ -194,3 +194,49 @@ def test_vector_arithmetic_is_an_error_not_a_silent_zero(sql, statement):
 @pytest.mark.xfail(strict=True, reason="deliberate difference: beyond float32 is refused, TiDB stores +Inf")
 def test_beyond_float32(sql):
     assert sql("SELECT VEC_DIMS('[1e40]')").scalar() == 1
+
+
+def test_in_lists_and_between_of_vector_texts(sql):
+    # TiDB reads '[...]' beside a vector as a vector: IN compares vectors, BETWEEN element-wise.
+    sql("CREATE TABLE t (id INT PRIMARY KEY, v VECTOR(2), note TEXT)")
+    sql("INSERT INTO t VALUES (1, '[1,2]', '[1,2]'), (2, '[3,4]', 'b'), (3, '[10,0]', 'c'), (4, NULL, 'd')")
+    ids = lambda statement: sql(statement).scalars().all()  # noqa: E731
+    assert ids("SELECT id FROM t WHERE t.v IN ('[1, 2]', '[10,0]') ORDER BY id") == [1, 3]
+    assert ids("SELECT id FROM t WHERE v NOT IN ('[1, 2]') ORDER BY id") == [2, 3]  # NULL is neither
+    assert ids("SELECT id FROM t WHERE v BETWEEN '[2,0]' AND '[4,0]' ORDER BY id") == [2]  # not byte order
+    assert ids("SELECT id FROM t WHERE v NOT BETWEEN '[2,0]' AND '[4,0]' ORDER BY id") == [1, 3]
+    assert ids("SELECT id FROM t WHERE VEC_FROM_TEXT('[3,4]') BETWEEN v AND '[9,9]' ORDER BY id") == [1, 2]
+    assert ids("SELECT id FROM t WHERE note IN ('[1,2]')") == [1]  # a text column stays text
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["SELECT v + '[1, 1]' FROM t", "SELECT '[1, 1]' * t.v FROM t", "SELECT v - '[1, 1]' FROM t WHERE id = 1"],
+)
+def test_arithmetic_between_a_vector_column_and_a_vector_text_is_an_error(sql, statement):
+    sql("CREATE TABLE t (id INT PRIMARY KEY, v VECTOR(2))")
+    sql("INSERT INTO t VALUES (1, '[1,2]')")
+    with pytest.raises(UnsupportedStatementError, match="arithmetic on vectors"):
+        sql(statement).all()
+
+
+CONVERSIONS = [  # TiDB's TestVectorConversion: a vector converts to its text, or to another VECTOR
+    ("SELECT CAST(VEC_FROM_TEXT('[1,2.5]') AS CHAR)", "[1,2.5]"),
+    ("SELECT CONVERT(VEC_FROM_TEXT('[1,2.5]'), CHAR)", "[1,2.5]"),
+    ("SELECT CAST(CAST('[1, 2]' AS VECTOR) AS BINARY)", "[1,2]"),
+    ("SELECT VEC_AS_TEXT(CONVERT('[1, 2]', VECTOR(2)))", "[1,2]"),
+    ("SELECT CAST('12' AS CHAR)", "12"),  # no vector: SQLite's own CAST
+]
+
+
+@pytest.mark.parametrize("statement, expected", CONVERSIONS)
+def test_vector_conversions(sql, statement, expected):
+    assert sql(statement).scalar() == expected
+
+
+@pytest.mark.parametrize("target", ["JSON", "DOUBLE", "SIGNED", "DATE"])
+def test_a_vector_converts_to_no_other_type(sql, target):
+    with pytest.raises(UnsupportedStatementError, match=f"cannot convert a VECTOR to {target}"):
+        sql(f"SELECT CAST(VEC_FROM_TEXT('[1]') AS {target})").all()
+    with pytest.raises(UnsupportedStatementError, match="Only VECTOR is supported for now"):
+        sql("SELECT CONVERT('[1]', VECTOR<DOUBLE>)").all()

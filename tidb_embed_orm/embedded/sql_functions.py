@@ -6,6 +6,7 @@ raised exception"; ``UdfErrors`` keeps the real one so the dialect can raise it 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -38,8 +39,14 @@ def _vector(value: Any) -> codec.Float32Array:
 
 
 def _cosine(a: codec.Float32Array, b: codec.Float32Array) -> float:
-    denominator = float(np.linalg.norm(a)) * float(np.linalg.norm(b))
-    return float("nan") if denominator == 0 else 1.0 - float(np.dot(a, b)) / denominator
+    # TiDB's formula (pkg/types/vector.go): float32 sums, a float64 quotient clamped to [-1, 1], so
+    # parallel vectors are exactly 0 apart; a zero (or overflowing) norm gives NaN, which SQLite returns as NULL.
+    with np.errstate(over="ignore", invalid="ignore"):
+        dot, norm_a, norm_b = float(np.dot(a, b)), float(np.dot(a, a)), float(np.dot(b, b))
+        similarity = dot / math.sqrt(norm_a * norm_b) if norm_a * norm_b else math.nan
+    if math.isnan(similarity):
+        return math.nan
+    return 1.0 - min(1.0, max(-1.0, similarity))
 
 
 _DISTANCES: dict[str, Callable[[codec.Float32Array, codec.Float32Array], float]] = {
@@ -87,7 +94,8 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
                 raise codec.VectorValueError(
                     f"vectors have different dimensions: {left.shape[0]} and {right.shape[0]}"
                 )
-            return distance(left, right)
+            with np.errstate(over="ignore"):  # beyond float32 is +-Inf, as on TiDB ('[3e38]' and '[-3e38]')
+                return distance(left, right)
 
         connection.create_function(name, 2, guarded(vec_distance), deterministic=True)
         # The one-argument form names a vector index (CREATE INDEX ix ON t (VEC_COSINE_DISTANCE(v))):

@@ -23,14 +23,18 @@ from .tidb_vector import STORE_FUNCTION
 from .vec_embed_sql import rewrite_vec_embed
 from .vector_sql import (
     CAST_VECTOR,
+    SET_OPERATOR,
     VEC_FROM_TEXT,
     VECTOR_DDL,
+    VECTOR_LITERAL_ARITHMETIC,
     VECTOR_LITERAL_COMPARED,
+    VECTOR_LITERAL_SET,
     UnsupportedStatementError,
     create_vector_triggers,
     refuse_vector_arithmetic,
     rewrite_casts,
     rewrite_vector_comparisons,
+    rewrite_vector_sets,
     vector_columns,
 )
 
@@ -59,6 +63,8 @@ def needs_rewrite(sql: str) -> bool:
         or CAST_VECTOR.search(sql)
         or VEC_FROM_TEXT.search(sql)
         or VECTOR_LITERAL_COMPARED.search(sql)
+        or VECTOR_LITERAL_ARITHMETIC.search(sql)
+        or VECTOR_LITERAL_SET.search(sql)
     )
 
 
@@ -105,12 +111,17 @@ def prepare(sql: str, connection: Any) -> str:
         vector_columns(sql)  # VECTOR(16384) is refused before anything is created
     if "VEC_EMBED_" in sql.upper():
         sql = rewrite_vec_embed(sql, connection)
-    if CAST_VECTOR.search(sql) or VEC_FROM_TEXT.search(sql):
+    if VECTOR_LITERAL_ARITHMETIC.search(sql):
+        refuse_vector_arithmetic(sql, connection)
+    elif CAST_VECTOR.search(sql) or VEC_FROM_TEXT.search(sql):
         refuse_vector_arithmetic(sql)
-    if CAST_VECTOR.search(sql):
+    if CAST_VECTOR.search(sql) or VEC_FROM_TEXT.search(sql):
         sql = rewrite_casts(sql)
     if VEC_FROM_TEXT.search(sql) or STORE_FUNCTION in sql or VECTOR_LITERAL_COMPARED.search(sql):
         sql = rewrite_vector_comparisons(sql, connection)
+    vector_call = VEC_FROM_TEXT.search(sql) or STORE_FUNCTION in sql
+    if VECTOR_LITERAL_SET.search(sql) or (vector_call and SET_OPERATOR.search(sql)):  # after comparisons: see below
+        sql = rewrite_vector_sets(sql, connection)  # its output must not be read as comparisons again
     return sql
 
 

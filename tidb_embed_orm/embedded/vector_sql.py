@@ -2,9 +2,12 @@
 
 - ``CREATE TABLE`` with ``VECTOR[(n)]`` columns gets triggers that parse and check what SQL
   writes there (``'[1,2,3]'``) and keep it as float32, as TiDB does; ``VECTOR(16384)`` is refused.
-- ``CAST(x AS VECTOR[(n)])`` is TiDB's checked conversion, not SQLite's numeric cast.
-- Comparisons where a vector is visible compare element-wise, as TiDB does.
-- ``+``/``-`` on such a vector is refused (SQLite would silently give 0).
+- ``CAST(x AS VECTOR[(n)])`` / ``CONVERT(x, VECTOR[(n)])`` is TiDB's checked conversion, not SQLite's
+  numeric cast; a vector cast to CHAR/BINARY is its text, to other types an error.
+- Comparisons where a vector is visible compare element-wise, as TiDB does (also ``IN`` lists and
+  ``BETWEEN`` of vector texts).
+- ``+``/``-``/``*`` on such a vector, or on a VECTOR column next to a vector text, is refused
+  (SQLite would silently give 0).
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ class UnsupportedStatementError(TidbEmbedError, ValueError):
 
 
 VECTOR_DDL = re.compile(r"^\s*CREATE\s+(?:TEMP\w*\s+)?TABLE\b.*\bVECTOR\b", re.IGNORECASE | re.DOTALL)
-CAST_VECTOR = re.compile(r"\bAS\s+VECTOR\b", re.IGNORECASE)
+#: A conversion to VECTOR: ``CAST(x AS VECTOR)`` or ``CONVERT(x, VECTOR)``.
+CAST_VECTOR = re.compile(r"\bAS\s+VECTOR\b|,\s*VECTOR\b", re.IGNORECASE)
 VEC_FROM_TEXT = re.compile(r"\bVEC_FROM_TEXT\s*\(", re.IGNORECASE)
 VECTOR_LITERAL_COMPARED = re.compile(r"""[<>=]\s*'\s*\[|'\s*\[[^']*'\s*[<>=!]""")
+#: A vector text next to + - * / %: a VECTOR column on the other side would silently give 0.
+VECTOR_LITERAL_ARITHMETIC = re.compile(r"""[-+*/%]\s*'\s*\[|'\s*\[[^']*'\s*[-+*/%]""")
 
 
 def vector_columns(create_table: str) -> tuple[str | None, list[tuple[str, int | None]]]:
@@ -83,26 +89,24 @@ def create_vector_triggers(connection: Any, create_table: str) -> None:
 
 
 def rewrite_casts(sql: str) -> str:
-    """TiDB's ``CAST(x AS VECTOR[(n)])`` as the engine's checked conversion (SQLite would give 0)."""
+    """TiDB's ``CAST(x AS VECTOR[(n)])`` / ``CONVERT(x, VECTOR[(n)])`` as the engine's checked conversion.
+
+    SQLite would give 0. A visible vector (``VEC_FROM_TEXT(...)``, a cast to VECTOR) cast to CHAR
+    or BINARY is its text, as on TiDB; to any other type it is TiDB's refusal, not SQLite's bytes.
+    """
     words = significant(tokenize(sql))
     out: list[str] = []
     position = 0
     index = 0
     while index < len(words):
         token = words[index]
-        if token.is_word("CAST") and index + 1 < len(words) and words[index + 1].is_punct("("):
+        if token.is_word("CAST", "CONVERT") and index + 1 < len(words) and words[index + 1].is_punct("("):
             close = matching_paren(words, index + 1)
-            inner = words[index + 2 : close]
-            as_index = max((i for i, t in enumerate(inner) if t.is_word("AS")), default=None)
-            if as_index is not None and as_index + 1 < len(inner) and inner[as_index + 1].is_word("VECTOR"):
-                target = inner[as_index + 2 :]
-                dim = "NULL"
-                if len(target) == 3 and target[0].is_punct("(") and target[1].kind == "number":
-                    dim = str(int(float(target[1].text)))
-                    check_dims_valid(int(dim))
-                expression = rewrite_casts(span(sql, inner[:as_index]))
+            parts = _conversion_parts(token, words[index + 2 : close])
+            replacement = None if parts is None else _conversion(sql, *parts)
+            if replacement is not None:
                 out.append(sql[position : token.start])
-                out.append(f"{STORE_FUNCTION}({expression}, {dim})")
+                out.append(replacement)
                 position = words[close].start + 1
                 index = close + 1
                 continue
@@ -111,35 +115,83 @@ def rewrite_casts(sql: str) -> str:
     return "".join(out)
 
 
+def _conversion_parts(function: Token, inner: list[Token]) -> tuple[list[Token], list[Token]] | None:
+    """(expression, target type) of ``CAST(e AS type)`` or ``CONVERT(e, type)``."""
+    if function.is_word("CAST"):
+        as_index = max((i for i, t in enumerate(inner) if t.is_word("AS")), default=None)
+        if as_index is None or as_index == 0 or as_index + 1 >= len(inner):
+            return None
+        return inner[:as_index], inner[as_index + 1 :]
+    parts = split_top_level(inner)
+    return (parts[0], parts[1]) if len(parts) == 2 and parts[0] and parts[1] else None
+
+
+def _conversion(sql: str, expression: list[Token], target: list[Token]) -> str | None:
+    if target[0].is_word("VECTOR"):
+        dim = "NULL"
+        if len(target) > 1 and target[1].is_punct("<"):
+            raise UnsupportedStatementError(f"Only VECTOR is supported for now, not {span(sql, target)}")
+        if len(target) == 4 and target[1].is_punct("(") and target[2].kind == "number":
+            dim = str(int(float(target[2].text)))
+            check_dims_valid(int(dim))
+        return f"{STORE_FUNCTION}({rewrite_casts(span(sql, expression))}, {dim})"
+    if not _is_vector_expression(expression):
+        return None
+    if target[0].is_word("CHAR", "BINARY"):
+        return f"VEC_AS_TEXT({rewrite_casts(span(sql, expression))})"
+    raise UnsupportedStatementError(
+        f"cannot convert a VECTOR to {span(sql, target)}: a vector converts only to CHAR or BINARY (its text)"
+    )
+
+
+def _is_vector_expression(tokens: list[Token]) -> bool:
+    """A call whose value is certainly a vector: VEC_FROM_TEXT(...), CAST(... AS VECTOR), CONVERT(..., VECTOR)."""
+    if len(tokens) < 3 or not tokens[1].is_punct("(") or matching_paren(tokens, 1) != len(tokens) - 1:
+        return False
+    if tokens[0].is_word("VEC_FROM_TEXT"):
+        return True
+    if tokens[0].is_word("CAST", "CONVERT"):
+        parts = _conversion_parts(tokens[0], tokens[2:-1])
+        return parts is not None and parts[1][0].is_word("VECTOR")
+    return False
+
+
 _ARITHMETIC = {"+", "-", "*", "/", "%"}
 
 
-def refuse_vector_arithmetic(sql: str) -> None:
-    """TiDB adds and subtracts vectors element-wise; SQLite would turn them into 0. Refuse instead."""
+def refuse_vector_arithmetic(sql: str, connection: Any = None) -> None:
+    """TiDB adds, subtracts and multiplies vectors element-wise; SQLite would turn them into 0. Refuse instead.
+
+    A vector is seen as VEC_FROM_TEXT(...) / a cast to VECTOR, or (given ``connection``) a VECTOR
+    column next to the operator.
+    """
     words = significant(tokenize(sql))
+    tables: dict[str, TableRef] | None = None
     for index, token in enumerate(words):
-        is_vector_call = token.is_word("VEC_FROM_TEXT") or (
-            token.is_word("CAST")
-            and index + 1 < len(words)
-            and words[index + 1].is_punct("(")
-            and _casts_to_vector(words, index + 1)
-        )
-        if not is_vector_call or index + 1 >= len(words) or not words[index + 1].is_punct("("):
+        if token.kind == "punct" and token.text in _ARITHMETIC and connection is not None:
+            for operand in (_operand_before(words, index), _operand_after(words, index + 1)):
+                if operand is None or _operand_kind(words[operand[0] : operand[1]]) != "name":
+                    continue
+                tables = table_references(words) if tables is None else tables
+                if _is_vector_column(connection, tables, words[operand[0] : operand[1]]):
+                    raise UnsupportedStatementError(_ARITHMETIC_MESSAGE)
+        if not token.is_word("VEC_FROM_TEXT", "CAST", "CONVERT") or index + 1 >= len(words):
+            continue
+        if not words[index + 1].is_punct("("):
             continue
         close = matching_paren(words, index + 1)
+        if not _is_vector_expression(words[index : close + 1]):
+            continue
         before = words[index - 1] if index else None
         after_call = words[close + 1] if close + 1 < len(words) else None
         if any(t is not None and t.kind == "punct" and t.text in _ARITHMETIC for t in (before, after_call)):
-            raise UnsupportedStatementError(
-                "arithmetic on vectors (+, -) is not supported by the embedded engine (SQLite would give 0): "
-                "compute it in Python on the numpy arrays, or run it on TiDB"
-            )
+            raise UnsupportedStatementError(_ARITHMETIC_MESSAGE)
 
 
-def _casts_to_vector(words: list[Token], open_index: int) -> bool:
-    inner = words[open_index + 1 : matching_paren(words, open_index)]
-    as_index = max((i for i, t in enumerate(inner) if t.is_word("AS")), default=None)
-    return as_index is not None and as_index + 1 < len(inner) and inner[as_index + 1].is_word("VECTOR")
+_ARITHMETIC_MESSAGE = (
+    "arithmetic on vectors (+, -, *) is not supported by the embedded engine (SQLite would give 0): "
+    "compute it in Python on the numpy arrays, or run it on TiDB"
+)
 
 
 _COMPARISONS = ("<=>", "<=", ">=", "<>", "!=", "==", "<", ">", "=")
@@ -195,6 +247,63 @@ def rewrite_vector_comparisons(sql: str, connection: Any) -> str:
             continue
         index += width
     for start, end, replacement in reversed(edits):
+        sql = sql[:start] + replacement + sql[end:]
+    return sql
+
+
+#: ``v IN ('[...]', ...)`` / ``v BETWEEN '[...]' AND ...``: a vector compared with vector texts.
+VECTOR_LITERAL_SET = re.compile(
+    r"""\bIN\s*\(\s*'\s*\[|\bBETWEEN\s+'\s*\[|\bBETWEEN\b[^;]{0,200}?\bAND\s+'\s*\[""", re.IGNORECASE
+)
+#: IN / BETWEEN anywhere: read when a vector call (VEC_FROM_TEXT, a cast to VECTOR) is in the statement.
+SET_OPERATOR = re.compile(r"\b(?:IN|BETWEEN)\b", re.IGNORECASE)
+
+
+def rewrite_vector_sets(sql: str, connection: Any) -> str:
+    """``v [NOT] IN ('[1,2]', ...)`` and ``v [NOT] BETWEEN '[..]' AND '[..]'`` on a vector, as on TiDB.
+
+    Without this SQLite compares the stored float32 blob with the texts (never equal, always
+    greater). Each vector text of an IN list becomes the vector it names; BETWEEN compares
+    element-wise.
+    """
+    words = significant(tokenize(sql))
+    tables: dict[str, TableRef] | None = None
+    edits: list[tuple[int, int, str]] = []
+    for index, token in enumerate(words):
+        if not token.is_word("IN", "BETWEEN") or index == 0:
+            continue
+        negated = words[index - 1].is_word("NOT")
+        operand = _operand_before(words, index - 1 if negated else index)
+        if operand is None:
+            continue
+        tokens = words[operand[0] : operand[1]]
+        kind = _operand_kind(tokens)
+        if kind == "name":
+            tables = table_references(words) if tables is None else tables
+            if not _is_vector_column(connection, tables, tokens):
+                continue
+        elif kind != "call":
+            continue
+        if token.is_word("IN") and index + 1 < len(words) and words[index + 1].is_punct("("):
+            items = split_top_level(words[index + 2 : matching_paren(words, index + 1)])
+            for item in items:
+                if len(item) == 1 and _operand_kind(item) == "text":
+                    text = item[0]
+                    edits.append((text.start, text.start + len(text.text), f"{STORE_FUNCTION}({text.text}, NULL)"))
+        elif token.is_word("BETWEEN"):
+            low = _operand_after(words, index + 1)
+            if low is None or low[1] >= len(words) or not words[low[1]].is_word("AND"):
+                continue
+            high = _operand_after(words, low[1] + 1)
+            if high is None:
+                continue
+            value = span(sql, tokens)
+            low_sql, high_sql = span(sql, words[low[0] : low[1]]), span(sql, words[high[0] : high[1]])
+            test = f"({COMPARE_FUNCTION}({value}, {low_sql}) >= 0 AND {COMPARE_FUNCTION}({value}, {high_sql}) <= 0)"
+            start = tokens[0].start
+            end = words[high[1] - 1].start + len(words[high[1] - 1].text)
+            edits.append((start, end, f"(NOT {test})" if negated else test))
+    for start, end, replacement in sorted(edits, reverse=True):
         sql = sql[:start] + replacement + sql[end:]
     return sql
 
