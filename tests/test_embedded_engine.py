@@ -234,3 +234,15 @@ def test_a_statement_larger_than_the_cache_embeds_each_text_once_in_batches(tmp_
     assert np.array_equal(stored[0][1], stored[1][1])  # the same text, the same vector
     assert len(engine.dialect.embedding_service._cache) <= 1000
     engine.dispose()
+
+
+def test_a_multi_values_insert_embeds_in_batches(tmp_path):
+    counting = HashingTestEmbedder(384)
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'mv.db'}", embedders={MINILM: counting})
+    Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(Doc).values([{"id": i, "content": f"row {i}"} for i in range(200)]))
+        stored = conn.execute(select(Doc.embedding).where(Doc.id == 150)).scalar_one()
+    assert counting.calls == math.ceil(200 / 64) and counting.texts_embedded == 200
+    assert np.array_equal(stored, counting.embed(["row 150"])[0])
+    engine.dispose()

@@ -74,8 +74,16 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
         for column, source in auto_embedding_columns(getattr(compiled.statement, "table", None)):
             column_type = cast(AutoEmbeddingVector, column.type)
             announced = texts.setdefault((column_type.model, column_type.stored_options_json), [])
-            announced.extend(p[source.key] for p in self.compiled_parameters if isinstance(p.get(source.key), str))
+            announced.extend(_source_texts(self.compiled_parameters, source.key))
         service.start_statement(connection, texts)
+
+
+def _source_texts(parameters: list[dict[str, Any]], key: str) -> list[str]:
+    """A statement's source texts in row order: ``key`` per parameter set, and ``key_m<n>`` per row of
+    a multi-VALUES insert (``insert().values([...])``)."""
+    multi = re.compile(rf"{re.escape(key)}_m\d+")
+    return [value for p in parameters for name, value in p.items()
+            if isinstance(value, str) and (name == key or multi.fullmatch(name))]
 
 
 class EmbeddedDialect(SQLiteDialect_pysqlite):
