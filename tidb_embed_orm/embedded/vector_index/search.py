@@ -198,9 +198,10 @@ class VectorIndexes:
             runs: dict[int, SearchRun] = {}
             scans: set[int] = set()
             for search in searches:
-                schema = (schema_map or {}).get(search.schema, search.schema) if schema_map else search.schema
-                run = None if search.nested and search.filtered else \
-                    self._prepare_one(dbapi_connection, cursor, quote, files, search, schema)
+                schema = schema_map.get(search.schema, search.schema) if schema_map else search.schema
+                run = None
+                if not (search.nested and search.filtered):  # a filtered subquery cannot ask for more rows
+                    run = self._prepare_one(dbapi_connection, cursor, quote, files, search, schema)
                 if run is None:
                     scans.add(search.number)
                 else:
@@ -253,9 +254,10 @@ class VectorIndexes:
             reader, lock = self._reader(database_file)
             with lock:
                 own = reader.cursor()
+                files = GraphFiles(database_file)
                 try:
-                    catch_up(graph, own, quote, "main", GraphFiles(database_file))
-                    maybe_save(graph, own, quote, "main", GraphFiles(database_file))
+                    catch_up(graph, own, quote, "main", files)
+                    maybe_save(graph, own, quote, "main", files)
                 finally:
                     own.close()
         elif not dbapi_connection.in_transaction:
