@@ -8,6 +8,7 @@ quoted identifiers and comments.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 _TOKEN = re.compile(
@@ -114,3 +115,25 @@ def split_top_level(tokens: list[Token], separator: str = ",") -> list[list[Toke
         else:
             parts[-1].append(token)
     return parts
+
+
+def rewrite_calls(sql: str, words: list[Token], names: Collection[str],
+                  rewrite: Callable[[Token, list[Token]], str | None]) -> str:
+    """``sql`` with each call ``NAME(...)`` (``NAME`` in ``names``) replaced by ``rewrite(name, arguments)``,
+    where that gives text (None leaves the call as it is)."""
+    out: list[str] = []
+    position = index = 0
+    while index < len(words):
+        token = words[index]
+        if token.kind == "word" and token.upper in names and index + 1 < len(words) and words[index + 1].is_punct("("):
+            close = matching_paren(words, index + 1)
+            replacement = rewrite(token, words[index + 2 : close])
+            if replacement is not None:
+                out.append(sql[position : token.start])
+                out.append(replacement)
+                position = words[close].start + 1
+                index = close + 1
+                continue
+        index += 1
+    out.append(sql[position:])
+    return "".join(out)

@@ -18,6 +18,7 @@ from ..sql_text import (
     Token,
     is_name,
     matching_paren,
+    rewrite_calls,
     significant,
     split_top_level,
     sql_string,
@@ -41,25 +42,12 @@ _VEC_EMBED_FUNCTIONS = {
 
 def rewrite_vec_embed(sql: str, connection: Any) -> str:
     """``sql`` with every VEC_EMBED_*(col, text) spelled with the column's own EMBED_TEXT."""
-    tokens = tokenize(sql)
-    words = significant(tokens)
+    words = significant(tokenize(sql))
     tables = table_references(words)
-    out: list[str] = []
-    position = 0
-    index = 0
-    while index < len(words):
-        token = words[index]
-        function = token.upper if token.kind == "word" else ""
-        if function in _VEC_EMBED_FUNCTIONS and index + 1 < len(words) and words[index + 1].is_punct("("):
-            close = matching_paren(words, index + 1)
-            out.append(sql[position : token.start])
-            out.append(_rewrite_call(sql, function, words[index + 2 : close], tables, connection))
-            position = words[close].start + 1
-            index = close + 1
-            continue
-        index += 1
-    out.append(sql[position:])
-    return "".join(out)
+    return rewrite_calls(
+        sql, words, _VEC_EMBED_FUNCTIONS,
+        lambda function, arguments: _rewrite_call(sql, function.upper, arguments, tables, connection),
+    )
 
 
 def _rewrite_call(sql: str, function: str, args: list[Token], tables: dict[str, TableRef], connection: Any) -> str:

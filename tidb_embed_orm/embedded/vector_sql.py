@@ -17,7 +17,16 @@ import uuid
 from typing import Any
 
 from ..errors import TidbEmbedError
-from ..sql_text import Token, is_name, matching_paren, significant, split_top_level, tokenize, unquote_name
+from ..sql_text import (
+    Token,
+    is_name,
+    matching_paren,
+    rewrite_calls,
+    significant,
+    split_top_level,
+    tokenize,
+    unquote_name,
+)
 from .sql_schema import TableRef, candidate_tables, column_definition, create_table_sql, quote, span, table_references
 from .tidb_vector import COMPARE_FUNCTION, STORE_FUNCTION, check_dims_valid
 
@@ -94,25 +103,11 @@ def rewrite_casts(sql: str) -> str:
     SQLite would give 0. A visible vector (``VEC_FROM_TEXT(...)``, a cast to VECTOR) cast to CHAR
     or BINARY is its text, as on TiDB; to any other type it is TiDB's refusal, not SQLite's bytes.
     """
-    words = significant(tokenize(sql))
-    out: list[str] = []
-    position = 0
-    index = 0
-    while index < len(words):
-        token = words[index]
-        if token.is_word("CAST", "CONVERT") and index + 1 < len(words) and words[index + 1].is_punct("("):
-            close = matching_paren(words, index + 1)
-            parts = _conversion_parts(token, words[index + 2 : close])
-            replacement = None if parts is None else _conversion(sql, *parts)
-            if replacement is not None:
-                out.append(sql[position : token.start])
-                out.append(replacement)
-                position = words[close].start + 1
-                index = close + 1
-                continue
-        index += 1
-    out.append(sql[position:])
-    return "".join(out)
+    def conversion(function: Token, arguments: list[Token]) -> str | None:
+        parts = _conversion_parts(function, arguments)
+        return None if parts is None else _conversion(sql, *parts)
+
+    return rewrite_calls(sql, significant(tokenize(sql)), ("CAST", "CONVERT"), conversion)
 
 
 def _conversion_parts(function: Token, inner: list[Token]) -> tuple[list[Token], list[Token]] | None:
