@@ -240,3 +240,17 @@ def test_a_vector_converts_to_no_other_type(sql, target):
         sql(f"SELECT CAST(VEC_FROM_TEXT('[1]') AS {target})").all()
     with pytest.raises(UnsupportedStatementError, match="Only VECTOR is supported for now"):
         sql("SELECT CONVERT('[1]', VECTOR<DOUBLE>)").all()
+
+
+def test_arithmetic_and_sums_on_a_vector_column_are_refused_not_zero():
+    engine = create_engine("sqlite+tidb_embed://")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, emb VECTOR(3), n INT, note TEXT)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1, '[1,2,3]', 5, 'a-b+c')")
+        for sql in ["SELECT emb + 1 FROM t", "SELECT t.emb - emb FROM t", "SELECT SUM(emb) FROM t",
+                    "SELECT avg(DISTINCT t.emb) FROM t", "SELECT n * emb FROM t"]:
+            with pytest.raises(UnsupportedStatementError):
+                conn.exec_driver_sql(sql)
+        assert conn.exec_driver_sql("SELECT n + 1, n * 2, SUM(n), note || '-x' FROM t").one() == (6, 10, 5, "a-b+c-x")
+        assert conn.exec_driver_sql("SELECT 'emb + 1' FROM t").scalar() == "emb + 1"  # text, not arithmetic
+    engine.dispose()

@@ -6,15 +6,18 @@ behaves as it does through ``exec_driver_sql``, ``text()`` or the ORM.
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 from ..secrets import ApiKey
 from ..sql_text import tokenize
-from .tidb_sql import after, needs_rewrite, prepare, set_provider_key
+from .tidb_sql import after, check_vector_columns, needs_rewrite, prepare, set_provider_key
 
 KeySink = Callable[[str, ApiKey], None]
+#: A column definition of type VECTOR in CREATE TABLE text: its (maybe quoted) name.
+_VECTOR_COLUMN = re.compile(r"""(?:^|[,(])\s*("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)\s+VECTOR\b""", re.IGNORECASE)
 _FACTORIES: dict[Any, type] = {}
 
 
@@ -25,7 +28,10 @@ def connection_factory(dbapi: Any) -> type:
 
     class TidbCursor(dbapi.Cursor):  # type: ignore[name-defined,misc]
         def execute(self, sql: str, parameters: Any = ()) -> Any:
-            if not (isinstance(sql, str) and needs_rewrite(sql)):
+            if not isinstance(sql, str):
+                return super().execute(sql, parameters)
+            if not needs_rewrite(sql):
+                check_vector_columns(sql, self.connection, self.connection.vector_column_names)
                 return super().execute(sql, parameters)
             connection = self.connection
             if set_provider_key(sql, parameters, connection.store_provider_key):
@@ -67,6 +73,33 @@ def connection_factory(dbapi: Any) -> type:
 
         def executescript(self, script: str) -> Any:
             return self.cursor().executescript(script)
+
+        _vector_names: tuple[int, re.Pattern[str] | None] = (-1, None)
+
+        def vector_column_names(self) -> re.Pattern[str] | None:
+            """A pattern matching the names of the database's VECTOR columns (None when it has none).
+
+            Re-read only when the schema changes (PRAGMA schema_version of each attached database).
+            """
+            cursor = dbapi.Cursor(self)
+            try:
+                versions = 0
+                for _seq, name, _file in cursor.execute("PRAGMA database_list").fetchall():
+                    versions = versions * 31 + cursor.execute(f'PRAGMA "{name}".schema_version').fetchone()[0]
+                if versions != self._vector_names[0]:
+                    names: set[str] = set()
+                    for _seq, name, _file in cursor.execute("PRAGMA database_list").fetchall():
+                        for (ddl,) in cursor.execute(
+                            f"SELECT sql FROM \"{name}\".sqlite_master WHERE type = 'table' AND sql LIKE '%VECTOR%'"
+                        ).fetchall():
+                            names.update(_VECTOR_COLUMN.findall(ddl))
+                    words = sorted({n.strip('"`[]') for n in names})
+                    pattern = None if not words else re.compile(
+                        r"\b(?:" + "|".join(re.escape(n) for n in words) + r")\b", re.IGNORECASE)
+                    self._vector_names = (versions, pattern)
+                return self._vector_names[1]
+            finally:
+                cursor.close()
 
         def store_provider_key(self, provider: str, key: ApiKey) -> None:
             sink = self.key_sink()

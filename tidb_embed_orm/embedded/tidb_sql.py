@@ -32,6 +32,7 @@ from .vector_sql import (
     UnsupportedStatementError,
     create_vector_triggers,
     refuse_vector_arithmetic,
+    refuse_vector_sums,
     rewrite_casts,
     rewrite_vector_comparisons,
     rewrite_vector_sets,
@@ -105,6 +106,26 @@ def set_provider_key(sql: str, parameters: Sequence[Any] | None, store: KeySink)
     return True
 
 
+_STRINGS = re.compile(r"'(?:[^']|'')*'")
+_NUMERIC_USE = re.compile(r"[-+*/%]|\b(?:SUM|AVG|TOTAL)\s*\(", re.IGNORECASE)
+
+
+def check_vector_columns(sql: str, connection: Any, vector_names: Callable[[], re.Pattern[str] | None]) -> None:
+    """Arithmetic or SUM/AVG on a VECTOR column is refused (SQLite would silently give 0).
+
+    Run on statements that needs_rewrite() let through: the cheap tests first (an operator outside
+    string literals, then a VECTOR column's name as a word), the tokenizer only when both hold.
+    """
+    bare = _STRINGS.sub("''", sql)
+    if not _NUMERIC_USE.search(bare):
+        return
+    names = vector_names()
+    if names is None or not names.search(bare):
+        return
+    refuse_vector_arithmetic(sql, connection)
+    refuse_vector_sums(sql, connection)
+
+
 def prepare(sql: str, connection: Any) -> str:
     """``sql`` as SQLite must run it to mean what it means on TiDB (see the module docstring)."""
     if VECTOR_DDL.match(sql):
@@ -131,4 +152,6 @@ def after(sql: str, connection: Any) -> None:
         create_vector_triggers(connection, sql)
 
 
-__all__ = ["UnsupportedStatementError", "after", "needs_rewrite", "prepare", "set_provider_key"]
+__all__ = [
+    "UnsupportedStatementError", "after", "check_vector_columns", "needs_rewrite", "prepare", "set_provider_key",
+]

@@ -183,6 +183,28 @@ def refuse_vector_arithmetic(sql: str, connection: Any = None) -> None:
             raise UnsupportedStatementError(_ARITHMETIC_MESSAGE)
 
 
+_SUMS = ("SUM", "AVG", "TOTAL")
+
+
+def refuse_vector_sums(sql: str, connection: Any) -> None:
+    """SUM / AVG / TOTAL of a VECTOR column: TiDB refuses them, SQLite would give 0."""
+    words = significant(tokenize(sql))
+    tables: dict[str, TableRef] | None = None
+    for index, token in enumerate(words):
+        if not token.is_word(*_SUMS) or index + 1 >= len(words) or not words[index + 1].is_punct("("):
+            continue
+        argument = words[index + 2 : matching_paren(words, index + 1)]
+        if argument and argument[0].is_word("DISTINCT", "ALL"):
+            argument = argument[1:]
+        if _operand_kind(argument) != "name":
+            continue
+        tables = table_references(words) if tables is None else tables
+        if _is_vector_column(connection, tables, argument):
+            raise UnsupportedStatementError(
+                f"{token.upper}() of a vector column is not supported (TiDB refuses it too; SQLite would give 0)"
+            )
+
+
 _ARITHMETIC_MESSAGE = (
     "arithmetic on vectors (+, -, *) is not supported by the embedded engine (SQLite would give 0): "
     "compute it in Python on the numpy arrays, or run it on TiDB"
