@@ -38,6 +38,7 @@ from tidb_embed_orm import (  # noqa: E402
     FulltextIndex,
     SearchableText,
     Vector,
+    VectorIndex,
     fts_match,
     fulltext_search,
     hybrid_search,
@@ -128,7 +129,7 @@ def latency(workdir: Path, rows: int, searches: int) -> None:
     metadata = MetaData()
     table = Table("big", metadata, Column("id", Integer, primary_key=True, autoincrement=False),
                   Column("content", Text), Column("v", Vector(384)),
-                  FulltextIndex("ft_big_content", "content", parser=STANDARD))
+                  FulltextIndex("ft_big_content", "content", parser=STANDARD), VectorIndex("idx_big_v", "v"))
     engine = create_engine(f"sqlite+tidb_embed:///{workdir / 'latency.db'}")
     metadata.create_all(engine)
     started = time.perf_counter()
@@ -143,6 +144,10 @@ def latency(workdir: Path, rows: int, searches: int) -> None:
           f"loaded with its FTS5 index in {time.perf_counter() - started:.1f} s")
     queries = [(rng.standard_normal(384).astype(np.float32), " ".join(text_rng.choices(words, k=3)))
                for _ in range(searches)]
+    started = time.perf_counter()
+    with engine.connect() as conn:  # the first search builds the vector index's graph
+        conn.execute(select(table.c.id).order_by(table.c.v.cosine_distance(queries[0][0])).limit(K)).all()
+    print(f"vector index built by the first search in {time.perf_counter() - started:.1f} s")
 
     def run(build_statement) -> float:
         times = []
@@ -155,7 +160,7 @@ def latency(workdir: Path, rows: int, searches: int) -> None:
 
     match = lambda text: fts_match(table.c.content, text)  # noqa: E731
     timings = {
-        "vector-only (full scan, top 10)": run(
+        "vector-only (VectorIndex, top 10)": run(
             lambda v, t: select(table.c.id).order_by(table.c.v.cosine_distance(v)).limit(K)),
         "full-text-only (where + order by)": run(
             lambda v, t: select(table.c.id).where(match(t)).order_by(match(t).desc()).limit(K)),
@@ -165,7 +170,7 @@ def latency(workdir: Path, rows: int, searches: int) -> None:
     }
     for name, ms in timings.items():
         print(f"{name:<34} {ms:8.1f} ms  (median of {searches})")
-    ratio = timings["hybrid (one statement, RRF)"] / timings["vector-only (full scan, top 10)"]
+    ratio = timings["hybrid (one statement, RRF)"] / timings["vector-only (VectorIndex, top 10)"]
     print(f"ratio hybrid / vector-only: {ratio:.2f}")
     engine.dispose()
 
