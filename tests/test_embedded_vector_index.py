@@ -111,6 +111,8 @@ def test_which_statements_the_index_serves(engine):
     assert indexed_sql(select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)).limit(3))
     assert indexed_sql(select(indexed).where(indexed.c.id > 3).order_by(indexed.c.v.cosine_distance(q)).limit(3))
     assert indexed_sql(select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)).limit(3).offset(2))
+    labeled = indexed.c.v.cosine_distance(q).label("d")
+    assert indexed_sql(select(indexed.c.id, labeled).order_by(labeled).limit(3))  # ORDER BY d
     assert not indexed_sql(select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)))  # no LIMIT
     assert not indexed_sql(select(indexed.c.id).order_by(indexed.c.v.l2_distance(q)).limit(3))  # another metric
     nested = select(indexed.c.id).order_by(indexed.c.v.cosine_distance(q)).limit(3).subquery()

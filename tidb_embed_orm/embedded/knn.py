@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import (
     Over,
     UnaryExpression,
     WithinGroup,
+    _label_reference,
 )
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Select
@@ -128,6 +129,8 @@ def _indexed_search(select: Select[Any], compiler: SQLCompiler, nested: bool) ->
     table = froms[0]
     order = select._order_by_clauses[0]
     if isinstance(order, UnaryExpression) and order.modifier is not None and order.modifier.__name__ == "asc_op":
+        order = order.element
+    if isinstance(order, _label_reference):  # order_by(a_label): SQLAlchemy orders by the label's name
         order = order.element
     if isinstance(order, Label):
         order = order.element
