@@ -82,30 +82,25 @@ def _has_table(cursor: Any, qschema: str, name: str) -> bool:
                           (name,)).fetchone() is not None
 
 
+def _entries(cursor: Any, quote: Quote, schema: str, where: str = "", params: tuple[Any, ...] = ()) -> list[IndexEntry]:
+    if not _has_table(cursor, quote(schema), META_TABLE):
+        return []  # no vector index was ever installed in this schema
+    rows = cursor.execute(
+        f"SELECT name, table_name, column_name, metric, token, compacted_through "
+        f"FROM {quote(schema)}.{quote(META_TABLE)} {where}", params,
+    ).fetchall()
+    return [IndexEntry(schema, *row) for row in rows]
+
+
 def installed(cursor: Any, quote: Quote, schema: str) -> dict[str, IndexEntry]:
     """The installed vector indexes of ``schema`` by index name (``{}`` before the first one)."""
-    qschema = quote(schema)
-    if not _has_table(cursor, qschema, META_TABLE):
-        return {}
-    rows = cursor.execute(
-        f"SELECT name, table_name, column_name, metric, token, compacted_through FROM {qschema}.{quote(META_TABLE)}"
-    ).fetchall()
-    return {row[0]: IndexEntry(schema, *row) for row in rows}
+    return {entry.name: entry for entry in _entries(cursor, quote, schema)}
 
 
 def find_index(cursor: Any, quote: Quote, schema: str, table: str, column: str, metric: str) -> IndexEntry | None:
-    """The installed index on ``table.column`` for ``metric`` (one query: this runs before every search)."""
-    try:
-        row = cursor.execute(
-            f"SELECT name, table_name, column_name, metric, token, compacted_through FROM {quote(schema)}."
-            f"{quote(META_TABLE)} WHERE table_name = ? AND column_name = ? AND metric = ?",
-            (table, column, metric),
-        ).fetchone()
-    except Exception as exc:  # no vector index was ever installed in this schema
-        if "no such table" in str(exc):
-            return None
-        raise
-    return IndexEntry(schema, *row) if row else None
+    """The installed index on ``table.column`` for ``metric`` (this runs before every search)."""
+    where = "WHERE table_name = ? AND column_name = ? AND metric = ?"
+    return next(iter(_entries(cursor, quote, schema, where, (table, column, metric))), None)
 
 
 def _declared(cursor: Any, qschema: str) -> dict[str, tuple[str, str, str]]:
