@@ -17,6 +17,7 @@ from sqlalchemy import Table, event
 from sqlalchemy.dialects.mysql import base as mysql_base
 
 from .auto_embedding import AutoEmbeddingVector
+from .sql_text import unquote_identifier
 from .vector import Vector
 
 # A string literal with an optional charset introducer, as TiDB restores it into a generation
@@ -45,16 +46,6 @@ def _unquote_string(literal: str) -> str:
     return literal[1:-1].replace(quote * 2, quote)
 
 
-def _unquote_ident(ident: str) -> str:
-    if ident[0] == "`":
-        return ident[1:-1].replace("``", "`")
-    if ident[0] == '"':
-        return ident[1:-1].replace('""', '"')
-    if ident[0] == "[":
-        return ident[1:-1]
-    return ident
-
-
 def parse_embed_text(expression: str) -> EmbedTextExpression | None:
     """Read an EMBED_TEXT generation expression as stored by TiDB or SQLite; None if it is not one."""
     match = _EMBED_TEXT.match(expression or "")
@@ -68,7 +59,7 @@ def parse_embed_text(expression: str) -> EmbedTextExpression | None:
             return None
         if not isinstance(options, dict):
             return None
-    return EmbedTextExpression(_unquote_string(match["model"]), _unquote_ident(match["source"]), options)
+    return EmbedTextExpression(_unquote_string(match["model"]), unquote_identifier(match["source"]), options)
 
 
 def auto_embedding_type(expression: str, dim: int | None) -> AutoEmbeddingVector | None:
@@ -117,7 +108,7 @@ def sqlite_generation_expressions(create_table: str) -> dict[str, str]:
         if name_match is None or generated is None:
             continue
         start = generated.end() - 1
-        found[_unquote_ident(name_match[1])] = definition[start + 1 : _closing(definition, start)]
+        found[unquote_identifier(name_match[1])] = definition[start + 1 : _closing(definition, start)]
     return found
 
 
@@ -225,7 +216,7 @@ _VECTOR_INDEX_SQL = re.compile(
 def parse_vector_indexes(ddl: str) -> list[ReflectedVectorIndex]:
     """Vector indexes in DDL text: TiDB's SHOW CREATE TABLE or SQLite's CREATE INDEX."""
     return [
-        ReflectedVectorIndex(_unquote_ident(m["name"]), _unquote_ident(m["column"]), m["metric"].lower())
+        ReflectedVectorIndex(unquote_identifier(m["name"]), unquote_identifier(m["column"]), m["metric"].lower())
         for m in _VECTOR_INDEX_SQL.finditer(ddl)
     ]
 

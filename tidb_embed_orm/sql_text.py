@@ -60,9 +60,11 @@ def significant(tokens: list[Token]) -> list[Token]:
 
 def unquote_name(token: Token) -> str:
     """The name a word, `backquoted`, "double-quoted" or [bracketed] identifier stands for."""
-    text = token.text
-    if token.kind == "word":
-        return text
+    return token.text if token.kind == "word" else unquote_identifier(token.text)
+
+
+def unquote_identifier(text: str) -> str:
+    """``text`` without its identifier quotes (`...`, "...", [...]), doubled quotes undone."""
     if text[0] == "`":
         return text[1:-1].replace("``", "`")
     if text[0] == '"':

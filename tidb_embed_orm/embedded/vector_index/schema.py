@@ -25,7 +25,7 @@ from typing import Any
 
 from ...errors import TidbEmbedError
 from ...reflection import _IDENT, parse_vector_indexes
-from ...reflection import _unquote_ident as unquote_ident
+from ...sql_text import unquote_identifier
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -156,7 +156,7 @@ def check_create_index(cursor: Any, quote: Quote, statement: str) -> None:
     match = _CREATE_INDEX.match(statement)
     if not found or match is None:
         return
-    table = unquote_ident(match["table"])
+    table = unquote_identifier(match["table"])
     for index in found:
         for schema, _file in schemas(cursor):
             if _has_table(cursor, quote(schema), table):

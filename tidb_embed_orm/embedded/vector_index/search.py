@@ -105,12 +105,12 @@ class ConnectionSearches:
             size = len(ann) if ann is not None else 0
             run.limit = int(limit)
             k = -1 if run.limit < 0 else run.limit + max(int(offset or 0), 0)
-            moved = graph.changed_since(run.watermark)
+            # ranked exactly: rows changed after the graph's position, as this connection or a later fold saw them
+            exact = np.concatenate([run.dirty, graph.changed_since(run.watermark)])
             if ann is None or vector.shape[0] != ann.dim:
                 found = np.empty(0, np.int64)
                 run.exhaustive = True
             else:
-                exact = np.concatenate([run.dirty, moved])
                 stale = int(np.count_nonzero(ann.contains(exact))) if len(exact) else 0
                 margin = max(k, EXTRA_CANDIDATES)
                 want = size if k < 0 else (k + stale + margin) * run.multiplier
@@ -119,7 +119,6 @@ class ConnectionSearches:
                 if run.probing and not run.exhaustive:
                     found = found[: max(len(found) - margin, 0)]  # leave the final run slack at the boundary
             recent = np.fromiter(graph.recent, np.int64, len(graph.recent))
-        exact = np.concatenate([run.dirty, moved])
         if len(exact):
             found = found[~np.isin(found, exact)]
         if run.probing:  # rows ranked exactly anyway must not make a probe look complete
