@@ -11,7 +11,8 @@ from tidb_embed_orm import EmbeddingFailedError, configure_provider, use_client_
 from tidb_embed_orm.embedders import HashingTestEmbedder
 from tidb_embed_orm.embedders.base import UnsupportedOptionsError
 from tidb_embed_orm.models import EmbeddingModel, register_model
-from tidb_embed_orm.options import EmbedOptionsError, search_options_json, stored_options_json
+from tidb_embed_orm.errors import EmbedOptionsError
+from tidb_embed_orm.options import EmbedOptions, stored_options
 from tidb_embed_orm.testing.seed import sample_model
 
 from .conftest import MINILM
@@ -35,14 +36,15 @@ class RecordingEmbedder(HashingTestEmbedder):
 
 
 def test_search_keys_replace_for_queries_and_vanish_for_stored_text():
-    declared = '{"a":1,"a@search":2,"b@search":3,"c":4}'
-    assert stored_options_json(declared) == '{"a":1,"c":4}'
-    assert search_options_json(declared) == '{"a":2,"b":3,"c":4}'
+    declared = EmbedOptions.parse('{"a":1,"a@search":2,"b@search":3,"c":4}')
+    assert declared.stored().json == '{"a":1,"c":4}'
+    assert declared.search().json == '{"a":2,"b":3,"c":4}'
+    assert EmbedOptions.parse('{"a@search":1}').stored() is None
     with pytest.raises(EmbedOptionsError, match="EMBED_TEXT expects options in JSON format"):
-        stored_options_json("{invalid_json}")
+        stored_options("{invalid_json}")
     with pytest.raises(EmbedOptionsError, match="EMBED_TEXT expects options in JSON format"):
-        stored_options_json("null")
-    assert stored_options_json("") is None
+        stored_options("null")
+    assert stored_options("") is None
 
 
 def test_embedded_engine_sends_stored_and_search_options(tmp_path):

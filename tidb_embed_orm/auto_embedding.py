@@ -7,7 +7,7 @@ import json
 import math
 import weakref
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy import Column, Computed, String, Table, bindparam, event
 from sqlalchemy.ext.compiler import compiles
@@ -19,26 +19,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from .errors import DimensionError, InvalidOptionsError, SourceColumnError
 from .functions import EMBED_DISTANCES, EmbedText, SourceColumnRef
 from .models import _REGISTRY, EmbeddingModel, parse_model_name, resolve_dim
-from .options import search_options_json, stored_options_json
+from .options import EmbedOptions, ProviderOptions, json_of
 from .vector import Vector
-
-
-class FrozenOptions(dict):  # type: ignore[type-arg]
-    """EMBED_TEXT's JSON options: a read-only, hashable dict (types must be cacheable)."""
-
-    def _readonly(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise TypeError("AutoEmbeddingVector options are read-only; declare a new type instead")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(self.to_json())
-
-    def to_json(self) -> str:
-        # Non-ASCII stays as is: a \uXXXX escape is one more backslash for the database's string
-        # literal to carry (TiDB restores generation expressions without escaping backslashes).
-        return json.dumps(self, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
 
 #: EMBED_TEXT option keys that ask a provider for another output size (the registry's dim_option values).
 DIMENSION_OPTION_KEYS = frozenset({"dimensions", "output_dimension", "output_dimensionality"})
@@ -122,13 +104,13 @@ def _dimension_in_options(
     return dim
 
 
-def _frozen_options(model: EmbeddingModel | None, dim: int, options: dict[str, Any] | None) -> FrozenOptions | None:
+def _frozen_options(model: EmbeddingModel | None, dim: int, options: dict[str, Any] | None) -> EmbedOptions | None:
     merged: dict[str, Any] = {}
     if model is not None and dim != model.dim and model.dim_option:
         merged[model.dim_option] = dim
     if options:
         merged.update(options)
-    return FrozenOptions(merged) if merged else None
+    return EmbedOptions(merged) if merged else None
 
 
 class AutoEmbeddingVector(Vector, SchemaEventTarget):
@@ -177,27 +159,25 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
     @property
     def options_json(self) -> str | None:
         """The options as declared (``@search`` keys included): the text of the generation expression."""
-        return None if self.options is None else self.options.to_json()
+        return None if self.options is None else self.options.json
 
-    @property
-    def stored_options_json(self) -> str | None:
-        """The options a stored text is embedded with (``k@search`` keys dropped, as on TiDB)."""
-        return stored_options_json(self.options_json)
+    def stored_options(self) -> ProviderOptions | None:
+        """What a provider is given with this column's stored texts (``k@search`` keys dropped, as on TiDB)."""
+        return None if self.options is None else self.options.stored()
 
-    @property
-    def search_options_json(self) -> str | None:
-        """The options a query text is embedded with (``k@search`` replaces ``k``, as on TiDB)."""
-        return search_options_json(self.options_json)
-
-    def embed_text_expression(self, text: ColumnElement[Any]) -> EmbedText:
-        return EmbedText(self.model, text, self.options_json)
+    def search_options(self) -> ProviderOptions | None:
+        """What a provider is given with a query text for this column (``k@search`` replaces ``k``, as on TiDB)."""
+        return None if self.options is None else self.options.search()
 
     def embed_query_expression(self, text: ColumnElement[Any]) -> EmbedText:
-        """EMBED_TEXT for a query text, as TiDB rewrites VEC_EMBED_*: the search options."""
-        return EmbedText(self.model, text, self.search_options_json)
+        """EMBED_TEXT of a query text, as TiDB rewrites VEC_EMBED_*: the column's search options.
+
+        The one way to build a query's EMBED_TEXT (scan, vector index and hybrid search alike).
+        """
+        return EmbedText(self.model, text, json_of(self.search_options()))
 
     def generation_expression(self) -> EmbedText:
-        return self.embed_text_expression(SourceColumnRef(self.source))
+        return EmbedText(self.model, SourceColumnRef(self.source), self.options_json)
 
     def _set_parent(self, parent: SchemaEventTarget, **kw: Any) -> None:
         if not isinstance(parent, Column):

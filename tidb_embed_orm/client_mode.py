@@ -90,8 +90,8 @@ class QueryVector(UserDefinedType[str]):  # type: ignore[type-arg]
 
     cache_ok = True
 
-    def __init__(self, model: str, options_json: str | None, dim: int) -> None:
-        self.model, self.options_json, self.dim = model, options_json, dim
+    def __init__(self, column_type: AutoEmbeddingVector) -> None:
+        self.column_type, self.dim = column_type, column_type.dim or 0
 
     def get_col_spec(self, **kw: Any) -> str:
         return f"VECTOR({self.dim})"
@@ -99,12 +99,12 @@ class QueryVector(UserDefinedType[str]):  # type: ignore[type-arg]
     def bind_processor(self, dialect: Dialect) -> Any:
         service: EmbeddingService = dialect.embedding_service  # type: ignore[attr-defined]
         encode = wire_format(dialect).encode
-        model, options_json, dim = self.model, self.options_json, self.dim
+        column_type, dim = self.column_type, self.dim
 
         def process(text: Any) -> Any:
             if text is None:
                 return None
-            return encode(off_loop(dialect, service.embed_one, model, str(text), options_json), dim)
+            return encode(off_loop(dialect, service.embed_query, column_type, str(text)), dim)
 
         return process
 
@@ -113,7 +113,7 @@ def client_distance(element: VectorEmbedDistance) -> ColumnElement[float]:
     """``VEC_EMBED_<METRIC>_DISTANCE(col, text)`` as ``VEC_<METRIC>_DISTANCE(col, <text's vector>)``."""
     column, text = list(element.clauses)
     column_type = cast(AutoEmbeddingVector, column.type)
-    query = type_coerce(text, QueryVector(column_type.model, column_type.search_options_json, column_type.dim or 0))
+    query = type_coerce(text, QueryVector(column_type))
     return DISTANCES[element.metric](column, query)
 
 
@@ -128,7 +128,7 @@ def _computed(element: Computed, compiler: DDLCompiler, **kw: Any) -> str:
 def _texts_and_vectors(dialect: Dialect, service: EmbeddingService, column: Any, texts: list[Any]) -> list[Any]:
     """One vector per text (None for a non-string text), embedded in one batched call (off the event loop)."""
     strings = [t for t in texts if isinstance(t, str)]
-    embedded = off_loop(dialect, service.embed, column.type.model, strings, column.type.stored_options_json)
+    embedded = off_loop(dialect, service.embed_stored, column.type, strings)
     vectors = iter(embedded) if strings else iter(())
     return [next(vectors) if isinstance(t, str) else None for t in texts]
 

@@ -45,3 +45,7 @@ class SourceColumnError(TidbEmbedError, ValueError):
 
 class TableRebuildError(TidbEmbedError, RuntimeError):
     """A rebuild failed or was refused; the message says what state the table is in and what to do."""
+
+
+class EmbedOptionsError(TidbEmbedError, ValueError):
+    """EMBED_TEXT options written in SQL that are not a JSON object (TiDB's error message)."""

@@ -1,61 +1,105 @@
-"""EMBED_TEXT's JSON options, read as TiDB reads them.
+"""EMBED_TEXT's JSON options as one value: validated once, resolved for stored or query text by method.
 
-TiDB (``pkg/expression/builtin_inference.go``): the options must be a JSON object ("EMBED_TEXT
-expects options in JSON format" otherwise; empty or NULL means none). A key ``k@search`` is
-reserved for query embedding: when VEC_EMBED_* embeds a query text its value replaces ``k``;
-when stored text is embedded it is dropped. The provider then receives the remaining options
-merged into its request body.
+TiDB (``pkg/expression/builtin_inference.go``, ``pkg/inference/sqlembed.go``): the options must be
+a JSON object ("EMBED_TEXT expects options in JSON format" otherwise; empty or NULL means none).
+A key ``k@search`` is reserved for query embedding: when VEC_EMBED_* embeds a query text its value
+replaces ``k``; when stored text is embedded it is dropped. The provider then receives the
+remaining options merged into its request body.
+
+Options used to travel as three bare JSON strings (declared, stored, search), so any caller could
+hand a provider the wrong one. Now a column's options are an :class:`EmbedOptions` (what the
+generation expression says), and the only things a provider is ever given are what
+:meth:`EmbedOptions.stored` and :meth:`EmbedOptions.search` return: a :class:`ProviderOptions`.
+Both serialise through :func:`canonical_json`, the one JSON spelling of options in the library.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
-from .errors import TidbEmbedError
+from .errors import EmbedOptionsError
 
 SEARCH_SUFFIX = "@search"
 
 
-class EmbedOptionsError(TidbEmbedError, ValueError):
-    """EMBED_TEXT options that are not a JSON object (TiDB's error message)."""
+def canonical_json(options: Mapping[str, Any]) -> str:
+    """The one JSON spelling of options: sorted keys, no spaces, non-ASCII as it is.
+
+    Non-ASCII stays as is: a ``\\uXXXX`` escape is one more backslash for the database's string
+    literal to carry (TiDB restores generation expressions without escaping backslashes).
+    """
+    return json.dumps(dict(options), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def parse_options(options_json: str | None) -> dict[str, Any] | None:
-    """The options object, or None for none; anything but a JSON object is TiDB's error."""
-    if options_json is None or options_json == "":
-        return None
-    try:
-        options = json.loads(options_json)
-    except (TypeError, ValueError):
-        raise EmbedOptionsError(f"EMBED_TEXT expects options in JSON format, got {options_json!r}") from None
-    if not isinstance(options, dict):
-        raise EmbedOptionsError(f"EMBED_TEXT expects options in JSON format (an object), got {options_json!r}")
-    return options
+class _FrozenDict(dict):  # type: ignore[type-arg]
+    """A read-only, hashable dict (SQLAlchemy types and cache keys must be hashable)."""
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("EMBED_TEXT options are read-only; declare a new column type instead")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+    __ior__ = _readonly  # type: ignore[assignment]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(self.json)
+
+    @property
+    def json(self) -> str:
+        """:func:`canonical_json` of these options."""
+        return canonical_json(self)
+
+    def to_json(self) -> str:
+        return self.json
 
 
-def resolve_options(options: dict[str, Any] | None, *, search: bool) -> dict[str, Any] | None:
-    """The options a provider receives: ``k@search`` replaces ``k`` for a query, and is dropped otherwise."""
-    if not options:
-        return None
-    resolved = {k: v for k, v in options.items() if not k.endswith(SEARCH_SUFFIX)}
-    if search:
-        for key, value in options.items():
+class ProviderOptions(_FrozenDict):
+    """Options resolved for one purpose (stored or query text): what a provider's request receives.
+
+    Built only by :meth:`EmbedOptions.stored` / :meth:`EmbedOptions.search`; never holds ``@search`` keys.
+    """
+
+
+class EmbedOptions(_FrozenDict):
+    """A column's EMBED_TEXT options as declared (``k@search`` keys included).
+
+    A read-only dict, so a column type holding one stays hashable and compares to a plain dict.
+    """
+
+    @classmethod
+    def parse(cls, options_json: str | None) -> EmbedOptions | None:
+        """The options written in SQL (a JSON object, or NULL / '' for none); anything else is TiDB's error."""
+        if options_json is None or options_json == "":
+            return None
+        try:
+            options = json.loads(options_json)
+        except (TypeError, ValueError):
+            raise EmbedOptionsError(f"EMBED_TEXT expects options in JSON format, got {options_json!r}") from None
+        if not isinstance(options, dict):
+            raise EmbedOptionsError(f"EMBED_TEXT expects options in JSON format (an object), got {options_json!r}")
+        return cls(options) if options else None
+
+    def stored(self) -> ProviderOptions | None:
+        """For embedding stored text: ``k@search`` keys dropped (as TiDB does)."""
+        resolved = {k: v for k, v in self.items() if not k.endswith(SEARCH_SUFFIX)}
+        return ProviderOptions(resolved) if resolved else None
+
+    def search(self) -> ProviderOptions | None:
+        """For embedding a query text: ``k@search`` replaces ``k`` (as TiDB rewrites VEC_EMBED_*)."""
+        resolved = {k: v for k, v in self.items() if not k.endswith(SEARCH_SUFFIX)}
+        for key, value in self.items():
             if key.endswith(SEARCH_SUFFIX):
                 resolved[key[: -len(SEARCH_SUFFIX)]] = value
-    return resolved or None
+        return ProviderOptions(resolved) if resolved else None
 
 
-def to_json(options: dict[str, Any] | None) -> str | None:
-    """Canonical JSON (sorted keys, no spaces): one cache key per meaning."""
-    return None if not options else json.dumps(options, sort_keys=True, separators=(",", ":"))
+def stored_options(options_json: str | None) -> ProviderOptions | None:
+    """What EMBED_TEXT(model, text, 'options') written in SQL gives its provider (stored text)."""
+    options = EmbedOptions.parse(options_json)
+    return None if options is None else options.stored()
 
 
-def stored_options_json(options_json: str | None) -> str | None:
-    """Options for embedding stored text (``@search`` keys dropped), validated."""
-    return to_json(resolve_options(parse_options(options_json), search=False))
-
-
-def search_options_json(options_json: str | None) -> str | None:
-    """Options for embedding a query text (``@search`` keys applied), validated."""
-    return to_json(resolve_options(parse_options(options_json), search=True))
+def json_of(options: Mapping[str, Any] | None) -> str | None:
+    """:func:`canonical_json`, or None for no options."""
+    return None if not options else canonical_json(options)

@@ -40,7 +40,7 @@ def fill_vectors(
         )
         done = 0
         for rows in _chunks(conn, table_sql, keys, quote(column.name), quote(source.name)):
-            vectors = service.embed(column_type.model, [str(r[-1]) for r in rows], column_type.options_json)
+            vectors = service.embed_stored(column_type, [str(r[-1]) for r in rows])
             conn.execute(update, [
                 {"vector": vector, **{f"k{i}": row[i] for i in range(len(keys))}}
                 for row, vector in zip(rows, vectors, strict=True)

@@ -229,7 +229,7 @@ def _copy_rows(conn: Connection, plan: RebuildPlan, old: str, new: str, rowid: b
 def _prefetch(service: Any, embedded: list[tuple[Any, Any]], rows: list[Any], offset: int) -> None:
     for position, (column, _) in enumerate(embedded, start=offset):
         texts = [r[position] for r in rows if isinstance(r[position], str)]
-        service.prefetch(column.type.model, texts, column.type.options_json)
+        service.prefetch_stored(column.type, texts)
 
 
 def _integer_primary_key(conn: Connection, name: str) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import reflection
 from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.sql.elements import BindParameter
 
 from ..auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from ..dialects import sqlite as _sqlite_rules  # noqa: F401  (compile rules + blob wire format)
@@ -70,12 +71,22 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
         if compiled is None or not (self.isinsert or self.isupdate):
             service.end_statement(connection)
             return
-        texts: dict[tuple[str, str | None], list[str]] = {}
+        texts: dict[AutoEmbeddingVector, list[str]] = {}
         for column, source in auto_embedding_columns(getattr(compiled.statement, "table", None)):
             column_type = cast(AutoEmbeddingVector, column.type)
-            announced = texts.setdefault((column_type.model, column_type.stored_options_json), [])
-            announced.extend(_source_texts(self.compiled_parameters, source.key))
+            announced = texts.setdefault(column_type, [])
+            announced.extend(_source_texts(self.compiled_parameters, _bind_name(compiled.statement, source)))
         service.start_statement(connection, texts)
+
+
+def _bind_name(statement: Any, source: Any) -> str:
+    """The parameter name carrying ``source``'s text: the column's key, or the name of the bindparam() a
+    statement gave it (``insert().values(content=bindparam("c"))``, executed with many rows)."""
+    values = getattr(statement, "_values", None) or {}
+    for key, value in values.items():
+        if (key is source or getattr(key, "key", key) == source.key) and isinstance(value, BindParameter):
+            return str(value.key)
+    return str(source.key)
 
 
 def _source_texts(parameters: list[dict[str, Any]], key: str) -> list[str]:

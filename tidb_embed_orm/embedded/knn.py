@@ -89,7 +89,7 @@ def _query_argument(order: VectorDistance | VectorEmbedDistance, column: Column[
         from ..client_mode import client_distance
 
         return list(cast(Any, client_distance(order)).clauses)[1]  # the text, processed into its vector
-    return cast(AutoEmbeddingVector, column.type).embed_text_expression(query)
+    return cast(AutoEmbeddingVector, column.type).embed_query_expression(query)
 
 
 #: Functions that make a select aggregate its rows: an index that proposes k rows would change the answer.

@@ -16,7 +16,7 @@ import numpy as np
 from .. import codec
 from ..embedders.cache import EmbeddingService
 from ..errors import TidbEmbedError
-from ..options import stored_options_json
+from ..options import stored_options
 from . import tidb_vector
 
 
@@ -77,7 +77,7 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
         # dropped (a query's search options are applied where VEC_EMBED_* is rewritten).
         if model is None or text is None:
             return None
-        options = stored_options_json(None if options_json is None else str(options_json))
+        options = stored_options(None if options_json is None else str(options_json))
         vector = service.embed_one(str(model), str(text), options, connection=id(connection))
         return vector.astype("<f4", copy=False).tobytes()
 

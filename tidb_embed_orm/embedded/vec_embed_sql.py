@@ -8,11 +8,10 @@ EMBED_TEXT-generated column is TiDB's error.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..errors import TidbEmbedError
-from ..options import search_options_json
+from ..options import EmbedOptions, json_of
 from ..reflection import EmbedTextExpression, parse_embed_text
 from ..sql_text import (
     Token,
@@ -61,7 +60,7 @@ def _rewrite_call(sql: str, function: str, args: list[Token], tables: dict[str, 
         text_sql = sql_string(string_value(text_tokens[0]))  # MySQL: "..." is a string
     else:
         text_sql = rewrite_vec_embed(span(sql, text_tokens), connection)
-    options = search_options_json(json.dumps(info.options) if info.options is not None else None)
+    options = json_of(EmbedOptions(info.options).search()) if info.options else None
     embed = f"EMBED_TEXT({sql_string(info.model)}, {text_sql}" + (f", {sql_string(options)})" if options else ")")
     return f"{_VEC_EMBED_FUNCTIONS[function]}({column_sql}, {embed})"
 
@@ -86,7 +85,7 @@ def _resolve_column(
             found.append(_embed_text_of(create_table or "", definition))
     if not found:
         raise VecEmbedColumnError(f"Unknown column '{column}' in '{function}()'")
-    if any(f is None for f in found) or len({(f.model, json.dumps(f.options)) for f in found if f}) != 1:
+    if any(f is None for f in found) or len({(f.model, json_of(f.options)) for f in found if f}) != 1:
         if len(found) > 1 and all(f is not None for f in found):
             raise VecEmbedColumnError(f"Column '{column}' in {function}() is ambiguous")
         raise VecEmbedColumnError(

@@ -11,7 +11,7 @@ import numpy as np
 from ..codec import Float32Array
 from ..errors import EmbeddingFailedError
 from ..models import MAX_VECTOR_DIMENSIONS
-from ..options import parse_options
+from ..options import ProviderOptions
 
 
 @runtime_checkable
@@ -40,9 +40,8 @@ def takes_options(embedder: Any) -> bool:
     return "options" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
-def embed_batch(embedder: Any, texts: Sequence[str], options_json: str | None, model: str) -> Any:
-    """``embedder.embed(texts)``, with the EMBED_TEXT options when there are any."""
-    options = parse_options(options_json)
+def embed_batch(embedder: Any, texts: Sequence[str], options: ProviderOptions | None, model: str) -> Any:
+    """``embedder.embed(texts)``, with the EMBED_TEXT options (resolved for stored or query text) when there are any."""
     if not options:
         return embedder.embed(texts)
     if not takes_options(embedder):
@@ -50,7 +49,7 @@ def embed_batch(embedder: Any, texts: Sequence[str], options_json: str | None, m
             f"the embedder serving {model!r} ({type(embedder).__name__}) takes no EMBED_TEXT options, but the "
             f"column asks for {sorted(options)}: give its embed() an `options` parameter, or remove the options"
         )
-    return embedder.embed(texts, options=options)
+    return embedder.embed(texts, options=dict(options))
 
 
 def as_matrix(result: Any, count: int, dim: int | None, model: str) -> Float32Array:

@@ -2,36 +2,59 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..codec import Float32Array
 from ..errors import EmbeddingFailedError, TidbEmbedError
 from ..models import _REGISTRY
+from ..options import ProviderOptions
 from .base import Embedder, as_matrix, embed_batch
 from .feed import StatementFeed
 
 #: progress(model, done, total) after each batch of a long embedding run.
 ProgressCallback = Callable[[str, int, int], None]
 CacheKey = tuple[str, str | None, str]
+#: A feed's key: the model and the canonical JSON of the provider options.
+FeedKey = tuple[str, str | None]
 
 
-def expected_dim(model: str, options_json: str | None) -> int | None:
+def expected_dim(model: str, options: ProviderOptions | None) -> int | None:
     """The size EMBED_TEXT(model, ..., options) must produce, when the registry knows it."""
     entry = _REGISTRY.get(model)
     if entry is None:
         return None
-    if options_json and entry.dim_option:
-        size = json.loads(options_json).get(entry.dim_option)
+    if options and entry.dim_option:
+        size = options.get(entry.dim_option)
         if isinstance(size, int):
             return size
     return entry.dim
 
 
+def _checked(options: Any) -> ProviderOptions | None:
+    # A provider is only ever given options resolved for stored or query text, never a declared
+    # column's options (with their k@search keys) or a bare JSON string.
+    if options is not None and not isinstance(options, ProviderOptions):
+        raise TypeError(
+            f"embedding options must be ProviderOptions (column_type.stored_options() / .search_options()), "
+            f"got {type(options).__name__}"
+        )
+    return options or None
+
+
+def _feed_key(model: str, options: ProviderOptions | None) -> FeedKey:
+    return (model, None if options is None else options.json)
+
+
 class EmbeddingService:
-    """Resolves an embedder per model and serves vectors in batches through an LRU cache."""
+    """Resolves an embedder per model and serves vectors in batches through an LRU cache.
+
+    Columns are embedded through :meth:`embed_stored` (their stored texts) and :meth:`embed_query`
+    (a query text): the column type decides the options, so every path (insert, update, rebuild,
+    client mode, index and scan search) gives the same vectors for the same text.
+    """
 
     def __init__(
         self,
@@ -51,7 +74,7 @@ class EmbeddingService:
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
         #: per connection (by id): the feeds of the statement it is executing
-        self._feeds: dict[int, dict[tuple[str, str | None], StatementFeed]] = {}
+        self._feeds: dict[int, dict[FeedKey, StatementFeed]] = {}
         #: how many batches a statement's feed embeds at a time: texts of a window are sorted by
         #: length, so a wider window pads less (32 x 64 texts: within 1.5% of sorting the whole statement)
         self.window_batches = 32
@@ -63,37 +86,54 @@ class EmbeddingService:
                 found = self._embedders[model] = self._resolve(model)
             return found
 
-    def embed(self, model: str, texts: Sequence[str], options_json: str | None = None) -> list[Float32Array]:
+    def embed_stored(self, column_type: Any, texts: Sequence[str]) -> list[Float32Array]:
+        """The vectors an auto-embedding column stores for ``texts`` (its stored options)."""
+        return self.embed(column_type.model, texts, column_type.stored_options())
+
+    def embed_query(self, column_type: Any, text: str) -> Float32Array:
+        """The vector a query text is compared with, for an auto-embedding column (its search options)."""
+        return self.embed(column_type.model, [text], column_type.search_options())[0]
+
+    def prefetch_stored(self, column_type: Any, texts: Sequence[str]) -> None:
+        """Embed a column's stored texts ahead of time, in batches, into the cache (callers without a statement)."""
+        window = self.batch_size * self.window_batches
+        for start in range(0, len(texts), window):
+            self.embed_stored(column_type, texts[start : start + window])
+
+    def embed(self, model: str, texts: Sequence[str], options: ProviderOptions | None = None) -> list[Float32Array]:
         """One vector per text; cached texts are not embedded again, the rest go in batches."""
+        options = _checked(options)
+        options_key = None if options is None else options.json
         known: dict[str, Float32Array] = {}
         with self._lock:
             for text in texts:
-                key = (model, options_json, text)
+                key = (model, options_key, text)
                 vector = self._cache.get(key)
                 if vector is not None:
                     self._cache.move_to_end(key)
                     known[text] = vector
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
-            known.update(self._embed_missing(model, options_json, missing))
+            known.update(self._embed_missing(model, options, missing))
         return [known[text] for text in texts]
 
-    def embed_one(self, model: str, text: str, options_json: str | None = None, *, connection: int = 0) -> Float32Array:
+    def embed_one(
+        self, model: str, text: str, options: ProviderOptions | None = None, *, connection: int = 0
+    ) -> Float32Array:
         """One text's vector; a text the connection's current statement announced comes from its feed."""
-        feed = self._feeds.get(connection, {}).get((model, options_json)) if connection else None
+        feed = self._feeds.get(connection, {}).get(_feed_key(model, _checked(options))) if connection else None
         vector = feed.vector(text) if feed is not None else None
-        return vector if vector is not None else self.embed(model, [text], options_json)[0]
+        return vector if vector is not None else self.embed(model, [text], options)[0]
 
-    def start_statement(self, connection: int, texts: dict[tuple[str, str | None], Sequence[str]]) -> None:
-        """Announce the texts a statement on ``connection`` will embed, in row order, per (model, options)."""
+    def start_statement(self, connection: int, texts: dict[Any, Sequence[str]]) -> None:
+        """Announce the stored texts a statement on ``connection`` will embed, in row order, per column type."""
         window = self.batch_size * self.window_batches
-        feeds = {
-            (model, options): StatementFeed(
-                announced, lambda batch, m=model, o=options: self.embed(m, batch, o), window
-            )
-            for (model, options), announced in texts.items()
-            if announced
-        }
+        feeds: dict[FeedKey, StatementFeed] = {}
+        for column_type, announced in texts.items():
+            if announced:
+                feeds[_feed_key(column_type.model, column_type.stored_options())] = StatementFeed(
+                    announced, lambda batch, c=column_type: self.embed_stored(c, batch), window
+                )
         if feeds:
             self._feeds[connection] = feeds
         else:
@@ -102,21 +142,19 @@ class EmbeddingService:
     def end_statement(self, connection: int) -> None:
         self._feeds.pop(connection, None)
 
-    def prefetch(self, model: str, texts: Sequence[str], options_json: str | None = None) -> None:
-        """Embed texts ahead of time, in batches, into the cache (for callers without a statement)."""
-        for start in range(0, len(texts), self.batch_size * self.window_batches):
-            self.embed(model, texts[start : start + self.batch_size * self.window_batches], options_json)
-
-    def _embed_missing(self, model: str, options_json: str | None, texts: list[str]) -> dict[str, Float32Array]:
+    def _embed_missing(
+        self, model: str, options: ProviderOptions | None, texts: list[str]
+    ) -> dict[str, Float32Array]:
         embedder = self.embedder(model)
-        dim = expected_dim(model, options_json)
+        dim = expected_dim(model, options)
+        options_key = None if options is None else options.json
         fresh: dict[str, Float32Array] = {}
         # Texts of similar length share a batch: local models pad every text to the batch's longest.
         texts = sorted(texts, key=len)
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
             try:
-                result = embed_batch(embedder, batch, options_json, model)
+                result = embed_batch(embedder, batch, options, model)
             except TidbEmbedError:
                 raise
             except Exception as exc:
@@ -126,7 +164,7 @@ class EmbeddingService:
                 for text, row in zip(batch, matrix, strict=False):
                     vector = row.copy()
                     fresh[text] = vector
-                    self._remember((model, options_json, text), vector)
+                    self._remember((model, options_key, text), vector)
             if self.progress is not None and len(texts) > self.batch_size:
                 self.progress(model, min(start + self.batch_size, len(texts)), len(texts))
         return fresh
