@@ -17,7 +17,7 @@ from sqlalchemy.pool import StaticPool
 import tidb_embed_orm.alembic  # noqa: F401  (autogenerate comparators)
 from tidb_embed_orm import AutoEmbeddingVector, Vector
 from tidb_embed_orm.auto_embedding import DIMENSION_OPTION_KEYS
-from tidb_embed_orm.reflection import _reflect_auto_embedding, parse_embed_text
+from tidb_embed_orm.reflection import _reflect_auto_embedding, parse_embed_text, with_auto_embedding
 
 BGE = "huggingface/BAAI/bge-m3"
 
@@ -145,7 +145,7 @@ def test_tidb_show_create_table_round_trips_through_get_columns(options):
         "  PRIMARY KEY (`id`) /*T![clustered_index] CLUSTERED */\n"
         ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
     )
-    reflected = {c["name"]: c for c in ShowCreateTable(show_create).get_columns(None, "t")}
+    reflected = {c["name"]: c for c in with_auto_embedding(ShowCreateTable(show_create).get_columns(None, "t"))}
     assert same(reflected["embedding"]["type"], declared)
 
 
@@ -161,8 +161,13 @@ class ShowCreateTable(MySQLDialect_pymysql):
         return self.show_create
 
 
-def test_inspector_get_columns_on_tidb_gives_auto_embedding_vector():
-    columns = {c["name"]: c for c in ShowCreateTable(SHOW_CREATE_TABLE).get_columns(None, "sample")}
+def test_mysql_get_columns_typed_by_with_auto_embedding_and_the_dialect_is_not_patched():
+    from sqlalchemy.dialects.mysql.base import MySQLDialect
+
+    assert "tidb_embed" not in repr(MySQLDialect.get_columns.__code__)
+    raw = {c["name"]: c for c in ShowCreateTable(SHOW_CREATE_TABLE).get_columns(None, "sample")}
+    assert type(raw["embedding"]["type"]) is Vector and "embed_text" in raw["embedding"]["computed"]["sqltext"]
+    columns = {c["name"]: c for c in with_auto_embedding(list(raw.values()))}
     assert same(columns["embedding"]["type"], AutoEmbeddingVector(BGE, source="content"))
     assert "computed" not in columns["embedding"]
     assert type(columns["plain"]["type"]) is Vector

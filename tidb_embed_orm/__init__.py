@@ -6,7 +6,6 @@ from . import reflection as _reflection  # noqa: F401  (registers VECTOR reflect
 from .auto_embedding import AutoEmbeddingVector
 from .client_mode import ClientEmbeddingError, use_client_embedding
 from .codec import decode_text, encode_text
-from .dialects import sqlite as _sqlite  # noqa: F401  (embedded-engine compile rules)
 from .embedders import (
     Embedder,
     HashingTestEmbedder,

@@ -29,6 +29,7 @@ from sqlalchemy.types import NullType, TypeEngine
 
 from . import index as _vector_index  # noqa: F401  (its CREATE INDEX rule first: ours chains to it)
 from .errors import TidbEmbedError
+from .functions import backend_visit
 
 _NGRAM_OPTIONS = ("min_gram", "max_gram", "granularity", "lower_case")
 
@@ -165,22 +166,20 @@ class FulltextBackend(Protocol):
     def after_table_drop(self, table: Table, connection: Connection) -> None: ...
 
 
-_BACKENDS: dict[str, FulltextBackend] = {}
-
-
-def register_fulltext_backend(dialect_name: str, backend: FulltextBackend) -> None:
-    """Let a backend keep its own full-text structures beside the DDL (SQLite: FTS5 + triggers)."""
-    _BACKENDS[dialect_name] = backend
+def _backend(connection: Connection) -> FulltextBackend | None:
+    """The structures a backend keeps beside the DDL (the embedded engine: FTS5 + triggers), named by its
+    dialect class as ``tidb_embed_fulltext``; None for TiDB, which keeps its index itself."""
+    return getattr(connection.dialect, "tidb_embed_fulltext", None)
 
 
 def _backend_after_create(index: FulltextIndex, connection: Connection, **kw: Any) -> None:
-    backend = _BACKENDS.get(connection.dialect.name)
+    backend = _backend(connection)
     if backend is not None:
         backend.after_create(index, connection)
 
 
 def _backend_before_drop(index: FulltextIndex, connection: Connection, **kw: Any) -> None:
-    backend = _BACKENDS.get(connection.dialect.name)
+    backend = _backend(connection)
     if backend is not None:
         backend.before_drop(index, connection)
 
@@ -193,7 +192,7 @@ def _backend_before_table_drop(table: Table, connection: Connection, **kw: Any) 
 
 
 def _backend_after_table_drop(table: Table, connection: Connection, **kw: Any) -> None:
-    backend = _BACKENDS.get(connection.dialect.name)
+    backend = _backend(connection)
     if backend is not None:
         backend.after_table_drop(table, connection)
 
@@ -304,6 +303,7 @@ class FtsMatchWord(FunctionElement[float]):
 
     inherit_cache = True
     type = Float()
+    tidb_visit_name = "tidb_fts_match_word"
 
     def __init__(self, query: ColumnElement[Any], *columns: ColumnElement[Any], parser: str | None = None,
                  joined: bool = False) -> None:
@@ -337,6 +337,7 @@ class FulltextJoin(Join):
     index and reads each row's BM25 score from the join instead of one lookup per row.
     """
 
+    tidb_visit_name = "tidb_fulltext_join"
     inherit_cache = True
 
     def __init__(self, table: Table, match: FtsMatchWord) -> None:
@@ -351,6 +352,9 @@ class FulltextJoin(Join):
 
 @compiles(FulltextJoin)
 def _compile_fulltext_join(element: FulltextJoin, compiler: SQLCompiler, **kw: Any) -> str:
+    own = backend_visit(compiler, element, **kw)
+    if own is not None:
+        return own
     return compiler.process(element.left, **{**kw, "asfrom": True})  # type: ignore[no-any-return]
 
 
@@ -400,6 +404,9 @@ def fts_match(column: Any, query: str, *more_columns: Any, parser: FulltextParse
 
 @compiles(FtsMatchWord)
 def _compile_fts_match_word(element: FtsMatchWord, compiler: SQLCompiler, **kw: Any) -> str:
+    own = backend_visit(compiler, element, **kw)
+    if own is not None:
+        return own
     query = compiler.process(element.query, **kw)
     if element.parser_name is not None:
         query = f"{query} WITH PARSER {element.parser_name.lower()}"
@@ -437,7 +444,5 @@ __all__ = [
     "fts_match",
     "fulltext_indexes",
     "fulltext_search",
-    "register_fulltext_backend",
+    "FulltextBackend",
 ]
-
-from .dialects import sqlite_fts5 as _sqlite_fts5  # noqa: E402, F401  (the embedded engine's FTS5)

@@ -1,7 +1,9 @@
 """TiDB's vector SQL functions as SQLAlchemy constructs.
 
-The default compilation is TiDB's own spelling (used by the ``mysql`` dialect); other backends
-add their own rules in ``tidb_embed_orm/dialects/<name>.py``.
+The default compilation is TiDB's own spelling (used by the ``mysql`` dialect). A backend of this
+library spells them its own way in its compiler class, as SQLAlchemy's dialects do: the embedded
+engine's ``EmbeddedCompiler`` has a ``visit_<tidb_visit_name>`` method for each (see
+:func:`backend_visit`), so no rule is keyed on a dialect *name* and plain ``sqlite://`` is untouched.
 """
 
 from __future__ import annotations
@@ -20,10 +22,21 @@ METRICS = ("cosine", "l2", "l1", "negative_inner_product")
 INDEX_METRICS = ("cosine", "l2")
 
 
+def backend_visit(compiler: Any, element: Any, **kw: Any) -> str | None:
+    """``element`` compiled by the compiler's own ``visit_<element.tidb_visit_name>``, or None.
+
+    The library's backends (the embedded engine) define those methods on their compiler classes;
+    SQLAlchemy's own compilers (TiDB through ``mysql``) have none, and TiDB's spelling follows.
+    """
+    visit = getattr(compiler, "visit_" + element.tidb_visit_name, None)
+    return None if visit is None else visit(element, **kw)  # type: ignore[no-any-return]
+
+
 class VectorFunction(FunctionElement[Any]):
     """A TiDB function whose SQL name is ``tidb_name``."""
 
     tidb_name = ""
+    tidb_visit_name = "tidb_vector_function"
     inherit_cache = True
 
 
@@ -33,6 +46,7 @@ class VectorDistance(VectorFunction):
 
     type = Float()
     metric = ""
+    tidb_visit_name = "tidb_vector_distance"
 
 
 class VecCosineDistance(VectorDistance):
@@ -65,6 +79,7 @@ class VectorEmbedDistance(VectorFunction):
 
     type = Float()
     metric = ""
+    tidb_visit_name = "tidb_vector_embed_distance"
 
 
 class VecEmbedCosineDistance(VectorEmbedDistance):
@@ -152,12 +167,25 @@ def render_string_literal(compiler: SQLCompiler, value: str) -> str:
     return compiler.render_literal_value(value, Text())
 
 
+def client_query_distance(compiler: SQLCompiler, element: VectorEmbedDistance) -> ColumnElement[float] | None:
+    """``element`` as the client embeds it, on an engine in client mode (``use_client_embedding``); else None.
+
+    Client mode hands its dialect the rewrite (``tidb_embed_query_distance``): the core asks for it
+    by that attribute and never imports client mode.
+    """
+    rewrite = getattr(compiler.dialect, "tidb_embed_query_distance", None)
+    return None if rewrite is None else rewrite(element)  # type: ignore[no-any-return]
+
+
 @compiles(VectorFunction)
 def _compile_tidb_function(element: VectorFunction, compiler: SQLCompiler, **kw: Any) -> str:
-    if isinstance(element, VectorEmbedDistance) and getattr(compiler.dialect, "tidb_embed_client_mode", False):
-        from .client_mode import client_distance
-
-        return compiler.process(client_distance(element), **kw)
+    own = backend_visit(compiler, element, **kw)
+    if own is not None:
+        return own
+    if isinstance(element, VectorEmbedDistance):
+        client = client_query_distance(compiler, element)
+        if client is not None:
+            return compiler.process(client, **kw)  # type: ignore[no-any-return]
     return f"{element.tidb_name}({compiler.process(element.clauses, **kw)})"
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
 from .fulltext import FtsMatchWord, FulltextError, FulltextJoin
-from .functions import VectorDistance, VectorEmbedDistance
+from .functions import VectorDistance, VectorEmbedDistance, backend_visit
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class EmbeddedOnly(ColumnElement[bool]):
     such rows, and a WHERE beside its ``ORDER BY distance LIMIT n`` would keep TiDB off the index.
     """
 
+    tidb_visit_name = "tidb_embedded_only"
     inherit_cache = True
 
     def __init__(self, condition: ColumnElement[bool]) -> None:
@@ -75,12 +76,8 @@ class EmbeddedOnly(ColumnElement[bool]):
 
 @compiles(EmbeddedOnly)
 def _compile_left_out(element: EmbeddedOnly, compiler: Any, **kw: Any) -> str:
-    return ""  # an empty conjunct: SQLAlchemy leaves it out of WHERE
-
-
-@compiles(EmbeddedOnly, "sqlite")
-def _compile_embedded(element: EmbeddedOnly, compiler: Any, **kw: Any) -> str:
-    return compiler.process(element.condition, **kw)  # type: ignore[no-any-return]
+    own = backend_visit(compiler, element, **kw)  # the embedded engine's compiler writes the condition
+    return "" if own is None else own  # elsewhere an empty conjunct: SQLAlchemy leaves it out of WHERE
 
 
 def _table_of(entity: Any) -> Table:

@@ -6,7 +6,6 @@ the embedded engine keeps the text of its CREATE TABLE. Both parse here.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Mapping
@@ -172,30 +171,19 @@ def _split_top_level(text: str) -> list[str]:
 
 @event.listens_for(Table, "column_reflect")
 def _reflect_auto_embedding(inspector: Any, table: Table, column_info: dict[str, Any]) -> None:
-    # get_columns() already types these on the embedded engine and TiDB; this covers other dialects.
+    # TiDB through SQLAlchemy's own mysql dialect (the embedded engine's get_columns() types them itself).
     converted = with_auto_embedding([column_info])[0]
     if converted is not column_info:
         column_info.pop("computed", None)
         column_info["type"] = converted["type"]
 
 
-def _wrap_mysql_get_columns() -> None:
-    """``Inspector.get_columns()`` on TiDB gives ``AutoEmbeddingVector`` too, not only ``Table(autoload_with=...)``."""
-    original = mysql_base.MySQLDialect.get_columns
-    if getattr(original, "tidb_embed_wrapped", False):
-        return
-
-    @functools.wraps(original)
-    def get_columns(self: Any, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> Any:
-        return with_auto_embedding(original(self, connection, table_name, schema=schema, **kw))
-
-    get_columns.tidb_embed_wrapped = True  # type: ignore[attr-defined]
-    mysql_base.MySQLDialect.get_columns = get_columns  # type: ignore[method-assign]
-
-
-_wrap_mysql_get_columns()
-
-# TiDB reports VECTOR(N) as "vector(N)" in SHOW CREATE TABLE / information_schema.
+# TiDB reports VECTOR(N) as "vector(N)" in SHOW CREATE TABLE / information_schema. Registering a
+# type name in a dialect's ``ischema_names`` is how SQLAlchemy lets a type package teach reflection a
+# type it does not know (pgvector-python and GeoAlchemy2 do the same); it changes no SQL and only the
+# reflection of columns whose type is VECTOR. MySQLDialect itself is not patched: Table reflection
+# (autoload_with, Alembic autogenerate) types EMBED_TEXT columns through the column_reflect event
+# above, and Inspector.get_columns() results are typed by with_auto_embedding().
 mysql_base.ischema_names.setdefault("vector", Vector)
 
 

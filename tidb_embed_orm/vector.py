@@ -27,16 +27,12 @@ class WireFormat:
 
 
 TEXT_WIRE = WireFormat(encode=codec.encode_text, decode=codec.decode_text)
-_WIRE_FORMATS: dict[str, WireFormat] = {}
-
-
-def register_wire_format(dialect_name: str, wire: WireFormat) -> None:
-    """Let a backend (the embedded engine's SQLite) carry vectors in another form than TiDB's text."""
-    _WIRE_FORMATS[dialect_name] = wire
 
 
 def wire_format(dialect: Dialect) -> WireFormat:
-    return _WIRE_FORMATS.get(dialect.name, TEXT_WIRE)
+    """TiDB's text form, unless the dialect class carries vectors its own way (``tidb_embed_wire_format``:
+    the embedded engine's float32 blobs). Decided by the dialect class, never by its name."""
+    return getattr(dialect, "tidb_embed_wire_format", TEXT_WIRE)  # type: ignore[no-any-return]
 
 
 class TextQueryNotSupported(TidbEmbedError, TypeError):
@@ -134,4 +130,4 @@ def distance_function(metric: str) -> type[VectorDistance]:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(DISTANCES)}") from None
 
 
-__all__ = ["Vector", "VectorComparator", "WireFormat", "register_wire_format", "wire_format", "EMBED_DISTANCES"]
+__all__ = ["Vector", "VectorComparator", "WireFormat", "wire_format", "EMBED_DISTANCES"]

@@ -3,29 +3,30 @@
 Vectors travel and rest as little-endian float32 blobs (sqlite-vec's format). Distances compile
 to sqlite-vec's C functions, guarded so that a NULL vector gives NULL as on TiDB; a text query
 becomes ``EMBED_TEXT('model', ?, 'search options')`` from the column's own type, which SQLite evaluates once.
+
+These are the bodies of ``EmbeddedCompiler``'s visit methods (``embedded/compiler.py``): nothing
+here is registered globally, so plain ``sqlite://`` compiles as SQLAlchemy does.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from .. import codec
 from ..auto_embedding import AutoEmbeddingVector
 from ..functions import (
-    VecAsText,
     VecCosineDistance,
-    VecDims,
     VecL1Distance,
     VecL2Distance,
-    VecL2Norm,
     VecNegativeInnerProduct,
     VectorDistance,
     VectorEmbedDistance,
+    VectorFunction,
+    client_query_distance,
 )
-from ..vector import WireFormat, register_wire_format
+from ..vector import WireFormat
 
 
 def _decode(value: Any) -> Any:
@@ -33,7 +34,8 @@ def _decode(value: Any) -> Any:
     return codec.decode_text(value) if isinstance(value, str) else codec.decode_bytes(value)
 
 
-register_wire_format("sqlite", WireFormat(encode=codec.encode_bytes, decode=_decode))
+#: How the embedded engine's driver carries vectors (the dialect's ``tidb_embed_wire_format``).
+BLOB_WIRE = WireFormat(encode=codec.encode_bytes, decode=_decode)
 
 SQLITE_VEC_DISTANCES = {
     VecCosineDistance.metric: "vec_distance_cosine",
@@ -48,8 +50,7 @@ def _null_safe_distance(metric: str, left: str, right: str) -> str:
     return f"(CASE WHEN {left} IS NULL THEN NULL ELSE {function}({left}, {right}) END)"
 
 
-@compiles(VectorDistance, "sqlite")
-def _distance(element: VectorDistance, compiler: SQLCompiler, **kw: Any) -> str:
+def compile_distance(element: VectorDistance, compiler: SQLCompiler, **kw: Any) -> str:
     args = list(element.clauses)
     if len(args) == 1:  # the form inside a vector index definition
         return f"{element.tidb_name}({compiler.process(args[0], **kw)})"
@@ -57,19 +58,15 @@ def _distance(element: VectorDistance, compiler: SQLCompiler, **kw: Any) -> str:
     return _null_safe_distance(element.metric, left, right)
 
 
-@compiles(VectorEmbedDistance, "sqlite")
-def _embed_distance(element: VectorEmbedDistance, compiler: SQLCompiler, **kw: Any) -> str:
-    if getattr(compiler.dialect, "tidb_embed_client_mode", False):
-        from ..client_mode import client_distance
-
-        return compiler.process(client_distance(element), **kw)
+def compile_embed_distance(element: VectorEmbedDistance, compiler: SQLCompiler, **kw: Any) -> str:
+    client = client_query_distance(compiler, element)
+    if client is not None:
+        return compiler.process(client, **kw)  # type: ignore[no-any-return]
     column, text = list(element.clauses)
     query_vector = cast(AutoEmbeddingVector, column.type).embed_query_expression(text)
     return _null_safe_distance(element.metric, compiler.process(column, **kw), compiler.process(query_vector, **kw))
 
 
-@compiles(VecDims, "sqlite")
-@compiles(VecL2Norm, "sqlite")
-@compiles(VecAsText, "sqlite")
-def _own_function(element: Any, compiler: SQLCompiler, **kw: Any) -> str:
+def compile_own_function(element: VectorFunction, compiler: SQLCompiler, **kw: Any) -> str:
+    """VEC_DIMS, VEC_L2_NORM, VEC_AS_TEXT: SQL functions the engine registers under TiDB's names."""
     return f"{element.tidb_name}({compiler.process(element.clauses, **kw)})"

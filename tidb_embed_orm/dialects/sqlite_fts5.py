@@ -29,7 +29,6 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, Text, column
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
 from sqlalchemy.sql.ddl import CreateIndex, DropIndex
 from sqlalchemy.sql.elements import BooleanClauseList
@@ -99,7 +98,10 @@ def drop_statements(table_name: str, index_name: str) -> list[str]:
             f"DROP TABLE IF EXISTS {_q(fts)}"]
 
 
-class _Fts5Backend:
+class Fts5Backend:
+    """The FTS5 table and triggers the embedded engine keeps beside a FulltextIndex (its dialect's
+    ``tidb_embed_fulltext``)."""
+
     def after_create(self, index: ft.FulltextIndex, connection: Connection) -> None:
         for statement in sync_statements(index):
             connection.exec_driver_sql(statement)
@@ -114,20 +116,17 @@ class _Fts5Backend:
             connection.exec_driver_sql(drop_statements(str(table.name), index.effective_name)[-1])
 
 
-ft.register_fulltext_backend("sqlite", _Fts5Backend())
+FTS5_BACKEND = Fts5Backend()
 
 
-def _compile_create(element: CreateIndex, compiler: DDLCompiler, **kw: Any) -> str:
+def compile_create_index(element: CreateIndex, compiler: DDLCompiler, **kw: Any) -> str:
+    """CREATE INDEX of a FulltextIndex: its FTS5 table (the embedded DDL compiler's rule)."""
     return create_statement(element.element)  # type: ignore[arg-type]
 
 
-def _compile_drop(element: DropIndex, compiler: DDLCompiler, **kw: Any) -> str:
+def compile_drop_index(element: DropIndex, compiler: DDLCompiler, **kw: Any) -> str:
     _, fts = _names(element.element)  # type: ignore[arg-type]
     return f"DROP TABLE IF EXISTS {_q(fts)}"
-
-
-ft._chain(CreateIndex, "sqlite", _compile_create)
-ft._chain(DropIndex, "sqlite", _compile_drop)
 
 
 # --- reflection ------------------------------------------------------------------------------
@@ -248,8 +247,7 @@ def _is_where_filter(element: ft.FtsMatchWord, compiler: SQLCompiler, kw: dict[s
     return False
 
 
-@compiles(ft.FtsMatchWord, "sqlite")
-def _compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw: Any) -> str:
+def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw: Any) -> str:
     from_, index = _index_for(element)
     names = tuple(str(c.name) for c in element.columns)  # type: ignore[attr-defined]
     column_filter = None if set(names) == set(index.column_names) else names
@@ -264,8 +262,7 @@ def _compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **k
     return f"(SELECT -bm25({fts}) FROM {fts} WHERE {match} AND {fts}.rowid = {rowid})"
 
 
-@compiles(ft.FulltextJoin, "sqlite")
-def _compile_fulltext_join(element: ft.FulltextJoin, compiler: SQLCompiler, **kw: Any) -> str:
+def compile_fulltext_join(element: ft.FulltextJoin, compiler: SQLCompiler, **kw: Any) -> str:
     from_, index = _index_for(element.match)
     fts = _q(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
     left = compiler.process(element.left, **{**kw, "asfrom": True})
@@ -273,5 +270,6 @@ def _compile_fulltext_join(element: ft.FulltextJoin, compiler: SQLCompiler, **kw
     return f"{left} JOIN {fts} ON {fts}.rowid = {rowid}"
 
 
-__all__ = ["ReflectedFulltextIndex", "create_statement", "drop_statements", "fts5_expression",
+__all__ = ["FTS5_BACKEND", "ReflectedFulltextIndex", "compile_create_index", "compile_drop_index",
+           "compile_fts_match_word", "compile_fulltext_join", "create_statement", "drop_statements", "fts5_expression",
            "fts_table_name", "reflect_fts5_indexes", "restore_statements", "sync_statements", "tokenizer"]

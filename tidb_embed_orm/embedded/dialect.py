@@ -21,7 +21,8 @@ from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.sql.elements import BindParameter
 
 from ..auto_embedding import AutoEmbeddingVector, auto_embedding_columns
-from ..dialects import sqlite as _sqlite_rules  # noqa: F401  (compile rules + blob wire format)
+from ..dialects.sqlite import BLOB_WIRE
+from ..dialects.sqlite_fts5 import FTS5_BACKEND
 from ..embedders.base import Embedder
 from ..embedders.cache import EmbeddingService, ProgressCallback
 from ..embedders.registry import resolve_embedder
@@ -29,7 +30,7 @@ from ..errors import EmbeddingFailedError, TidbEmbedError
 from ..key_log_mask import install_log_mask
 from ..providers import client_credentials
 from ..reflection import reflect_vector_indexes, sqlite_columns
-from . import knn as _knn_rules  # noqa: F401  (vector-index searches)
+from .compiler import EmbeddedCompiler, EmbeddedDDLCompiler
 from .connection import attach_dialect, connection_factory
 from .sql_functions import UdfErrors, register_functions
 from .vector_index.schema import INTERNAL_TABLES, check_create_index, reconcile
@@ -103,6 +104,12 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
     driver = "tidb_embed"
     supports_statement_cache = True
     execution_ctx_cls = EmbeddedExecutionContext  # type: ignore[assignment]
+    statement_compiler = EmbeddedCompiler
+    ddl_compiler = EmbeddedDDLCompiler
+    #: Vectors travel as sqlite-vec's float32 blobs (``vector.wire_format``).
+    tidb_embed_wire_format = BLOB_WIRE
+    #: FulltextIndex is kept as an FTS5 table with triggers (``fulltext._backend``).
+    tidb_embed_fulltext = FTS5_BACKEND
     #: Embedding happens in this process, not in the database: provider keys stay in the client.
     tidb_embed_client_side = True
 

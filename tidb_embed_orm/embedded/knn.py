@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sqlalchemy import Column, Table
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import (
@@ -32,7 +31,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Select
 
 from ..auto_embedding import AutoEmbeddingVector
-from ..functions import VectorDistance, VectorEmbedDistance
+from ..functions import VectorDistance, VectorEmbedDistance, client_query_distance
 from ..index import VectorIndex
 from ..nearest import split_marker
 from .vector_index.search import KnnSearch
@@ -50,8 +49,12 @@ def _not_null_of(criterion: Any, column: Any) -> bool:
 
 
 class KnnFilter(ColumnElement[bool]):
-    """``col IS NOT NULL AND rowid IN (candidates)``: the vector index's part of a search."""
+    """``col IS NOT NULL AND rowid IN (candidates)``: the vector index's part of a search.
 
+    Only ``EmbeddedCompiler`` compiles it (``visit_tidb_knn_filter``); it is added while compiling there.
+    """
+
+    __visit_name__ = "tidb_knn_filter"
     inherit_cache = False
 
     def __init__(self, table: Table, column: ColumnElement[Any], metric: str, query: ColumnElement[Any],
@@ -60,8 +63,7 @@ class KnnFilter(ColumnElement[bool]):
         self.limit, self.offset, self.nested = limit, offset, nested
 
 
-@compiles(KnnFilter, "sqlite")
-def _compile_knn_filter(element: KnnFilter, compiler: SQLCompiler, **kw: Any) -> str:
+def compile_knn_filter(element: KnnFilter, compiler: SQLCompiler, **kw: Any) -> str:
     searches: list[KnnSearch] = getattr(compiler, "tidb_embed_knn", [])
     number = len(searches)
     limit = compiler.process(element.limit, **kw)
@@ -85,10 +87,9 @@ def _query_argument(order: VectorDistance | VectorEmbedDistance, column: Column[
     """The expression whose value is the query vector, as the database will see it."""
     if isinstance(order, VectorDistance):
         return query if isinstance(query, BindParameter) else None
-    if getattr(compiler.dialect, "tidb_embed_client_mode", False):
-        from ..client_mode import client_distance
-
-        return list(cast(Any, client_distance(order)).clauses)[1]  # the text, processed into its vector
+    client = client_query_distance(compiler, order)
+    if client is not None:
+        return list(cast(Any, client).clauses)[1]  # the text, processed into its vector
     return cast(AutoEmbeddingVector, column.type).embed_query_expression(query)
 
 
@@ -153,11 +154,12 @@ def _indexed_search(select: Select[Any], compiler: SQLCompiler, nested: bool) ->
     return KnnFilter(table, column, order.metric, query_argument, select._limit_clause, offset, nested)
 
 
-@compiles(Select, "sqlite")
-def _compile_select(select: Select[Any], compiler: SQLCompiler, **kw: Any) -> str:
+def served_by_index(select: Select[Any], compiler: SQLCompiler, **kw: Any) -> Select[Any]:
+    """``select`` as the embedded engine runs it: with the vector index's candidates where one serves it.
+
+    Called by ``EmbeddedCompiler.visit_select`` for every select it compiles.
+    """
     select, _ = split_marker(select)  # nearest(): the index's adaptive post-filter always finds k rows
     # Subqueries and CTEs too (TiDB's hybrid search ranks the vector side in one), when unfiltered.
     knn = _indexed_search(select, compiler, nested=bool(kw.get("asfrom") or compiler.stack))
-    if knn is not None:
-        select = select.where(knn)
-    return compiler.visit_select(select, **kw)
+    return select if knn is None else select.where(knn)
