@@ -7,7 +7,7 @@ import json
 import math
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Column, Computed, String, Table, bindparam, event
 from sqlalchemy.ext.compiler import compiles
@@ -220,7 +220,7 @@ def source_column(table: Any, source: str) -> Column[Any] | None:
 
 def check_source(column: Column[Any], table: Any) -> Column[Any]:
     """The source column of auto-embedding ``column`` in ``table``, or SourceColumnError saying how to fix it."""
-    source = column.type.source
+    source = cast(AutoEmbeddingVector, column.type).source
     found = source_column(table, source)
     if found is not None:
         return found
@@ -267,7 +267,7 @@ def _check_complete_table(table: Table, metadata: Any) -> None:
 
 
 @compiles(CreateColumn)
-def _compile_create_column(element: CreateColumn[Any], compiler: DDLCompiler, **kw: Any) -> str:
+def _compile_create_column(element: CreateColumn, compiler: DDLCompiler, **kw: Any) -> str:
     """CREATE TABLE on every dialect: a source that names no column never reaches a database."""
     column = element.element
     if isinstance(column.type, AutoEmbeddingVector) and column.table is not None:

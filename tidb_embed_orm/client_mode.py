@@ -77,7 +77,7 @@ def use_client_embedding(
     if progress is not None:
         service.progress = progress
     dialect.tidb_embed_client_mode = True  # type: ignore[attr-defined]
-    dialect.tidb_embed_query_distance = client_distance  # type: ignore[attr-defined]  (functions.client_query_distance)
+    dialect.tidb_embed_query_distance = client_distance  # type: ignore[attr-defined]  # functions.client_query_distance
     dialect.tidb_embed_client_side = True  # type: ignore[attr-defined]
     if not event.contains(target, "before_execute", _fill_embeddings):
         event.listen(target, "before_execute", _fill_embeddings, retval=True)

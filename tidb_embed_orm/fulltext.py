@@ -129,13 +129,13 @@ class FulltextIndex(Index):
         self.parser = as_parser(parser)
         self.add_columnar_replica_on_demand = add_columnar_replica_on_demand
         super().__init__(name, *columns, **kw)  # type: ignore[arg-type]
-        self.ddl_if(callable_=_not_created_inline)
+        self.ddl_if(callable_=_not_created_inline)  # type: ignore[arg-type]  # DDLIfCallable is a Protocol of keywords
         event.listen(self, "after_create", _backend_after_create)
         event.listen(self, "before_drop", _backend_before_drop)
 
     @property
     def column_names(self) -> tuple[str, ...]:
-        return tuple(str(c.name) for c in self.expressions)  # type: ignore[attr-defined]
+        return tuple(str(getattr(c, "name", c)) for c in self.expressions)
 
     @property
     def effective_name(self) -> str:
@@ -256,7 +256,7 @@ def _compile_create_mysql(element: CreateIndex, compiler: DDLCompiler, **kw: Any
 
 def _compile_drop_mysql(element: DropIndex, compiler: DDLCompiler, **kw: Any) -> str:
     index: FulltextIndex = element.element  # type: ignore[assignment]
-    table = compiler.preparer.format_table(index.table)
+    table = compiler.preparer.format_table(index.table)  # type: ignore[arg-type]
     return f"DROP INDEX {compiler.preparer.quote(index.effective_name)} ON {table}"
 
 
@@ -291,7 +291,8 @@ class DropFulltextIndexIfExists(DropIndex):
 @compiles(DropFulltextIndexIfExists, "mysql")
 def _compile_drop_if_exists(element: DropFulltextIndexIfExists, compiler: DDLCompiler, **kw: Any) -> str:
     index: FulltextIndex = element.element  # type: ignore[assignment]
-    return (f"ALTER TABLE {compiler.preparer.format_table(index.table)} DROP INDEX IF EXISTS "
+    table = compiler.preparer.format_table(index.table)  # type: ignore[arg-type]
+    return (f"ALTER TABLE {table} DROP INDEX IF EXISTS "
             f"{compiler.preparer.quote(index.effective_name)}")
 
 
@@ -321,7 +322,7 @@ class FtsMatchWord(FunctionElement[float]):
         return list(self.clauses)[0]  # type: ignore[return-value]
 
     @property
-    def columns(self) -> list[ColumnElement[Any]]:
+    def columns(self) -> list[ColumnElement[Any]]:  # type: ignore[override]  # the searched columns
         return list(self.clauses)[1:]
 
     def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> Any:

@@ -189,7 +189,7 @@ def parse_tidb_fulltext_indexes(ddl: str) -> dict[str, tuple[tuple[str, ...], Fu
             if not scored:
                 continue
             columns = tuple(_unquote(c) for c, _ in scored)
-            parser = parse_tidb_parser(scored[0][1][0])
+            parser = parse_tidb_parser(scored[0][1][0])  # type: ignore[index]  # None filtered out above
         else:
             columns = tuple(_unquote(c.strip()) for c in body.split(","))
             parser = parse_tidb_parser(with_parser["parser"] if with_parser else "STANDARD")

@@ -146,8 +146,8 @@ def reshaped_table(old: Table, columns: list[Column[Any]], name: str | None = No
                 VectorIndex(str(index.name), new.c[index.vector_column_name], metric=index.metric,
                             tiflash_replica=None)
         elif index.name and all(isinstance(e, Column) and e.name in kept for e in index.expressions):
-            names = [cast(Column[Any], e).name for e in index.expressions]
-            Index(str(index.name), *[new.c[n] for n in names], unique=bool(index.unique))
+            index_columns = [cast(Column[Any], e).name for e in index.expressions]
+            Index(str(index.name), *[new.c[n] for n in index_columns], unique=bool(index.unique))
     return new
 
 

@@ -29,6 +29,7 @@ table by name and need no change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from alembic.operations import Operations
@@ -197,7 +198,7 @@ def _copy_rows(conn: Connection, plan: RebuildPlan, old: str, new: str, rowid: b
     service = getattr(conn.dialect, "embedding_service", None)
     if embedded:
         log.info("rebuilding %r: %d rows, each embedded again for %s", plan.table_name, total,
-                 ", ".join(f"{c.name} ({c.type.model})" for c, _ in embedded))
+                 ", ".join(f"{c.name} ({getattr(c.type, 'model', '?')})" for c, _ in embedded))
     sources = ", ".join(quote(s.name) for _, s in embedded)
     insert = f"INSERT INTO {new} ({listed}) SELECT {listed} FROM {old}"
     if not rowid:  # WITHOUT ROWID: one statement, its texts embedded in batches before it
@@ -226,7 +227,7 @@ def _copy_rows(conn: Connection, plan: RebuildPlan, old: str, new: str, rowid: b
             log.info("rebuilding %r: copied %d/%d rows", plan.table_name, done, total)
 
 
-def _prefetch(service: Any, embedded: list[tuple[Any, Any]], rows: list[Any], offset: int) -> None:
+def _prefetch(service: Any, embedded: list[tuple[Any, Any]], rows: Sequence[Any], offset: int) -> None:
     for position, (column, _) in enumerate(embedded, start=offset):
         texts = [r[position] for r in rows if isinstance(r[position], str)]
         service.prefetch_stored(column.type, texts)
@@ -241,7 +242,7 @@ def _integer_primary_key(conn: Connection, name: str) -> str | None:
     return None
 
 
-def _refuse_uses_of_dropped_columns(plan: RebuildPlan, saved: list[Any]) -> None:
+def _refuse_uses_of_dropped_columns(plan: RebuildPlan, saved: Sequence[Any]) -> None:
     """An index or trigger that names a dropped column could not be recreated (a trigger would fail
     at its next firing), as SQLite's own DROP COLUMN refuses: say which, before anything changes."""
     if not plan.dropped:

@@ -58,7 +58,7 @@ def rebuild_tidb(operations: Operations, plan: RebuildPlan) -> None:
     embedded = plan.refilled(client)
     if embedded:
         log.info("rebuilding %r: %d rows; each row is embedded again for %s%s", plan.table_name, total,
-                 ", ".join(f"{c.name} ({c.type.model})" for c, _ in embedded),
+                 ", ".join(f"{c.name} ({getattr(c.type, 'model', '?')})" for c, _ in embedded),
                  "" if client else " by the database (with a hosted provider, one paid call per row and column)")
     next_id = conn.exec_driver_sql(
         _in_schema("SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "

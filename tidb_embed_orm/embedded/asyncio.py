@@ -95,7 +95,8 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
         super().__init__(**kwargs)
         self._udf_errors = _SharedUdfErrors()  # type: ignore[assignment]
         self.embedding_service.__class__ = _AsyncEmbeddingService
-        self.embedding_service.driver_ids = self._driver_ids = {}  # type: ignore[attr-defined]
+        self._driver_ids: dict[int, int] = {}
+        self.embedding_service.driver_ids = self._driver_ids  # type: ignore[attr-defined]
 
     @classmethod
     def import_dbapi(cls) -> Any:
@@ -128,7 +129,7 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
             def connector() -> Any:
                 raw = sqlite.connect(*cargs, **cparams)
                 setup(raw)  # in the connection's own thread
-                connection.tidb_embed_raw = raw
+                connection.tidb_embed_raw = raw  # type: ignore[attr-defined]
                 return raw
 
             connection = aiosqlite.Connection(connector, 64)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -90,7 +90,7 @@ def _bind_name(statement: Any, source: Any) -> str:
     return str(source.key)
 
 
-def _source_texts(parameters: list[dict[str, Any]], key: str) -> list[str]:
+def _source_texts(parameters: Sequence[Mapping[str, Any]], key: str) -> list[str]:
     """A statement's source texts in row order: ``key`` per parameter set, and ``key_m<n>`` per row of
     a multi-VALUES insert (``insert().values([...])``)."""
     multi = re.compile(rf"{re.escape(key)}_m\d+")
@@ -155,7 +155,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                                            schema_map)
 
     @reflection.cache
-    def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> Any:
+    def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> Any:  # type: ignore[override]
         # Indexes' own tables (the vector indexes' change log, a full-text index's FTS5 tables) belong
         # to the index, not to the user's schema.
         from ..dialects.sqlite_fts5 import PREFIX
@@ -195,10 +195,15 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     @classmethod
     def get_async_dialect_cls(cls, url: Any) -> Any:
-        """``create_async_engine`` on the same URL: aiosqlite in front of the same engine."""
-        from .asyncio import AsyncEmbeddedDialect
+        """``create_async_engine`` on the same URL: aiosqlite in front of the same engine.
 
-        return AsyncEmbeddedDialect
+        Loaded through SQLAlchemy's dialect registry by name, so the async module imports this one
+        and never the other way round (as ``sqlite/aiosqlite.py`` builds on ``sqlite/pysqlite.py``).
+        """
+        from sqlalchemy.dialects import registry
+
+        registry.register("sqlite.tidb_embed_async", "tidb_embed_orm.embedded.asyncio", "AsyncEmbeddedDialect")
+        return registry.load("sqlite.tidb_embed_async")
 
     def on_connect(self) -> Any:
         parent = super().on_connect()

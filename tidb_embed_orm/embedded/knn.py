@@ -146,7 +146,7 @@ def _indexed_search(select: Select[Any], compiler: SQLCompiler, nested: bool) ->
         for index in table.indexes
     ):
         return None
-    query_argument = _query_argument(order, column, query, compiler)
+    query_argument = _query_argument(order, cast(Column[Any], column), query, compiler)
     if query_argument is None:
         return None
     if nested and not all(_not_null_of(c, column) for c in select._where_criteria):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..codec import Float32Array
@@ -125,14 +126,14 @@ class EmbeddingService:
         vector = feed.vector(text) if feed is not None else None
         return vector if vector is not None else self.embed(model, [text], options)[0]
 
-    def start_statement(self, connection: int, texts: dict[Any, Sequence[str]]) -> None:
+    def start_statement(self, connection: int, texts: Mapping[Any, Sequence[str]]) -> None:
         """Announce the stored texts a statement on ``connection`` will embed, in row order, per column type."""
         window = self.batch_size * self.window_batches
         feeds: dict[FeedKey, StatementFeed] = {}
         for column_type, announced in texts.items():
             if announced:
                 feeds[_feed_key(column_type.model, column_type.stored_options())] = StatementFeed(
-                    announced, lambda batch, c=column_type: self.embed_stored(c, batch), window
+                    announced, functools.partial(self.embed_stored, column_type), window
                 )
         if feeds:
             self._feeds[connection] = feeds

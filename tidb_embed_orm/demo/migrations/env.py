@@ -32,7 +32,7 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     settings = config.get_section(config.config_ini_section, {})
-    settings["sqlalchemy.url"] = database_url()
+    settings["sqlalchemy.url"] = database_url() or ""
     connectable = config.attributes.get("connection") or engine_from_config(
         settings, prefix="sqlalchemy.", poolclass=pool.NullPool
     )

@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -193,7 +193,7 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
     graph.ann.remove(gone)
     keep = [i for i, v in enumerate(vectors) if v is not None and v.shape[0] == graph.ann.dim]
     if keep:
-        graph.ann.upsert(rowids[keep], np.stack([vectors[i] for i in keep]))
+        graph.ann.upsert(rowids[keep], np.stack([cast(np.ndarray, vectors[i]) for i in keep]))
         if full_build:
             graph.recent.clear()
         else:

@@ -37,7 +37,7 @@ def sample_before() -> sa.Table:
 
 
 def upgrade() -> None:
-    op.add_auto_embedding_column(
+    op.add_auto_embedding_column(  # type: ignore[attr-defined]  # registered by tidb_embed_orm.alembic
         demo_table(),  # "sample"
         sa.Column(
             "embedding_mpnet",
@@ -49,4 +49,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_auto_embedding_column(demo_table(), "embedding_mpnet")
+    op.drop_auto_embedding_column(demo_table(), "embedding_mpnet")  # type: ignore[attr-defined]
