@@ -125,8 +125,8 @@ def refuse_unfilled_writes(
     columns = ", ".join(f"{column.name} (from {source.name})" for column, source in targets)
     raise ClientFilledTableError(
         f"this table's vectors are filled on the client: {name}.{columns} was created by "
-        f"use_client_embedding(), and this engine does not embed, so the row's vector would be NULL or stale. "
-        f"Call use_client_embedding(engine) on this engine too"
+        f"use_client_embedding() and this engine does not embed (the row's vector would be NULL or stale): "
+        f"call use_client_embedding(engine) on this engine too"
     )
 
 
