@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, event, insert, select, text, update
+from alembic.util import PriorityDispatchResult
+from sqlalchemy import MetaData, Table, create_engine, event, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
 from tidb_embed_orm import use_client_embedding
 from tidb_embed_orm.alembic.client_fill import fill_vectors
-from tidb_embed_orm.client_filled import ClientFilledTableError
+from tidb_embed_orm.alembic.compare import _skip_client_filled_mark
+from tidb_embed_orm.client_filled import MARK, ClientFilledTableError, client_filled_marker
 from tidb_embed_orm.client_mode import ClientEmbeddingError, ClientFilledColumnError
 from tidb_embed_orm.client_raw_sql import FILLED_BY_CLIENT, vectors_filled_by_client
 from tidb_embed_orm.embedders import HashingTestEmbedder
+from tidb_embed_orm.testing.mariadb import create_sample_table
 from tidb_embed_orm.testing.seed import sample_model
 
 from .conftest import MINILM
@@ -209,3 +212,32 @@ def test_a_refused_write_is_a_client_embedding_error(engine):
         conn.execute(update(Doc).values(embedding=np.zeros(384)))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM client_owned WHERE embedding IS NULL")).scalar() == 0
+
+
+def test_mysql_engine_without_client_mode_is_refused_on_a_marked_table(mariadb):
+    client = use_client_embedding(create_engine(mariadb["url"]), embedders=EMBEDDERS)
+    with client.begin() as conn:
+        create_sample_table(conn, "client_owned")
+        # the column as client-mode DDL declares it (MariaDB keeps TiDB's vector text in a LONGTEXT)
+        mark = client_filled_marker(Doc.__table__.c.embedding, conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE client_owned MODIFY embedding LONGTEXT {mark}")
+        conn.execute(insert(Doc), [{"id": 1, "content": "one"}])
+    plain = create_engine(mariadb["url"])
+    statements: list[str] = []
+    event.listen(plain, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    for _ in range(2):
+        with Session(plain) as session:
+            session.add(Doc(id=3, content="three"))
+            with pytest.raises(ClientFilledTableError, match=r"call use_client_embedding\(engine\)"):
+                session.commit()
+    with plain.begin() as conn:
+        conn.execute(update(Doc).where(Doc.id == 1).values(id=11))
+    assert sum("information_schema" in s for s in statements) == 1
+    # autogenerate takes the mark for client mode's, not for a comment to drop
+    reflected = Table("client_owned", MetaData(), autoload_with=plain)
+    assert reflected.c.embedding.comment.startswith(MARK)
+    column = Doc.__table__.c.embedding
+    assert _skip_client_filled_mark(None, None, None, "client_owned", "embedding", reflected.c.embedding,
+                                    column) is PriorityDispatchResult.STOP
+    plain.dispose()
+    client.dispose()
