@@ -241,3 +241,21 @@ def test_mysql_engine_without_client_mode_is_refused_on_a_marked_table(mariadb):
                                     column) is PriorityDispatchResult.STOP
     plain.dispose()
     client.dispose()
+
+
+def test_a_table_recreated_in_client_mode_is_read_again(tmp_path):
+    url = f"sqlite+tidb_embed:///{tmp_path / 'again.db'}"
+    plain = create_engine(url, embedders=EMBEDDERS)
+    Doc.metadata.create_all(plain)
+    with Session(plain) as session:  # a table without the mark: the engine remembers it
+        session.add(Doc(id=1, content="one"))
+        session.commit()
+    client = use_client_embedding(create_engine(url), embedders=EMBEDDERS)
+    Doc.metadata.drop_all(client)
+    Doc.metadata.create_all(client)
+    with Session(plain) as session:
+        session.add(Doc(id=2, content="two"))
+        with pytest.raises(ClientFilledTableError):
+            session.commit()
+    plain.dispose()
+    client.dispose()

@@ -13,8 +13,10 @@ stale (UPDATE) vectors, silently. So client-mode DDL marks the column, where the
 
 An engine without client mode that INSERTs or UPDATEs a source text of such a table through
 SQLAlchemy (ORM or Core) is refused with :class:`ClientFilledTableError`. The mark is read once per
-(engine, table) and cached: the steady state costs a dictionary lookup per statement, and statements
-on tables without auto-embedding columns cost one more (``tables_named``). The check is one
+(engine, table) and cached (forgotten when this process creates or drops the table through
+SQLAlchemy; another process recreating it is seen by engines created afterwards): the steady state
+costs a dictionary lookup per statement, and statements on tables without auto-embedding columns
+cost one more (``tables_named``). The check is one
 ``before_execute`` listener on the ``Engine`` class (installed when ``tidb_embed_orm`` is imported);
 it never changes a statement, and does nothing for tables without the library's column type.
 Raw SQL (``text()``, ``exec_driver_sql``) on an engine without client mode is not checked.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
 from sqlalchemy.dialects.mysql.base import MySQLDialect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
@@ -70,9 +72,11 @@ def is_client_filled(conn: Connection, table: Any) -> bool:
     return verdict
 
 
-def forget(engine: Any) -> None:
-    """Forget what ``engine`` read of its tables' marks (after they were dropped and created again)."""
-    _VERDICTS.pop(getattr(engine, "sync_engine", engine), None)
+def _forget(table: Any, connection: Any, **kw: Any) -> None:
+    """After CREATE/DROP of a table with an auto-embedding column: every engine reads its mark again."""
+    if auto_embedding_columns(table):
+        for verdicts in list(_VERDICTS.values()):
+            verdicts.pop((table.schema, table.name), None)
 
 
 def _read_mark(conn: Connection, schema: str | None, name: str) -> bool | None:
@@ -133,3 +137,5 @@ def refuse_unfilled_writes(
 def install() -> None:
     if not event.contains(Engine, "before_execute", refuse_unfilled_writes):
         event.listen(Engine, "before_execute", refuse_unfilled_writes)
+        event.listen(Table, "after_create", _forget)
+        event.listen(Table, "after_drop", _forget)
