@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from . import reflection as _reflection  # noqa: F401  (registers VECTOR reflection)
 from .auto_embedding import AutoEmbeddingVector
-from .client_mode import ClientEmbeddingError, use_client_embedding
+from .client_filled import ClientFilledTableError
+from .client_mode import ClientEmbeddingError, ClientFilledColumnError, use_client_embedding
 from .codec import decode_text, encode_text
 from .embedders import (
     Embedder,
@@ -63,6 +64,8 @@ __all__ = [
     "ApiKey",
     "AutoEmbeddingVector",
     "ClientEmbeddingError",
+    "ClientFilledColumnError",
+    "ClientFilledTableError",
     "DimensionError",
     "Embedder",
     "EmbeddingFailedError",

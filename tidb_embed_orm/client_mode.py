@@ -25,8 +25,10 @@ from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.types import UserDefinedType
 
+from . import client_filled
 from .auto_embedding import AutoEmbeddingVector, auto_embedding_columns
-from .client_raw_sql import refuse_raw_writes
+from .client_filled import client_filled_marker
+from .client_raw_sql import FILLED_BY_CLIENT, refuse_raw_writes
 from .embedders.base import Embedder
 from .embedders.cache import EmbeddingService, ProgressCallback
 from .embedders.registry import resolve_embedder
@@ -41,6 +43,13 @@ EngineT = TypeVar("EngineT")
 
 class ClientEmbeddingError(TidbEmbedError, ValueError):
     """A statement whose embeddings cannot be computed on the client as written."""
+
+
+class ClientFilledColumnError(ClientEmbeddingError):
+    """A statement assigning a value to an auto-embedding column, which client mode fills itself."""
+
+
+client_filled.install()  # engines without client mode refuse to write texts into client-filled tables
 
 
 def is_client_mode(dialect: Dialect) -> bool:
@@ -122,7 +131,8 @@ def client_distance(element: VectorEmbedDistance) -> ColumnElement[float]:
 def _computed(element: Computed, compiler: DDLCompiler, **kw: Any) -> str:
     column = element.column
     if column is not None and isinstance(column.type, AutoEmbeddingVector) and is_client_mode(compiler.dialect):
-        return ""  # the client fills the column: a plain VECTOR(N)
+        # the client fills the column: a plain VECTOR(N), marked so the table says how it is filled
+        return client_filled_marker(column, compiler.dialect)
     return compiler.visit_computed_column(element, **kw)
 
 
@@ -158,9 +168,12 @@ def _fill_embeddings(
         _check_from_select(clauseelement, targets)
         return clauseelement, multiparams, params
     values = {_key(k): v for k, v in (clauseelement._values or {}).items()}
+    library = _written_by_library(conn, clauseelement, execution_options)
     for column, source in targets:
         if column.key in values or any(column.key in row for row in rows):
-            continue  # the statement writes the vector itself
+            if library:
+                continue  # the library writes vectors it embedded itself
+            raise ClientFilledColumnError(_assigned_message(clauseelement, column, source))
         value = values.get(source.key)
         if value is None:
             carrying = [row for row in rows if source.key in row]
@@ -182,10 +195,29 @@ def _fill_embeddings(
                 f"database knows, so {column.key} cannot be embedded on the client: compute the new text in Python "
                 f"and pass it as a value (e.g. .values({source.key}=new_text))"
             )
-    clauseelement = _upsert_keeps_vectors(clauseelement, targets)
+    clauseelement = _upsert_keeps_vectors(clauseelement, targets, library)
     if multiparams:
         return clauseelement, rows, params
     return clauseelement, multiparams, rows[0] if (params or rows[0]) else params
+
+
+def _written_by_library(conn: Connection, statement: Any, execution_options: Any) -> bool:
+    """Whether the library itself runs ``statement`` with vectors it embedded (``FILLED_BY_CLIENT``)."""
+    return bool(
+        conn.info.get(FILLED_BY_CLIENT)
+        or (execution_options or {}).get(FILLED_BY_CLIENT)
+        or statement.get_execution_options().get(FILLED_BY_CLIENT)
+        or conn.get_execution_options().get(FILLED_BY_CLIENT)
+    )
+
+
+def _assigned_message(statement: Any, column: Any, source: Any) -> str:
+    return (
+        f"{type(statement).__name__.upper()} assigns a value to {column.table.name}.{column.name}, which client mode "
+        f"fills from {source.name} on every write (as TiDB computes the generated column, and refuses a value "
+        f"for it): set {source.name} and its vector follows; leave {column.name} out of the statement (the ORM "
+        f"attribute too)"
+    )
 
 
 def _with_value(statement: Any, column: Any, value: Any) -> Any:
@@ -208,7 +240,7 @@ def _check_from_select(statement: Any, targets: list[tuple[Any, Any]]) -> None:
             )
 
 
-def _upsert_keeps_vectors(statement: Any, targets: list[tuple[Any, Any]]) -> Any:
+def _upsert_keeps_vectors(statement: Any, targets: list[tuple[Any, Any]], library: bool = False) -> Any:
     """ON CONFLICT / ON DUPLICATE KEY updates that change the text take the inserted row's vector too."""
     clause = getattr(statement, "_post_values_clause", None)
     assignments = getattr(clause, "update_values_to_set", None)
@@ -219,11 +251,16 @@ def _upsert_keeps_vectors(statement: Any, targets: list[tuple[Any, Any]]) -> Any
     assigned = {_key(k): v for k, v in dict(assignments).items()}
     extra = {}
     for column, source in targets:
+        if column.key in assigned and not library and not _is_inserted(assigned[column.key], column.key):
+            raise ClientFilledColumnError(
+                f"the upsert sets {column.name}, which client mode fills from {source.name}: set {source.key} "
+                f"from the inserted row (stmt.excluded.{source.key} / stmt.inserted.{source.key}) and its vector "
+                f"follows; leave {column.key} out of the update"
+            )
         if source.key not in assigned or column.key in assigned:
             continue
         value = assigned[source.key]
-        alias = getattr(getattr(value, "table", None), "name", None)
-        if getattr(value, "key", None) == source.key and alias in ("excluded", "inserted"):
+        if _is_inserted(value, source.key):
             extra[column.key] = value.table.c[column.key]  # the vector embedded for the inserted row
             continue
         raise ClientEmbeddingError(
@@ -241,3 +278,9 @@ def _upsert_keeps_vectors(statement: Any, targets: list[tuple[Any, Any]]) -> Any
     statement = statement._generate()
     statement._post_values_clause = new_clause
     return statement
+
+
+def _is_inserted(value: Any, key: str) -> bool:
+    """Whether ``value`` is the inserted row's ``key`` (``stmt.excluded.<key>`` / ``stmt.inserted.<key>``)."""
+    alias = getattr(getattr(value, "table", None), "name", None)
+    return getattr(value, "key", None) == key and alias in ("excluded", "inserted")

@@ -17,6 +17,7 @@ from alembic.util import DispatchPriority, PriorityDispatchResult
 from sqlalchemy import Table
 
 from ..auto_embedding import AutoEmbeddingVector
+from ..client_filled import MARK
 from ..index import VectorIndex
 from ..reflection import reflect_vector_indexes
 from ..vector import Vector
@@ -59,6 +60,17 @@ def _skip_generated_expression(
 ) -> PriorityDispatchResult:
     if isinstance(conn_col.type, AutoEmbeddingVector) or isinstance(metadata_col.type, AutoEmbeddingVector):
         return PriorityDispatchResult.STOP  # the expression is the type's: compared as the type
+    return PriorityDispatchResult.CONTINUE
+
+
+@comparators.dispatch_for("column", subgroup="comments", priority=DispatchPriority.FIRST)
+def _skip_client_filled_mark(
+    autogen_context: AutogenContext, alter_column_op: ops.AlterColumnOp, schema: str | None, tname: str,
+    cname: str, conn_col: Any, metadata_col: Any,
+) -> PriorityDispatchResult:
+    if (isinstance(metadata_col.type, AutoEmbeddingVector) and not metadata_col.comment
+            and str(conn_col.comment or "").startswith(MARK)):
+        return PriorityDispatchResult.STOP  # client mode's mark (client_filled.py), not a user's comment
     return PriorityDispatchResult.CONTINUE
 
 
