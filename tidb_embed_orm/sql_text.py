@@ -7,6 +7,7 @@ quoted identifiers and comments.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -139,3 +140,137 @@ def rewrite_calls(sql: str, words: list[Token], names: Collection[str],
         index += 1
     out.append(sql[position:])
     return "".join(out)
+
+
+# --- One statement, read once -------------------------------------------------------------------
+
+#: Words whose presence (anywhere, any case) means a statement may need reading; a statement
+#: holding none of them (nor a vector text ``'[``) is plain SQL and is never tokenized.
+_WORTH_READING = ("VEC", "SET", "CREATE", "DROP", "ALTER", "CAST", "CONVERT", "ATTACH", "DETACH")
+DDL_WORDS = frozenset({"CREATE", "DROP", "ALTER"})
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement as every pass of the embedded engine reads it (see :func:`read_statement`).
+
+    ``keyword`` is its leading keyword after comments and a ``WITH`` clause (``"INSERT"`` for
+    ``/* c */ WITH x AS (...) insert ...``); ``ddl_object`` the object a CREATE / DROP / ALTER
+    names (``"TABLE"``, ``"INDEX"``, ``"TRIGGER"``...), ``table`` (and ``schema``) the table it names
+    where the statement says it (CREATE / DROP / ALTER TABLE, CREATE INDEX / TRIGGER ... ON t).
+    """
+
+    sql: str
+    tokens: tuple[Token, ...] = ()
+    words: tuple[Token, ...] = ()
+    keyword: str = ""
+    ddl_object: str = ""
+    schema: str | None = None
+    table: str | None = None
+
+    @property
+    def is_ddl(self) -> bool:
+        return self.keyword in DDL_WORDS
+
+    @property
+    def plain(self) -> bool:
+        """Never tokenized: holds none of the words any pass looks for."""
+        return not self.tokens and bool(self.sql)
+
+    def has_word(self, *names: str) -> bool:
+        return any(t.kind == "word" and t.upper in names for t in self.words)
+
+    def has_word_prefix(self, prefix: str) -> bool:
+        return any(t.kind == "word" and t.upper.startswith(prefix) for t in self.words)
+
+
+def could_need_reading(sql: str) -> bool:
+    """The fast path's test: False only for statements no pass has anything to do with."""
+    upper = sql.upper()
+    return "'" in sql and "[" in sql or any(word in upper for word in _WORTH_READING)
+
+
+def read_statement(sql: str) -> Statement:
+    """``sql`` tokenized once, with its leading keyword (after comments and ``WITH``) and DDL target.
+
+    Plain statements (:func:`could_need_reading` is False) come back untokenized. The ORM sends
+    the same few statement strings again and again: they are read once and remembered.
+    """
+    if not could_need_reading(sql):
+        return Statement(sql)
+    return _read_cached(sql) if len(sql) <= _CACHED_LENGTH else _read(sql)
+
+
+_CACHED_LENGTH = 8192
+
+
+@functools.lru_cache(maxsize=512)
+def _read_cached(sql: str) -> Statement:
+    return _read(sql)
+
+
+def _read(sql: str) -> Statement:
+    tokens = tokenize(sql)
+    words = significant(tokens)
+    index = _after_with(words, 0) if words and words[0].is_word("WITH") else 0
+    keyword = words[index].upper if index < len(words) and words[index].kind == "word" else ""
+    ddl_object, schema, table = "", None, None
+    if keyword in DDL_WORDS:
+        ddl_object, schema, table = _ddl_target(words, index + 1)
+    return Statement(sql, tuple(tokens), tuple(words), keyword, ddl_object, schema, table)
+
+
+def _after_with(words: list[Token], index: int) -> int:
+    """Index of the statement keyword after ``WITH [RECURSIVE] name [(cols)] AS [NOT] [MATERIALIZED] (...), ...``."""
+    index += 1
+    if index < len(words) and words[index].is_word("RECURSIVE"):
+        index += 1
+    while index < len(words):
+        index += 1  # the CTE's name
+        try:
+            if index < len(words) and words[index].is_punct("("):
+                index = matching_paren(words, index) + 1
+            if index < len(words) and words[index].is_word("AS"):
+                index += 1
+            while index < len(words) and words[index].is_word("NOT", "MATERIALIZED"):
+                index += 1
+            if index < len(words) and words[index].is_punct("("):
+                index = matching_paren(words, index) + 1
+        except ValueError:
+            return len(words)
+        if index < len(words) and words[index].is_punct(","):
+            index += 1
+            continue
+        return index
+    return index
+
+
+_DDL_MODIFIERS = {"TEMP", "TEMPORARY", "UNIQUE", "VECTOR", "VIRTUAL", "FULLTEXT", "OR", "REPLACE"}
+
+
+def _qualified_name(words: list[Token], index: int) -> tuple[str | None, str | None, int]:
+    """(schema, name, next index) of ``[schema.]name`` at ``index``."""
+    if index >= len(words) or not is_name(words[index]):
+        return None, None, index
+    if index + 2 < len(words) and words[index + 1].is_punct(".") and is_name(words[index + 2]):
+        return unquote_name(words[index]), unquote_name(words[index + 2]), index + 3
+    return None, unquote_name(words[index]), index + 1
+
+
+def _ddl_target(words: list[Token], index: int) -> tuple[str, str | None, str | None]:
+    while index < len(words) and words[index].kind == "word" and words[index].upper in _DDL_MODIFIERS:
+        index += 1
+    if index >= len(words) or words[index].kind != "word":
+        return "", None, None
+    kind = words[index].upper
+    index += 1
+    while index < len(words) and words[index].is_word("IF", "NOT", "EXISTS"):
+        index += 1
+    schema, name, index = _qualified_name(words, index)
+    if kind == "TABLE":
+        return kind, schema, name
+    if kind in ("INDEX", "TRIGGER"):  # ... ON table
+        on = next((i for i in range(index, len(words)) if words[i].is_word("ON")), None)
+        if on is not None:
+            return kind, schema, _qualified_name(words, on + 1)[1]
+    return kind, schema, None
