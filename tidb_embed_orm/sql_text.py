@@ -150,32 +150,62 @@ _WORTH_READING = ("VEC", "SET", "CREATE", "DROP", "ALTER", "CAST", "CONVERT", "A
 DDL_WORDS = frozenset({"CREATE", "DROP", "ALTER"})
 
 
-@dataclass(frozen=True)
 class Statement:
     """One SQL statement as every pass of the embedded engine reads it (see :func:`read_statement`).
 
-    ``keyword`` is its leading keyword after comments and a ``WITH`` clause (``"INSERT"`` for
-    ``/* c */ WITH x AS (...) insert ...``); ``ddl_object`` the object a CREATE / DROP / ALTER
-    names (``"TABLE"``, ``"INDEX"``, ``"TRIGGER"``...), ``table`` (and ``schema``) the table it names
-    where the statement says it (CREATE / DROP / ALTER TABLE, CREATE INDEX / TRIGGER ... ON t).
+    Tokenized at most once, on first use of anything but ``sql`` / ``plain``. ``keyword`` is its
+    leading keyword after comments and a ``WITH`` clause (``"INSERT"`` for ``/* c */ WITH x AS
+    (...) insert ...``); ``ddl_object`` the object a CREATE / DROP / ALTER names (``"TABLE"``,
+    ``"INDEX"``, ``"TRIGGER"``...), ``table`` (and ``schema``) the table it names where the
+    statement says it (CREATE / DROP / ALTER TABLE, CREATE INDEX / TRIGGER ... ON t).
     """
 
-    sql: str
-    tokens: tuple[Token, ...] = ()
-    words: tuple[Token, ...] = ()
-    keyword: str = ""
-    ddl_object: str = ""
-    schema: str | None = None
-    table: str | None = None
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        #: Holds none of the words any pass looks for (:func:`could_need_reading`): nothing to do.
+        self.plain = not could_need_reading(sql)
+
+    def __repr__(self) -> str:
+        return f"Statement({self.sql!r})"
+
+    @functools.cached_property
+    def tokens(self) -> tuple[Token, ...]:
+        return tuple(tokenize(self.sql))
+
+    @functools.cached_property
+    def words(self) -> tuple[Token, ...]:
+        """The significant tokens (no whitespace, no comments)."""
+        return tuple(significant(list(self.tokens)))
+
+    @functools.cached_property
+    def _head(self) -> tuple[str, str, str | None, str | None]:
+        words = list(self.words)
+        index = _after_with(words, 0) if words and words[0].is_word("WITH") else 0
+        keyword = words[index].upper if index < len(words) and words[index].kind == "word" else ""
+        if keyword in DDL_WORDS:
+            return (keyword, *_ddl_target(words, index + 1))
+        return keyword, "", None, None
+
+    @property
+    def keyword(self) -> str:
+        return self._head[0]
+
+    @property
+    def ddl_object(self) -> str:
+        return self._head[1]
+
+    @property
+    def schema(self) -> str | None:
+        return self._head[2]
+
+    @property
+    def table(self) -> str | None:
+        return self._head[3]
 
     @property
     def is_ddl(self) -> bool:
-        return self.keyword in DDL_WORDS
-
-    @property
-    def plain(self) -> bool:
-        """Never tokenized: holds none of the words any pass looks for."""
-        return not self.tokens and bool(self.sql)
+        """CREATE / DROP / ALTER (anything else, plain statements included, is not)."""
+        return not self.plain and self.keyword in DDL_WORDS
 
     def has_word(self, *names: str) -> bool:
         return any(t.kind == "word" and t.upper in names for t in self.words)
@@ -191,14 +221,15 @@ def could_need_reading(sql: str) -> bool:
 
 
 def read_statement(sql: str) -> Statement:
-    """``sql`` tokenized once, with its leading keyword (after comments and ``WITH``) and DDL target.
+    """``sql`` as a :class:`Statement`: tokenized once, when a pass first asks.
 
-    Plain statements (:func:`could_need_reading` is False) come back untokenized. The ORM sends
-    the same few statement strings again and again: they are read once and remembered.
+    The ORM sends the same few statement strings again and again: those that need reading are
+    read once and remembered (the cursor's hook and the dialect then share one object).
     """
-    if not could_need_reading(sql):
-        return Statement(sql)
-    return _read_cached(sql) if len(sql) <= _CACHED_LENGTH else _read(sql)
+    statement = Statement(sql)
+    if statement.plain or len(sql) > _CACHED_LENGTH:
+        return statement
+    return _read_cached(sql)
 
 
 _CACHED_LENGTH = 8192
@@ -206,18 +237,9 @@ _CACHED_LENGTH = 8192
 
 @functools.lru_cache(maxsize=512)
 def _read_cached(sql: str) -> Statement:
-    return _read(sql)
-
-
-def _read(sql: str) -> Statement:
-    tokens = tokenize(sql)
-    words = significant(tokens)
-    index = _after_with(words, 0) if words and words[0].is_word("WITH") else 0
-    keyword = words[index].upper if index < len(words) and words[index].kind == "word" else ""
-    ddl_object, schema, table = "", None, None
-    if keyword in DDL_WORDS:
-        ddl_object, schema, table = _ddl_target(words, index + 1)
-    return Statement(sql, tuple(tokens), tuple(words), keyword, ddl_object, schema, table)
+    statement = Statement(sql)
+    statement._head  # noqa: B018  (read now: the cached object is shared by threads)
+    return statement
 
 
 def _after_with(words: list[Token], index: int) -> int:
