@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 _TOKEN = re.compile(
     r"""
@@ -160,10 +161,19 @@ class Statement:
     statement says it (CREATE / DROP / ALTER TABLE, CREATE INDEX / TRIGGER ... ON t).
     """
 
-    def __init__(self, sql: str) -> None:
+    def __init__(self, sql: str, plain: bool | None = None) -> None:
         self.sql = sql
         #: Holds none of the words any pass looks for (:func:`could_need_reading`): nothing to do.
-        self.plain = not could_need_reading(sql)
+        self.plain = not could_need_reading(sql) if plain is None else plain
+        self._facts: dict[str, Any] = {}
+
+    def fact(self, name: str, compute: Callable[[Statement], Any]) -> Any:
+        """``compute(self)``, computed once per statement (a pass's conclusion, shared by every use of it)."""
+        try:
+            return self._facts[name]
+        except KeyError:
+            value = self._facts[name] = compute(self)
+            return value
 
     def __repr__(self) -> str:
         return f"Statement({self.sql!r})"
@@ -226,10 +236,9 @@ def read_statement(sql: str) -> Statement:
     The ORM sends the same few statement strings again and again: those that need reading are
     read once and remembered (the cursor's hook and the dialect then share one object).
     """
-    statement = Statement(sql)
-    if statement.plain or len(sql) > _CACHED_LENGTH:
-        return statement
-    return _read_cached(sql)
+    if not could_need_reading(sql):
+        return Statement(sql, plain=True)
+    return _read_cached(sql) if len(sql) <= _CACHED_LENGTH else Statement(sql, plain=False)
 
 
 _CACHED_LENGTH = 8192
@@ -237,7 +246,7 @@ _CACHED_LENGTH = 8192
 
 @functools.lru_cache(maxsize=512)
 def _read_cached(sql: str) -> Statement:
-    statement = Statement(sql)
+    statement = Statement(sql, plain=False)
     statement._head  # noqa: B018  (read now: the cached object is shared by threads)
     return statement
 

@@ -50,8 +50,10 @@ def needs_rewrite(statement: Statement) -> bool:
     Read from the statement's tokens (comments, case and ``WITH`` cannot hide a SET or a VECTOR
     DDL); plain statements were never tokenized and answer at once.
     """
-    if statement.plain:
-        return False
+    return not statement.plain and bool(statement.fact("needs_rewrite", _needs_rewrite))
+
+
+def _needs_rewrite(statement: Statement) -> bool:
     return bool(
         statement.keyword == "SET"
         or statement.has_word_prefix("VEC_EMBED_")
