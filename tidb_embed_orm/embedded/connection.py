@@ -55,7 +55,7 @@ def connection_factory(dbapi: Any) -> type:
                 statement = read_statement(sql)
                 if needs_rewrite(statement):
                     if statement.keyword == "SET":
-                        raise UnsupportedStatementError("a provider key is SET once, by one statement: not with executemany")
+                        raise UnsupportedStatementError("a provider key is SET by one statement, not executemany")
                     sql = prepare(statement, self.connection)
             return super().executemany(sql, seq_of_parameters)
 
