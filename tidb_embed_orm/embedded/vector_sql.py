@@ -182,10 +182,11 @@ def reconcile_vector_triggers(cursor: Any) -> bool:
                 continue
             cursor.execute(f"DROP TRIGGER IF EXISTS {qschema}.{quote(name)}")
             changed = True
+        tags: dict[str, str] = {}  # one tag per table (as one CREATE TABLE used to get)
         for definition, (table, event, column) in wanted.items():
             if definition in kept:
                 continue
-            trigger = _column_triggers(table, column, uuid.uuid4().hex[:8])[event]
+            trigger = _column_triggers(table, column, tags.setdefault(table, uuid.uuid4().hex[:8]))[event]
             where = "CREATE TEMP TRIGGER " if schema == "temp" else f"CREATE TRIGGER {qschema}."
             cursor.execute(trigger.replace("CREATE TRIGGER ", where, 1))
             changed = True
