@@ -175,7 +175,7 @@ def prepare(statement: Statement, connection: Any) -> str:
         check_embed_text_dims(statement.words)  # VECTOR(1024) of a 384-d model too
     syntax = vector_syntax(statement.words)
     if statement.has_word_prefix("VEC_EMBED_"):
-        sql = rewrite_vec_embed(sql, connection)
+        sql = rewrite_vec_embed(sql, connection, statement.words)
         syntax |= vector_syntax(significant(tokenize(sql)))
     casts = bool(syntax & {"cast", "from_text"})
     if "arithmetic" in syntax:
