@@ -227,27 +227,27 @@ class Statement:
 def could_need_reading(sql: str) -> bool:
     """The fast path's test: False only for statements no pass has anything to do with."""
     upper = sql.upper()
-    return "'" in sql and "[" in sql or any(word in upper for word in _WORTH_READING)
+    return ("'" in sql and "[" in sql) or any(word in upper for word in _WORTH_READING)
 
 
 def read_statement(sql: str) -> Statement:
     """``sql`` as a :class:`Statement`: tokenized once, when a pass first asks.
 
-    The ORM sends the same few statement strings again and again: those that need reading are
-    read once and remembered (the cursor's hook and the dialect then share one object).
+    The ORM sends the same few statement strings again and again: each is read once and
+    remembered (the cursor's hook and the dialect then share one object, and a plain statement
+    costs one cache lookup).
     """
-    if not could_need_reading(sql):
-        return Statement(sql, plain=True)
-    return _read_cached(sql) if len(sql) <= _CACHED_LENGTH else Statement(sql, plain=False)
+    return _read_cached(sql) if len(sql) <= _CACHED_LENGTH else Statement(sql)
 
 
 _CACHED_LENGTH = 8192
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=1024)
 def _read_cached(sql: str) -> Statement:
-    statement = Statement(sql, plain=False)
-    statement._head  # noqa: B018  (read now: the cached object is shared by threads)
+    statement = Statement(sql)
+    if not statement.plain:
+        statement._head  # noqa: B018  (read now: the cached object is shared by threads)
     return statement
 
 

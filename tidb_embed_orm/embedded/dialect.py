@@ -241,7 +241,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         """
         self._udf_errors.take()
         read = read_statement(statement)
-        if read.keyword == "CREATE" and read.ddl_object == "INDEX":
+        if read.is_ddl and read.keyword == "CREATE" and read.ddl_object == "INDEX":
             # a vector index the engine cannot keep is refused before it exists
             check_create_index(cursor, self.identifier_preparer.quote, read)
         try:
