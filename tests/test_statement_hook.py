@@ -82,6 +82,20 @@ def test_a_vector_table_gets_its_write_checks_however_its_create_is_spelled(tmp_
 
 
 @pytest.mark.parametrize("template", SPELLINGS)
+def test_a_vector_column_added_by_alter_table_gets_its_write_checks(tmp_path, template):
+    engine = make_engine(tmp_path / "t.db")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        with pytest.raises((VectorValueError, StatementError), match="16383"):
+            conn.exec_driver_sql(spell(template, "ALTER TABLE t ADD COLUMN big VECTOR(16384)"))
+        conn.exec_driver_sql(spell(template, "ALTER TABLE t ADD COLUMN v VECTOR(2)"))
+        assert refused(conn, "INSERT INTO t (id, v) VALUES (1, '[1,2,3]')")
+        conn.exec_driver_sql("INSERT INTO t (id, v) VALUES (2, '[1,2]')")
+        assert conn.exec_driver_sql("SELECT vec_as_text(v) FROM t").scalars().all() == ["[1,2]"]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("template", SPELLINGS)
 def test_vector_16384_is_refused_however_the_create_is_spelled(tmp_path, template):
     engine = make_engine(tmp_path / "t.db")
     with engine.begin() as conn:

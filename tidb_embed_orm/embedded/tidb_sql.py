@@ -24,7 +24,7 @@ from typing import Any
 from ..models import PROVIDER_KEY_VARIABLES
 from ..secrets import ApiKey
 from ..sql_text import Statement, Token, significant, string_value, tokenize
-from .tidb_vector import STORE_FUNCTION
+from .tidb_vector import STORE_FUNCTION, check_dims_valid
 from .vec_embed_sql import rewrite_vec_embed
 from .vector_sql import (
     SET_OPERATOR,
@@ -36,7 +36,6 @@ from .vector_sql import (
     rewrite_casts,
     rewrite_vector_comparisons,
     rewrite_vector_sets,
-    vector_columns,
 )
 
 _KEY_VARIABLES = {variable: provider for provider, variable in PROVIDER_KEY_VARIABLES.items() if variable}
@@ -63,7 +62,15 @@ def _needs_rewrite(statement: Statement) -> bool:
 
 
 def creates_vector_table(statement: Statement) -> bool:
-    return statement.keyword == "CREATE" and statement.ddl_object == "TABLE" and statement.has_word("VECTOR")
+    """CREATE TABLE or ALTER TABLE (ADD COLUMN) with a VECTOR column."""
+    return statement.keyword in ("CREATE", "ALTER") and statement.ddl_object == "TABLE" and statement.has_word("VECTOR")
+
+
+def _check_vector_sizes(words: Sequence[Token]) -> None:
+    """Every ``VECTOR(n)`` of a DDL statement is one TiDB accepts (``VECTOR(16384)`` is refused)."""
+    for index, token in enumerate(words[:-2]):
+        if token.is_word("VECTOR") and words[index + 1].is_punct("(") and words[index + 2].kind == "number":
+            check_dims_valid(int(float(words[index + 2].text)))
 
 
 _OPERATORS = frozenset("<>=!+-*/%")
@@ -171,8 +178,9 @@ def prepare(statement: Statement, connection: Any) -> str:
     """
     sql = statement.sql
     if creates_vector_table(statement):
-        vector_columns(statement.words)  # VECTOR(16384) is refused before anything is created
-        check_embed_text_dims(statement.words)  # VECTOR(1024) of a 384-d model too
+        _check_vector_sizes(statement.words)  # VECTOR(16384) is refused before anything is created
+        if statement.keyword == "CREATE":
+            check_embed_text_dims(statement.words)  # VECTOR(1024) of a 384-d model too
     syntax = vector_syntax(statement.words)
     if statement.has_word_prefix("VEC_EMBED_"):
         sql = rewrite_vec_embed(sql, connection, statement.words)
