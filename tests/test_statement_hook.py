@@ -74,6 +74,7 @@ def test_a_vector_table_gets_its_write_checks_however_its_create_is_spelled(tmp_
         conn.exec_driver_sql(spell(template, "CREATE TABLE t (id INTEGER PRIMARY KEY, v VECTOR(3))"))
         assert refused(conn, "INSERT INTO t (id, v) VALUES (1, '[1,2]')")
         assert refused(conn, "INSERT INTO t (id, v) VALUES (2, 'garbage')")
+        assert refused(conn, "/* c */ WITH src AS (SELECT '[1,2]' AS v) insert INTO t (id, v) SELECT 4, v FROM src")
         conn.exec_driver_sql("INSERT INTO t (id, v) VALUES (3, '[1,2,3]')")
         assert conn.exec_driver_sql("SELECT typeof(v), length(v) FROM t").all() == [("blob", 12)]
         assert refused(conn, "UPDATE t SET v = '[1]' WHERE id = 3")
