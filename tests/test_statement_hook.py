@@ -82,6 +82,19 @@ def test_a_vector_table_gets_its_write_checks_however_its_create_is_spelled(tmp_
     engine.dispose()
 
 
+def test_comments_inside_a_statement_hide_nothing(tmp_path):
+    engine = make_engine(tmp_path / "t.db")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v VECTOR(2))")
+        conn.exec_driver_sql("INSERT INTO t (id, v) VALUES (1, '[1,2]')")
+        with pytest.raises(Exception, match="SUM"):
+            conn.exec_driver_sql("SELECT SUM /* c */ (v) FROM t")
+        conn.exec_driver_sql("CREATE INDEX vi ON t (/* c */ VEC_COSINE_DISTANCE( -- d\n v))")
+        conn.exec_driver_sql("INSERT INTO t (id, v) VALUES (2, '[2,1]')")
+        assert conn.exec_driver_sql("SELECT count(*) FROM _tidb_embed_vector_log").scalar() >= 1
+    engine.dispose()
+
+
 @pytest.mark.parametrize("template", SPELLINGS)
 def test_a_vector_column_added_by_alter_table_gets_its_write_checks(tmp_path, template):
     engine = make_engine(tmp_path / "t.db")

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.mysql import base as mysql_base
 
 from .auto_embedding import AutoEmbeddingVector
 from .errors import DimensionError
-from .sql_text import unquote_identifier
+from .sql_text import tokenize, unquote_identifier
 from .vector import Vector
 
 # A string literal with an optional charset introducer, as TiDB restores it into a generation
@@ -223,7 +223,10 @@ _VECTOR_INDEX_SQL = re.compile(
 
 
 def parse_vector_indexes(ddl: str) -> list[ReflectedVectorIndex]:
-    """Vector indexes in DDL text: TiDB's SHOW CREATE TABLE or SQLite's CREATE INDEX."""
+    """Vector indexes in DDL text: TiDB's SHOW CREATE TABLE or SQLite's CREATE INDEX (comments read as spaces:
+    SQLite keeps a CREATE INDEX's text as written)."""
+    if "--" in ddl or "/*" in ddl or "#" in ddl:
+        ddl = "".join(" " if t.kind == "comment" else t.text for t in tokenize(ddl))
     return [
         ReflectedVectorIndex(unquote_identifier(m["name"]), unquote_identifier(m["column"]), m["metric"].lower())
         for m in _VECTOR_INDEX_SQL.finditer(ddl)

@@ -151,7 +151,7 @@ def set_provider_key(statement: Statement, parameters: Sequence[Any] | None, sto
 
 
 _STRINGS = re.compile(r"'(?:[^']|'')*'")
-_NUMERIC_USE = re.compile(r"[-+*/%]|\b(?:SUM|AVG|TOTAL)\s*\(", re.IGNORECASE)
+_NUMERIC_USE = re.compile(r"[-+*/%]|\b(?:SUM|AVG|TOTAL)\b", re.IGNORECASE)  # no "(": a comment may come first
 
 
 def check_vector_columns(sql: str, connection: Any, vector_names: Callable[[], re.Pattern[str] | None]) -> None:
