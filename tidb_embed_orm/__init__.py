@@ -42,12 +42,17 @@ from .fulltext import (
 )
 from .hybrid import RRF, Weighted, hybrid_search
 from .index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
+from .key_log_mask import install_key_protection as _install_key_protection
 from .models import EmbeddingModel, get_model, list_models, register_model
 from .nearest import nearest
 from .orm import auto_embedding_column
 from .providers import ProviderKeyError, configure_provider
 from .secrets import ApiKey
 from .vector import TextQueryNotSupported, Vector
+
+# Keys pasted into SQL never reach a log or an exception, on any engine (key_log_mask.py): one
+# logging filter and two Engine-class event listeners; no SQL changes.
+_install_key_protection()
 
 __all__ = [
     "MULTILINGUAL",

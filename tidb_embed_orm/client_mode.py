@@ -71,7 +71,8 @@ def use_client_embedding(
     ``batch_size`` (default 64) is the number of texts per embedder call; ``cache_size`` (default
     10,000) bounds the cache of embedded texts.
     """
-    target: Engine = getattr(engine, "sync_engine", engine)  # an AsyncEngine's events live on its sync_engine
+    # An AsyncEngine's events live on its sync_engine.
+    target: Engine = getattr(engine, "sync_engine", cast(Engine, engine))
     dialect = target.dialect
     overrides = dict(embedders or {})
     service = getattr(dialect, "embedding_service", None)
@@ -270,11 +271,11 @@ def _upsert_keeps_vectors(statement: Any, targets: list[tuple[Any, Any]], librar
         )
     if not extra:
         return statement
-    new_clause = copy.copy(clause)
+    new_clause: Any = copy.copy(clause)
     if hasattr(new_clause, "update_values_to_set"):
-        new_clause.update_values_to_set = {**dict(clause.update_values_to_set), **extra}
+        new_clause.update_values_to_set = {**dict(new_clause.update_values_to_set), **extra}
     else:
-        new_clause.update = {**dict(clause.update), **extra}
+        new_clause.update = {**dict(new_clause.update), **extra}
     statement = statement._generate()
     statement._post_values_clause = new_clause
     return statement

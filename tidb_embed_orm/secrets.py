@@ -37,21 +37,7 @@ class ApiKey:
         A server may quote the key back cut short ("can't be set to the value of 'hf_abc...'"),
         or only its middle: any long enough piece of it is masked, wherever it starts.
         """
-        key = self._value
-        if len(key) < MIN_ECHOED_RUN:
-            return text.replace(key, "***")
-        out, i = [], 0
-        while i < len(text):
-            end = i + MIN_ECHOED_RUN
-            if end <= len(text) and text[i:end] in key:
-                while end < len(text) and text[i : end + 1] in key:
-                    end += 1
-                out.append("***")
-                i = end
-            else:
-                out.append(text[i])
-                i += 1
-        return "".join(out)
+        return mask_runs(text, self._value)
 
     def __repr__(self) -> str:
         return "ApiKey('***')"
@@ -66,3 +52,23 @@ class ApiKey:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("API keys are not pickled")
+
+
+def mask_runs(text: str, key: str) -> str:
+    """``text`` with ``key``, and every run of 8+ of its characters, replaced by ``***`` (see ApiKey.mask)."""
+    if not key:
+        return text
+    if len(key) < MIN_ECHOED_RUN:
+        return text.replace(key, "***")
+    out, i = [], 0
+    while i < len(text):
+        end = i + MIN_ECHOED_RUN
+        if end <= len(text) and text[i:end] in key:
+            while end < len(text) and text[i : end + 1] in key:
+                end += 1
+            out.append("***")
+            i = end
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)

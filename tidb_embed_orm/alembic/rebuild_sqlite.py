@@ -19,6 +19,10 @@ is a no-op inside a transaction, so:
 - inside one, a table that other tables reference is refused before anything changes (a table
   nobody references is safe: its DROP deletes no other table's rows).
 
+The engine's own VECTOR write-check triggers are not saved: the embedded engine's statement hook
+reconciles them from the schema after every DDL statement (the copy's, then the renamed table's),
+so they check the columns the new table has, whatever the old ones were.
+
 Triggers are recreated before indexes: creating a vector index installs its change-log triggers
 afresh (embedded/vector_index), replacing the saved ones, so the index is rebuilt from the new rows.
 
@@ -53,6 +57,8 @@ from .plan import (
 )
 
 _SAVEPOINT = "tidb_embed_rebuild"
+#: ``embedded.vector_sql.TRIGGER_PREFIX`` (not imported: that would load the embedded engine here).
+VECTOR_TRIGGER_PREFIX = "tidb_embed_vector_"
 
 
 def rebuild_sqlite(operations: Operations, plan: RebuildPlan) -> None:
@@ -102,8 +108,9 @@ def _steps(conn: Connection, plan: RebuildPlan, check_tables: list[str]) -> None
         raise TableRebuildError(f"there is no table {name!r}")
     saved = conn.exec_driver_sql(
         "SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = ? AND type IN ('index', 'trigger') "
-        "AND sql IS NOT NULL ORDER BY type DESC, rowid",  # triggers, then indexes (see the module notes)
-        (name,),
+        "AND sql IS NOT NULL AND substr(name, 1, ?) != ? "  # the VECTOR write checks follow the new columns
+        "ORDER BY type DESC, rowid",  # triggers, then indexes (see the module notes)
+        (name, len(VECTOR_TRIGGER_PREFIX), VECTOR_TRIGGER_PREFIX),
     ).all()
     _refuse_uses_of_dropped_columns(plan, saved)
     sequence = _sequence(conn, name)

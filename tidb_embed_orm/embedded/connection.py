@@ -12,8 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 from ..secrets import ApiKey
-from ..sql_text import tokenize
-from .tidb_sql import after, check_vector_columns, needs_rewrite, prepare, set_provider_key
+from ..sql_text import could_need_reading, read_statement, tokenize
+from .tidb_sql import (
+    UnsupportedStatementError,
+    check_vector_columns,
+    needs_rewrite,
+    prepare,
+    reconcile_vector_triggers,
+    set_provider_key,
+)
 
 KeySink = Callable[[str, ApiKey], None]
 #: A column definition of type VECTOR in CREATE TABLE text: its (maybe quoted) name.
@@ -30,24 +37,31 @@ def connection_factory(dbapi: Any) -> type:
         def execute(self, sql: str, parameters: Any = ()) -> Any:
             if not isinstance(sql, str):
                 return super().execute(sql, parameters)
-            if not needs_rewrite(sql):
-                check_vector_columns(sql, self.connection, self.connection.vector_column_names)
-                return super().execute(sql, parameters)
+            statement = read_statement(sql)
             connection = self.connection
-            if set_provider_key(sql, parameters, connection.store_provider_key):
+            if not needs_rewrite(statement):
+                check_vector_columns(sql, connection, connection.vector_column_names)
+                result = super().execute(sql, parameters)
+            elif set_provider_key(statement, parameters, connection.store_provider_key):
                 return super().execute("-- SET: the provider key is kept by the engine, not in SQLite")
-            result = super().execute(prepare(sql, connection), parameters)
-            after(sql, connection)
+            else:
+                result = super().execute(prepare(statement, connection), parameters)
+            if statement.is_ddl:
+                connection.reconcile_schema()
             return result
 
         def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
-            if isinstance(sql, str) and needs_rewrite(sql):
-                sql = prepare(sql, self.connection)
+            if isinstance(sql, str):
+                statement = read_statement(sql)
+                if needs_rewrite(statement):
+                    if statement.keyword == "SET":
+                        raise UnsupportedStatementError("a provider key is SET by one statement, not executemany")
+                    sql = prepare(statement, self.connection)
             return super().executemany(sql, seq_of_parameters)
 
         def executescript(self, script: str) -> Any:
             """A pasted script (the TiDB page's block): statement by statement when one needs reading."""
-            if not (isinstance(script, str) and needs_rewrite(script)):
+            if not (isinstance(script, str) and could_need_reading(script)):
                 return super().executescript(script)
             self.connection.commit()  # as executescript does
             # ... and like it, no implicit BEGIN: the script's own BEGIN / COMMIT / SAVEPOINT decide.
@@ -98,6 +112,14 @@ def connection_factory(dbapi: Any) -> type:
                         r"\b(?:" + "|".join(re.escape(n) for n in words) + r")\b", re.IGNORECASE)
                     self._vector_names = (versions, pattern)
                 return self._vector_names[1]
+            finally:
+                cursor.close()
+
+        def reconcile_schema(self) -> None:
+            """After DDL: the VECTOR write checks of every table, as the schema now says (by table name)."""
+            cursor = dbapi.Cursor(self)
+            try:
+                reconcile_vector_triggers(cursor)
             finally:
                 cursor.close()
 

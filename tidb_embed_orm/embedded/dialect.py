@@ -30,15 +30,13 @@ from ..errors import EmbeddingFailedError, TidbEmbedError
 from ..key_log_mask import install_log_mask
 from ..providers import client_credentials
 from ..reflection import reflect_vector_indexes, sqlite_columns
+from ..sql_text import read_statement
 from .compiler import EmbeddedCompiler, EmbeddedDDLCompiler
 from .connection import attach_dialect, connection_factory
 from .sql_functions import UdfErrors, register_functions
 from .vector_index.schema import INTERNAL_TABLES, check_create_index, reconcile
 from .vector_index.search import FILTER_MULTIPLIERS, Plan, VectorIndexes
 from .vector_index.store import GraphFiles
-
-#: Statements after which the vector indexes' change logs are installed or removed.
-_DDL_WORDS = ("CREATE", "DROP", "ALTER")
 
 
 def _load_dbapi() -> Any:
@@ -259,19 +257,26 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     @contextmanager
     def _statement(self, cursor: Any, statement: str, context: Any) -> Iterator[None]:
-        """Around every statement: surface SQL-function errors; after DDL, keep vector indexes' logs in step."""
+        """Around every statement: surface SQL-function errors; after DDL, keep vector indexes' logs in step.
+
+        What the statement is comes from ``sql_text.read_statement`` (the object the cursor's hook
+        reads too, read once): comments, case and ``WITH`` do not hide a CREATE INDEX.
+        """
         self._udf_errors.take()
-        word = statement.lstrip()[:6].upper()
-        if word == "CREATE":  # a vector index the engine cannot keep is refused before it exists
-            check_create_index(cursor, self.identifier_preparer.quote, statement)
+        read = read_statement(statement)
+        if read.is_ddl and read.keyword == "CREATE" and read.ddl_object == "INDEX":
+            # a vector index the engine cannot keep is refused before it exists
+            check_create_index(cursor, self.identifier_preparer.quote, read)
         try:
             yield
         except self.loaded_dbapi.Error as exc:
             self._reraise_udf_error(exc)
             raise
-        if word.startswith(_DDL_WORDS):
+        if read.is_ddl:
             self._reconcile_vector_indexes(cursor.connection)
-        elif word.startswith(("ATTACH", "DETACH")) and context is not None:
+        elif read.plain:
+            return
+        elif read.keyword in ("ATTACH", "DETACH") and context is not None:
             searches = context.root_connection.connection.info.get("tidb_embed_knn")
             if searches is not None:
                 searches.files = None  # the schemas changed

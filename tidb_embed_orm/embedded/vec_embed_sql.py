@@ -8,6 +8,7 @@ EMBED_TEXT-generated column is TiDB's error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import TidbEmbedError
@@ -39,9 +40,12 @@ _VEC_EMBED_FUNCTIONS = {
 }
 
 
-def rewrite_vec_embed(sql: str, connection: Any) -> str:
-    """``sql`` with every VEC_EMBED_*(col, text) spelled with the column's own EMBED_TEXT."""
-    words = significant(tokenize(sql))
+def rewrite_vec_embed(sql: str, connection: Any, words: Sequence[Token] | None = None) -> str:
+    """``sql`` with every VEC_EMBED_*(col, text) spelled with the column's own EMBED_TEXT.
+
+    ``words``: ``sql``'s significant tokens when the caller has them (the statement hook's).
+    """
+    words = significant(tokenize(sql)) if words is None else list(words)
     tables = table_references(words)
     return rewrite_calls(
         sql, words, _VEC_EMBED_FUNCTIONS,

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from ..errors import TidbEmbedError
+from ..errors import DimensionError, TidbEmbedError
+from ..models import get_model, resolve_dim
 from ..sql_text import (
     Token,
     is_name,
@@ -24,6 +26,7 @@ from ..sql_text import (
     rewrite_calls,
     significant,
     split_top_level,
+    string_value,
     tokenize,
     unquote_name,
 )
@@ -35,66 +38,168 @@ class UnsupportedStatementError(TidbEmbedError, ValueError):
     """TiDB SQL the embedded engine cannot honour, said plainly instead of a SQLite syntax error."""
 
 
-VECTOR_DDL = re.compile(r"^\s*CREATE\s+(?:TEMP\w*\s+)?TABLE\b.*\bVECTOR\b", re.IGNORECASE | re.DOTALL)
-#: A conversion to VECTOR: ``CAST(x AS VECTOR)`` or ``CONVERT(x, VECTOR)``.
-CAST_VECTOR = re.compile(r"\bAS\s+VECTOR\b|,\s*VECTOR\b", re.IGNORECASE)
-VEC_FROM_TEXT = re.compile(r"\bVEC_FROM_TEXT\s*\(", re.IGNORECASE)
-VECTOR_LITERAL_COMPARED = re.compile(r"""[<>=]\s*'\s*\[|'\s*\[[^']*'\s*[<>=!]""")
-#: A vector text next to + - * / %: a VECTOR column on the other side would silently give 0.
-VECTOR_LITERAL_ARITHMETIC = re.compile(r"""[-+*/%]\s*'\s*\[|'\s*\[[^']*'\s*[-+*/%]""")
+#: IN / BETWEEN anywhere: read when a vector call (VEC_FROM_TEXT, a cast to VECTOR) is in the statement.
+SET_OPERATOR = re.compile(r"\b(?:IN|BETWEEN)\b", re.IGNORECASE)
+#: The name of every write-check trigger starts so (the rest is a random tag, the column and the event).
+TRIGGER_PREFIX = "tidb_embed_vector_"
 
 
-def vector_columns(create_table: str) -> tuple[str | None, list[tuple[str, int | None]]]:
-    """The table a CREATE TABLE makes and its stored (not generated) VECTOR[(n)] columns with their size."""
-    words = significant(tokenize(create_table))
+def _column_definitions(words: Sequence[Token]) -> tuple[str | None, list[list[Token]]]:
+    """The table a CREATE TABLE (significant tokens) makes and its column definitions."""
+    words = list(words)
     start = next((i for i, t in enumerate(words) if t.is_punct("(")), None)
     if start is None:
         return None, []
     names = [t for t in words[:start] if is_name(t) and t.upper not in ("CREATE", "TEMP", "TEMPORARY", "TABLE")]
     names = [t for t in names if t.upper not in ("IF", "NOT", "EXISTS")]
     table = unquote_name(names[-1]) if names else None
+    return table, split_top_level(words[start + 1 : matching_paren(words, start)])
+
+
+def _declared_dim(definition: list[Token]) -> int | None:
+    if len(definition) >= 5 and definition[2].is_punct("(") and definition[3].kind == "number":
+        dim = int(float(definition[3].text))
+        check_dims_valid(dim)
+        return dim
+    return None
+
+
+def vector_columns(create_table: str | Sequence[Token]) -> tuple[str | None, list[tuple[str, int | None]]]:
+    """The table a CREATE TABLE makes and its stored (not generated) VECTOR[(n)] columns with their size.
+
+    ``create_table`` is its text or its significant tokens; ``VECTOR(16384)`` is refused.
+    """
+    words = significant(tokenize(create_table)) if isinstance(create_table, str) else create_table
+    table, definitions = _column_definitions(words)
     columns: list[tuple[str, int | None]] = []
-    for definition in split_top_level(words[start + 1 : matching_paren(words, start)]):
+    for definition in definitions:
         if len(definition) < 2 or not is_name(definition[0]) or not definition[1].is_word("VECTOR"):
             continue
-        dim = None
-        if len(definition) >= 5 and definition[2].is_punct("(") and definition[3].kind == "number":
-            dim = int(float(definition[3].text))
-            check_dims_valid(dim)
+        dim = _declared_dim(definition)
         if any(t.is_word("AS", "GENERATED") for t in definition[2:]):
             continue  # a generated column: SQLite computes it, EMBED_TEXT checks it
         columns.append((unquote_name(definition[0]), dim))
     return table, columns
 
 
+def check_embed_text_dims(words: Sequence[Token]) -> None:
+    """Refuse ``v VECTOR(N) GENERATED ALWAYS AS (EMBED_TEXT('model', ...))`` where the model's vectors are not N long.
+
+    TiDB accepts the table and refuses every insert; refusing the CREATE says it earlier. Models
+    the registry does not know are let through (their size is the user's word).
+    """
+    for definition in _column_definitions(words)[1]:
+        if len(definition) < 2 or not is_name(definition[0]) or not definition[1].is_word("VECTOR"):
+            continue
+        dim = _declared_dim(definition)
+        call = next((i for i, t in enumerate(definition) if t.is_word("EMBED_TEXT")), None)
+        if dim is None or call is None or call + 2 >= len(definition) or not definition[call + 1].is_punct("("):
+            continue
+        model_token = definition[call + 2]
+        if model_token.kind not in ("string", "dquoted"):
+            continue
+        model = string_value(model_token)
+        try:
+            resolve_dim(model, dim)
+        except DimensionError:
+            entry = get_model(model)
+            column = unquote_name(definition[0])
+            other = f" (or {', '.join(map(str, entry.dims))})" if entry.dims else ""
+            raise DimensionError(
+                f"column {column!r} is VECTOR({dim}) but {model!r} produces {entry.dim}-dimensional vectors"
+                f"{other}: every insert would fail (TiDB refuses them too). Declare it VECTOR({entry.dim}), "
+                f"or use a model of {dim} dimensions"
+            ) from None
+        except TidbEmbedError:
+            continue  # not a model the registry knows: its size is the user's word
+
+
 def vector_triggers(table: str, columns: list[tuple[str, int | None]], tag: str) -> list[str]:
     """Triggers that turn a vector text written by SQL into a checked float32 blob (TiDB's errors otherwise)."""
-    statements = []
-    quoted_table = quote(table)
-    for column, dim in columns:
-        quoted = quote(column)
-        size = "NULL" if dim is None else str(dim)
-        bad_blob = f"length(NEW.{quoted}) % 4 != 0" if dim is None else f"length(NEW.{quoted}) != {4 * dim}"
-        when = f"NEW.{quoted} IS NOT NULL AND (typeof(NEW.{quoted}) != 'blob' OR {bad_blob})"
-        body = f"UPDATE {quoted_table} SET {quoted} = {STORE_FUNCTION}(NEW.{quoted}, {size}) WHERE rowid = NEW.rowid;"
-        for event in ("INSERT", f"UPDATE OF {quoted}"):
-            name = quote(f"tidb_embed_vector_{tag}_{column}_{event.split()[0].lower()}")
-            statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {quoted_table} WHEN {when} BEGIN {body} END")
+    return [sql for column in columns for sql in _column_triggers(table, column, tag).values()]
+
+
+def _column_triggers(table: str, column_dim: tuple[str, int | None], tag: str) -> dict[str, str]:
+    """Event ("insert" / "update") -> the CREATE TRIGGER keeping one column's writes checked."""
+    column, dim = column_dim
+    quoted_table, quoted = quote(table), quote(column)
+    size = "NULL" if dim is None else str(dim)
+    bad_blob = f"length(NEW.{quoted}) % 4 != 0" if dim is None else f"length(NEW.{quoted}) != {4 * dim}"
+    when = f"NEW.{quoted} IS NOT NULL AND (typeof(NEW.{quoted}) != 'blob' OR {bad_blob})"
+    body = f"UPDATE {quoted_table} SET {quoted} = {STORE_FUNCTION}(NEW.{quoted}, {size}) WHERE rowid = NEW.rowid;"
+    statements = {}
+    for event in ("INSERT", f"UPDATE OF {quoted}"):
+        short = event.split()[0].lower()
+        name = quote(f"{TRIGGER_PREFIX}{tag}_{column}_{short}")
+        statements[short] = f"CREATE TRIGGER {name} AFTER {event} ON {quoted_table} WHEN {when} BEGIN {body} END"
     return statements
 
 
-def create_vector_triggers(connection: Any, create_table: str) -> None:
-    """After a CREATE TABLE with VECTOR columns: attach the write checks (once per table)."""
-    table, columns = vector_columns(create_table)
-    if table is None or not columns:
-        return
-    existing = connection.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE 'tidb_embed_vector_%'",
-        (table,),
-    ).fetchone()
-    if existing is None:
-        for statement in vector_triggers(table, columns, uuid.uuid4().hex[:8]):
-            connection.execute(statement)
+def _after_name(trigger_sql: str) -> str:
+    """A trigger's definition without its name: what two triggers doing the same thing share."""
+    at = trigger_sql.find(" AFTER ")
+    return trigger_sql[at:] if at >= 0 else trigger_sql
+
+
+def reconcile_vector_triggers(cursor: Any) -> bool:
+    """Make the write-check triggers of every table match its VECTOR columns, as the schema has them now.
+
+    Run after every DDL statement (and script), whatever made the schema so (CREATE TABLE by hand,
+    ``create_all``, an Alembic rebuild's create / copy / drop / rename): a trigger whose definition
+    no longer fits its table (a body naming a renamed-away table, another VECTOR(N), a column that is
+    gone, a duplicate) is dropped, a missing one created, as ``vector_index.schema.reconcile`` does
+    for the change logs. Costs a few PRAGMAs when the schema did not change since the last call on
+    this connection. ``cursor`` is a plain DBAPI cursor (its statements pass no hook). True if
+    anything changed.
+    """
+    state = cursor.connection
+    versions = schema_versions(cursor)
+    if getattr(state, "tidb_embed_triggers_at", None) == versions:
+        return False
+    changed = False
+    for schema, _version in versions:
+        qschema = quote(schema)
+        master = "sqlite_temp_master" if schema == "temp" else f"{qschema}.sqlite_master"
+        wanted: dict[str, tuple[str, str, tuple[str, int | None]]] = {}  # definition -> (table, event, column)
+        for table, sql in cursor.execute(
+            f"SELECT name, sql FROM {master} WHERE type = 'table' AND sql LIKE '%VECTOR%'"
+        ).fetchall():
+            try:
+                _, columns = vector_columns(sql)
+            except (TidbEmbedError, ValueError):
+                continue
+            for column in columns:
+                for event, trigger in _column_triggers(table, column, "").items():
+                    wanted[_after_name(trigger)] = (table, event, column)
+        kept: set[str] = set()
+        for name, sql in cursor.execute(
+            f"SELECT name, sql FROM {master} WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
+            (len(TRIGGER_PREFIX), TRIGGER_PREFIX),
+        ).fetchall():
+            definition = _after_name(str(sql))
+            if definition in wanted and definition not in kept:
+                kept.add(definition)
+                continue
+            cursor.execute(f"DROP TRIGGER IF EXISTS {qschema}.{quote(name)}")
+            changed = True
+        tags: dict[str, str] = {}  # one tag per table (as one CREATE TABLE used to get)
+        for definition, (table, event, column) in wanted.items():
+            if definition in kept:
+                continue
+            trigger = _column_triggers(table, column, tags.setdefault(table, uuid.uuid4().hex[:8]))[event]
+            where = "CREATE TEMP TRIGGER " if schema == "temp" else f"CREATE TRIGGER {qschema}."
+            cursor.execute(trigger.replace("CREATE TRIGGER ", where, 1))
+            changed = True
+    if changed:
+        versions = schema_versions(cursor)
+    state.tidb_embed_triggers_at = versions
+    return changed
+
+
+def schema_versions(cursor: Any) -> tuple[tuple[str, int], ...]:
+    """(schema, PRAGMA schema_version) of every database on the connection: changes with any DDL."""
+    names = [row[1] for row in cursor.execute("PRAGMA database_list").fetchall()]
+    return tuple((name, cursor.execute(f"PRAGMA {quote(name)}.schema_version").fetchone()[0]) for name in names)
 
 
 def rewrite_casts(sql: str) -> str:
@@ -266,14 +371,6 @@ def rewrite_vector_comparisons(sql: str, connection: Any) -> str:
     for start, end, replacement in reversed(edits):
         sql = sql[:start] + replacement + sql[end:]
     return sql
-
-
-#: ``v IN ('[...]', ...)`` / ``v BETWEEN '[...]' AND ...``: a vector compared with vector texts.
-VECTOR_LITERAL_SET = re.compile(
-    r"""\bIN\s*\(\s*'\s*\[|\bBETWEEN\s+'\s*\[|\bBETWEEN\b[^;]{0,200}?\bAND\s+'\s*\[""", re.IGNORECASE
-)
-#: IN / BETWEEN anywhere: read when a vector call (VEC_FROM_TEXT, a cast to VECTOR) is in the statement.
-SET_OPERATOR = re.compile(r"\b(?:IN|BETWEEN)\b", re.IGNORECASE)
 
 
 def rewrite_vector_sets(sql: str, connection: Any) -> str:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import TidbEmbedError
-from ...reflection import _IDENT, parse_vector_indexes
-from ...sql_text import unquote_identifier
+from ...reflection import parse_vector_indexes
+from ...sql_text import Statement
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -124,13 +124,6 @@ def _drop_triggers(cursor: Any, quote: Quote, qschema: str, name: str) -> None:
         cursor.execute(f"DROP TRIGGER IF EXISTS {qschema}.{quote(TRIGGER_PREFIX + name + suffix)}")
 
 
-_CREATE_INDEX = re.compile(
-    rf"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:{_IDENT}\s*\.\s*)?{_IDENT}\s+ON\s+"
-    rf"(?P<table>{_IDENT})",
-    re.IGNORECASE,
-)
-
-
 def check_supported(cursor: Any, quote: Quote, schema: str, name: str, table: str, column: str) -> None:
     """Refuse a vector index the embedded engine cannot keep (before the CREATE INDEX runs)."""
     qschema = quote(schema)
@@ -150,17 +143,18 @@ def check_supported(cursor: Any, quote: Quote, schema: str, name: str, table: st
         )
 
 
-def check_create_index(cursor: Any, quote: Quote, statement: str) -> None:
-    """If ``statement`` creates a vector index, refuse it now when it cannot be kept."""
-    found = parse_vector_indexes(statement)
-    match = _CREATE_INDEX.match(statement)
-    if not found or match is None:
+def check_create_index(cursor: Any, quote: Quote, statement: Statement) -> None:
+    """If ``statement`` (read once by ``sql_text.read_statement``) creates a vector index, refuse it now
+    when it cannot be kept."""
+    if statement.keyword != "CREATE" or statement.ddl_object != "INDEX" or statement.table is None:
         return
-    table = unquote_identifier(match["table"])
+    found = parse_vector_indexes(statement.sql)
     for index in found:
         for schema, _file in schemas(cursor):
-            if _has_table(cursor, quote(schema), table):
-                check_supported(cursor, quote, schema, index.name, table, index.column)
+            if statement.schema not in (None, schema):
+                continue
+            if _has_table(cursor, quote(schema), statement.table):
+                check_supported(cursor, quote, schema, index.name, statement.table, index.column)
                 break
 
 
