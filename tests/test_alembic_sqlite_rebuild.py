@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, event
 import tidb_embed_orm.alembic  # noqa: F401
 from tidb_embed_orm import use_client_embedding
 from tidb_embed_orm.alembic import TableRebuildError
-from tidb_embed_orm.alembic import plan as rebuild_plan
+from tidb_embed_orm.alembic.rebuild import plan as rebuild_plan
 from tidb_embed_orm.embedders import HashingTestEmbedder
 
 MINILM = "huggingface/sentence-transformers/all-MiniLM-L6-v2"

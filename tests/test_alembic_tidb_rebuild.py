@@ -30,7 +30,7 @@ from sqlalchemy import (
 import tidb_embed_orm.alembic  # noqa: F401
 from tidb_embed_orm import AutoEmbeddingVector, use_client_embedding
 from tidb_embed_orm.alembic import TableRebuildError
-from tidb_embed_orm.alembic import plan as rebuild_plan
+from tidb_embed_orm.alembic.rebuild import plan as rebuild_plan
 from tidb_embed_orm.embedders import HashingTestEmbedder
 from tidb_embed_orm.testing.tidb_standin import tidb_standin
 

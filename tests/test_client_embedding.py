@@ -20,8 +20,8 @@ from tidb_embed_orm import (
     configure_provider,
     use_client_embedding,
 )
+from tidb_embed_orm.catalog import EmbeddingModel, register_model
 from tidb_embed_orm.embedders.huggingface_api import HuggingFaceAuthError, HuggingFaceInferenceEmbedder
-from tidb_embed_orm.models import EmbeddingModel, register_model
 from tidb_embed_orm.testing.seed import add_seed_rows, sample_model, seed_search
 
 from .conftest import SEED_QUERY, SEED_ROWS

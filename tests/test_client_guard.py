@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.orm import Session
 
 from tidb_embed_orm import use_client_embedding
-from tidb_embed_orm.client_raw_sql import RawWriteWithoutVectorError, vectors_filled_by_client
+from tidb_embed_orm.client.guard import RawWriteWithoutVectorError, vectors_filled_by_client
 from tidb_embed_orm.embedders import HashingTestEmbedder
 from tidb_embed_orm.testing.mariadb import create_sample_table
 from tidb_embed_orm.testing.seed import sample_model

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
 from tidb_embed_orm import use_client_embedding
-from tidb_embed_orm.alembic.client_fill import fill_vectors
 from tidb_embed_orm.alembic.compare import _skip_client_filled_mark
-from tidb_embed_orm.client_filled import MARK, ClientFilledTableError, client_filled_marker
-from tidb_embed_orm.client_mode import ClientEmbeddingError, ClientFilledColumnError
-from tidb_embed_orm.client_raw_sql import FILLED_BY_CLIENT, vectors_filled_by_client
+from tidb_embed_orm.alembic.rebuild.client_fill import fill_vectors
+from tidb_embed_orm.client.guard import FILLED_BY_CLIENT, vectors_filled_by_client
+from tidb_embed_orm.client.marks import MARK, ClientFilledTableError, client_filled_marker
+from tidb_embed_orm.client.mode import ClientEmbeddingError, ClientFilledColumnError
 from tidb_embed_orm.embedders import HashingTestEmbedder
 from tidb_embed_orm.testing.mariadb import create_sample_table
 from tidb_embed_orm.testing.seed import sample_model

@@ -10,8 +10,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tidb_embed_orm import use_client_embedding
-from tidb_embed_orm.client_mode import ClientEmbeddingError
-from tidb_embed_orm.client_raw_sql import RawWriteWithoutVectorError
+from tidb_embed_orm.client.guard import RawWriteWithoutVectorError
+from tidb_embed_orm.client.mode import ClientEmbeddingError
 from tidb_embed_orm.embedders import HashingTestEmbedder
 from tidb_embed_orm.testing.mariadb import create_sample_table
 from tidb_embed_orm.testing.seed import sample_model

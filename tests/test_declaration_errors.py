@@ -20,8 +20,8 @@ from tidb_embed_orm import (
     Vector,
     use_client_embedding,
 )
+from tidb_embed_orm.catalog import EmbeddingModel, register_model
 from tidb_embed_orm.embedders import HashingTestEmbedder
-from tidb_embed_orm.models import EmbeddingModel, register_model
 
 MINILM = "huggingface/sentence-transformers/all-MiniLM-L6-v2"
 

@@ -8,10 +8,10 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from tidb_embed_orm import EmbeddingFailedError, configure_provider, use_client_embedding
+from tidb_embed_orm.catalog import EmbeddingModel, register_model
 from tidb_embed_orm.embedders import HashingTestEmbedder
 from tidb_embed_orm.embedders.base import UnsupportedOptionsError
-from tidb_embed_orm.errors import EmbedOptionsError
-from tidb_embed_orm.models import EmbeddingModel, register_model
+from tidb_embed_orm.exc import EmbedOptionsError
 from tidb_embed_orm.options import EmbedOptions, stored_options
 from tidb_embed_orm.testing.seed import sample_model
 

@@ -183,7 +183,7 @@ def test_another_process_commit_is_seen_by_the_next_search(engine, path):
 
 
 def test_the_graph_is_saved_and_opened_without_rebuilding(path, monkeypatch):
-    from tidb_embed_orm.embedded.vector_index import store
+    from tidb_embed_orm.dialects.embedded.vector_index import store
 
     metadata, indexed, _ = tables()
     first = create_engine(f"sqlite+tidb_embed:///{path}")
@@ -380,7 +380,7 @@ import sys, numpy as np
 from sqlalchemy import create_engine, insert, select, delete
 sys.path.insert(0, {tests!r})
 from test_embedded_vector_index import tables, rows
-from tidb_embed_orm.embedded.vector_index import store
+from tidb_embed_orm.dialects.embedded.vector_index import store
 store.SAVE_MIN = 5  # save (and compact) all the time, so that a kill lands inside index maintenance
 engine = create_engine("sqlite+tidb_embed:///{path}")
 metadata, indexed, _ = tables()
@@ -420,7 +420,7 @@ def test_kill_during_writes_and_index_maintenance_loses_nothing(path, seed):
 
 
 def test_the_graph_walk_finds_the_true_neighbours(engine, monkeypatch):
-    from tidb_embed_orm.embedded.vector_index import ann
+    from tidb_embed_orm.dialects.embedded.vector_index import ann
 
     monkeypatch.setattr(ann, "EXACT_WORK", 0)  # always walk the HNSW graph, as large tables do
     metadata, indexed, _ = tables()
@@ -579,7 +579,7 @@ def test_indexes_the_engine_cannot_keep_are_refused_before_they_exist(engine):
     Table("w", metadata, Column("id", Integer, primary_key=True), Column("v", Vector(DIM)),
           VectorIndex("ix_w", "v"), sqlite_with_rowid=False)
     Table("nodim", metadata, Column("id", Integer, primary_key=True), Column("v", Vector()), VectorIndex("ix_n", "v"))
-    from tidb_embed_orm.embedded.vector_index.schema import VectorIndexUnsupported
+    from tidb_embed_orm.dialects.embedded.vector_index.schema import VectorIndexUnsupported
 
     with pytest.raises(VectorIndexUnsupported, match="WITHOUT ROWID"):
         metadata.tables["w"].create(engine)

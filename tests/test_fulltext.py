@@ -17,7 +17,7 @@ from tidb_embed_orm import (
     SearchableText,
     fts_match,
 )
-from tidb_embed_orm.dialects.sqlite_fts5 import fts5_expression, reflect_fts5_indexes
+from tidb_embed_orm.dialects.embedded.fts5 import fts5_expression, reflect_fts5_indexes
 
 NO_IX = {"uq": "uq_%(table_name)s_%(column_0_name)s"}  # a naming convention without index names
 
@@ -342,7 +342,7 @@ def test_fts5_tables_are_not_reported_as_tables(engine):
 
 def test_an_index_is_restored_after_its_table_is_replaced(engine):
     """What a table rebuild does on the embedded engine: copy, DROP, RENAME, then restore_statements."""
-    from tidb_embed_orm.dialects.sqlite_fts5 import restore_statements
+    from tidb_embed_orm.dialects.embedded.fts5 import restore_statements
 
     with engine.begin() as conn:
         saved = reflect_fts5_indexes(conn, "articles")

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, select
 
 from tidb_embed_orm import AutoEmbeddingVector
+from tidb_embed_orm.catalog import EmbeddingModel, register_model
 from tidb_embed_orm.embedders import register_local_model
 from tidb_embed_orm.embedders.local import MODELS_DIR_ENV, find_local_model
-from tidb_embed_orm.models import EmbeddingModel, register_model
 
 MINILM_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 

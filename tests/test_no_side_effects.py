@@ -11,7 +11,7 @@ from sqlalchemy import Column, Computed, Index, Integer, MetaData, String, Table
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 if sys.argv[1] == "with":
-    import tidb_embed_orm, tidb_embed_orm.alembic, tidb_embed_orm.embedded  # noqa: F401
+    import tidb_embed_orm, tidb_embed_orm.alembic, tidb_embed_orm.dialects.embedded  # noqa: F401
 t = Table("plain", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(20)),
           Column("upper_name", String(20), Computed("upper(name)", persisted=True)),
           Index("ix_lower", func.lower(Column("name"))))

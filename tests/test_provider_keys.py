@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from tidb_embed_orm import ApiKey, InvalidApiKeyError, UnknownProviderError, configure_provider
-from tidb_embed_orm.models import PROVIDER_KEY_VARIABLES
+from tidb_embed_orm.catalog import PROVIDER_KEY_VARIABLES
 from tidb_embed_orm.providers import ProviderKeyError, client_key
 
 KEY = "hf_SeCrEt0123456789abcdefXYZ"

@@ -16,8 +16,8 @@ from sqlalchemy.pool import StaticPool
 
 import tidb_embed_orm.alembic  # noqa: F401  (autogenerate comparators)
 from tidb_embed_orm import AutoEmbeddingVector, Vector
-from tidb_embed_orm.auto_embedding import DIMENSION_OPTION_KEYS
-from tidb_embed_orm.reflection import _reflect_auto_embedding, parse_embed_text, with_auto_embedding
+from tidb_embed_orm.sql.auto_embedding import DIMENSION_OPTION_KEYS
+from tidb_embed_orm.sql.reflection import _reflect_auto_embedding, parse_embed_text, with_auto_embedding
 
 BGE = "huggingface/BAAI/bge-m3"
 

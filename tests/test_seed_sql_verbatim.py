@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import text
 
-from tidb_embed_orm.embedded.vec_embed_sql import VecEmbedColumnError
+from tidb_embed_orm.dialects.embedded.tidb_sql.vec_embed import VecEmbedColumnError
 from tidb_embed_orm.providers import client_key
 from tidb_embed_orm.secrets import ApiKey
 
@@ -121,7 +121,7 @@ def test_strings_and_comments_that_mention_vec_embed_are_left_alone(embedded_eng
 
 
 def test_other_set_statements_say_what_the_engine_keeps(embedded_engine):
-    from tidb_embed_orm.embedded.tidb_sql import UnsupportedStatementError
+    from tidb_embed_orm.dialects.embedded.tidb_sql.hook import UnsupportedStatementError
 
     with embedded_engine.connect() as conn:
         conn.exec_driver_sql("SET GLOBAL TIDB_EXP_EMBED_HUGGINGFACE_API_KEY := 'hf_other_KEY'")

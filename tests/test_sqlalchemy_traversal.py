@@ -6,7 +6,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, select
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.util import ClauseAdapter
 
-from tidb_embed_orm.functions import EmbedText, SourceColumnRef
+from tidb_embed_orm.sql.elements import EmbedText, SourceColumnRef
 
 from .conftest import MINILM
 

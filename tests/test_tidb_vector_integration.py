@@ -36,7 +36,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError
 
-from tidb_embed_orm.errors import TidbEmbedError
+from tidb_embed_orm.exc import TidbEmbedError
 
 
 @dataclass(frozen=True)

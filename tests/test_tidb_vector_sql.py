@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, select
 
 from tidb_embed_orm import Vector
-from tidb_embed_orm.embedded.vector_sql import UnsupportedStatementError
-from tidb_embed_orm.errors import DimensionError, VectorValueError
+from tidb_embed_orm.dialects.embedded.tidb_sql.vectors import UnsupportedStatementError
+from tidb_embed_orm.exc import DimensionError, VectorValueError
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_a_row_written_the_tidb_way_reads_back_through_sqlalchemy(tmp_path):
 
 
 def test_vec_dims_of_a_null_vector_through_the_orm(tmp_path):
-    from tidb_embed_orm.functions import VecDims
+    from tidb_embed_orm.sql.elements import VecDims
 
     engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'dims.db'}")
     table = Table("items", MetaData(), Column("id", Integer, primary_key=True), Column("v", Vector(3)))

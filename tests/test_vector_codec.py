@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tidb_embed_orm.codec import decode_bytes, decode_text, encode_bytes, encode_text
-from tidb_embed_orm.errors import DimensionError, VectorValueError
+from tidb_embed_orm.exc import DimensionError, VectorValueError
 
 finite_float32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 vectors = hnp.arrays(np.float32, st.integers(1, 64), elements=finite_float32)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from . import reflection as _reflection  # noqa: F401  (registers VECTOR reflection)
-from .auto_embedding import AutoEmbeddingVector
-from .client_filled import ClientFilledTableError
-from .client_mode import ClientEmbeddingError, ClientFilledColumnError, use_client_embedding
+__version__ = "0.1.0"
+
+from .catalog import EmbeddingModel, get_model, list_models, register_model
+from .client.marks import ClientFilledTableError
+from .client.mode import ClientEmbeddingError, ClientFilledColumnError, use_client_embedding
 from .codec import decode_text, encode_text
 from .embedders import (
     Embedder,
@@ -17,7 +18,7 @@ from .embedders import (
 from .embedders.base import UnsupportedOptionsError
 from .embedders.cache import ProgressCallback
 from .embedders.huggingface_api import HuggingFaceAuthError, HuggingFaceInferenceEmbedder
-from .errors import (
+from .exc import (
     DimensionError,
     EmbeddingFailedError,
     EmbeddingUnavailableError,
@@ -30,7 +31,12 @@ from .errors import (
     UnknownProviderError,
     VectorValueError,
 )
-from .fulltext import (
+from .ext.orm import auto_embedding_column
+from .key_log_mask import install_key_protection as _install_key_protection
+from .providers import ProviderKeyError, configure_provider
+from .secrets import ApiKey
+from .sql.auto_embedding import AutoEmbeddingVector
+from .sql.fulltext import (
     MULTILINGUAL,
     NGRAM,
     STANDARD,
@@ -40,21 +46,18 @@ from .fulltext import (
     fts_match,
     fulltext_search,
 )
-from .hybrid import RRF, Weighted, hybrid_search
-from .index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
-from .key_log_mask import install_key_protection as _install_key_protection
-from .models import EmbeddingModel, get_model, list_models, register_model
-from .nearest import nearest
-from .orm import auto_embedding_column
-from .providers import ProviderKeyError, configure_provider
-from .secrets import ApiKey
-from .vector import TextQueryNotSupported, Vector
+from .sql.hybrid import RRF, Weighted, hybrid_search
+from .sql.nearest import nearest
+from .sql.reflection import with_auto_embedding  # also registers VECTOR reflection
+from .sql.vector import TextQueryNotSupported, Vector
+from .sql.vector_index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
 
 # Keys pasted into SQL never reach a log or an exception, on any engine (key_log_mask.py): one
 # logging filter and two Engine-class event listeners; no SQL changes.
 _install_key_protection()
 
 __all__ = [
+    "__version__",
     "MULTILINGUAL",
     "NGRAM",
     "RRF",
@@ -107,4 +110,5 @@ __all__ = [
     "set_tiflash_replica",
     "unregister_embedder",
     "use_client_embedding",
+    "with_auto_embedding",
 ]

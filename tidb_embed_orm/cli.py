@@ -13,8 +13,8 @@ import os
 import sys
 from typing import NoReturn
 
-from .errors import UnknownProviderError
-from .models import PROVIDER_KEY_VARIABLES, list_models
+from .catalog import PROVIDER_KEY_VARIABLES, list_models
+from .exc import UnknownProviderError
 
 PROG = "tidb-embed-orm"
 

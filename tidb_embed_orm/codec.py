@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from .errors import DimensionError, VectorValueError
-from .models import MAX_VECTOR_DIMENSIONS
+from .catalog import MAX_VECTOR_DIMENSIONS
+from .exc import DimensionError, VectorValueError
 
 Float32Array = npt.NDArray[np.float32]
 VectorLike = Float32Array | Sequence[float] | npt.NDArray[Any]

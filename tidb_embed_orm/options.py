@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from .errors import EmbedOptionsError
+from .exc import EmbedOptionsError
 
 SEARCH_SUFFIX = "@search"
 

@@ -17,16 +17,12 @@ from typing import TYPE_CHECKING, Any, overload
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
 
-from .errors import TidbEmbedError, UnknownProviderError
-from .models import PROVIDER_KEY_VARIABLES
+from .catalog import PROVIDER_KEY_VARIABLES
+from .exc import ProviderKeyError, UnknownProviderError
 from .secrets import ApiKey
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-
-class ProviderKeyError(TidbEmbedError, RuntimeError):
-    """The database refused the key; the message has the key masked."""
 
 
 @dataclass(frozen=True)

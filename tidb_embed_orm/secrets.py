@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidApiKeyError
+from .exc import InvalidApiKeyError
 
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,1024}$")
 #: A run of this many characters of a key, found anywhere, is masked: servers echo keys truncated.

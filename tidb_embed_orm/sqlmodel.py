@@ -21,9 +21,9 @@ from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 from sqlalchemy import Column
 from sqlmodel import Field
 
-from .auto_embedding import AutoEmbeddingVector
 from .codec import to_array
-from .vector import Vector
+from .sql.auto_embedding import AutoEmbeddingVector
+from .sql.vector import Vector
 
 
 def _validate(value: Any) -> np.ndarray | None:

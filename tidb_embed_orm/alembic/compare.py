@@ -16,11 +16,11 @@ from alembic.operations import ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
 from sqlalchemy import Table
 
-from ..auto_embedding import AutoEmbeddingVector
-from ..client_filled import MARK
-from ..index import VectorIndex
-from ..reflection import reflect_vector_indexes
-from ..vector import Vector
+from ..client.marks import MARK
+from ..sql.auto_embedding import AutoEmbeddingVector
+from ..sql.reflection import reflect_vector_indexes
+from ..sql.vector import Vector
+from ..sql.vector_index import VectorIndex
 from .operations import (
     AddAutoEmbeddingColumnOp,
     AlterAutoEmbeddingOp,
@@ -28,7 +28,7 @@ from .operations import (
     DropAutoEmbeddingColumnOp,
     DropVectorIndexOp,
 )
-from .plan import reshaped_table
+from .rebuild.plan import reshaped_table
 
 
 def signature(type_: Any) -> tuple[Any, ...] | None:

@@ -22,8 +22,8 @@ from alembic.util import DispatchPriority
 from sqlalchemy import Column, MetaData, Table, Text
 from sqlalchemy.schema import CreateIndex, DropIndex
 
-from ..dialects import sqlite_fts5
-from ..fulltext import PARSERS, FulltextIndex, FulltextParser, SearchableText, as_parser
+from ..dialects.embedded import fts5 as sqlite_fts5
+from ..sql.fulltext import PARSERS, FulltextIndex, FulltextParser, SearchableText, as_parser
 from .rebuild import impl_of
 
 

@@ -13,11 +13,11 @@ from alembic.operations import MigrateOperation, Operations
 from sqlalchemy import Column, Index, MetaData, Table
 from sqlalchemy.schema import CreateIndex, DropIndex
 
-from ..auto_embedding import AutoEmbeddingVector
-from ..index import SetTiFlashReplica, VectorIndex
-from ..vector import Vector
-from .plan import TableRebuildError, impl_of, plan_rebuild, reshaped_table, type_signature
+from ..sql.auto_embedding import AutoEmbeddingVector
+from ..sql.vector import Vector
+from ..sql.vector_index import SetTiFlashReplica, VectorIndex
 from .rebuild import finish_interrupted, run_rebuild
+from .rebuild.plan import TableRebuildError, impl_of, plan_rebuild, reshaped_table, type_signature
 
 
 def _check_auto_embedding(column: Column[Any]) -> None:

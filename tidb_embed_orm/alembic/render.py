@@ -16,10 +16,10 @@ from alembic.ddl.impl import DefaultImpl
 from alembic.operations import ops
 from sqlalchemy import Column, Index, Table
 
-from ..auto_embedding import AutoEmbeddingVector
-from ..index import VectorIndex
-from ..models import _REGISTRY
-from ..vector import Vector
+from ..catalog import _REGISTRY
+from ..sql.auto_embedding import AutoEmbeddingVector
+from ..sql.vector import Vector
+from ..sql.vector_index import VectorIndex
 from .operations import (
     AddAutoEmbeddingColumnOp,
     AlterAutoEmbeddingOp,

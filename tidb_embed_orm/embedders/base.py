@@ -8,9 +8,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..catalog import MAX_VECTOR_DIMENSIONS
 from ..codec import Float32Array
-from ..errors import EmbeddingFailedError
-from ..models import MAX_VECTOR_DIMENSIONS
+from ..exc import EmbeddingFailedError, UnsupportedOptionsError
 from ..options import ProviderOptions
 
 
@@ -26,10 +26,6 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> Any:
         """Return an (len(texts), dim) array-like of floats."""
         ...
-
-
-class UnsupportedOptionsError(EmbeddingFailedError):
-    """EMBED_TEXT options an embedder cannot honour: refused, never silently ignored."""
 
 
 def takes_options(embedder: Any) -> bool:

@@ -8,9 +8,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..catalog import _REGISTRY
 from ..codec import Float32Array
-from ..errors import EmbeddingFailedError, TidbEmbedError
-from ..models import _REGISTRY
+from ..exc import EmbeddingFailedError, TidbEmbedError
 from ..options import ProviderOptions
 from .base import Embedder, as_matrix, embed_batch
 from .feed import StatementFeed

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import numpy as np
 
 from ..codec import Float32Array
-from ..errors import EmbeddingFailedError, EmbeddingUnavailableError
+from ..exc import EmbeddingFailedError, EmbeddingUnavailableError, HuggingFaceAuthError
 from ..secrets import ApiKey
 
 DEFAULT_BASE_URL = "https://router.huggingface.co/hf-inference"
@@ -41,10 +41,6 @@ def repo_path(repo: str) -> str:
             f"{repo!r} is not a HuggingFace repo name: expected 'org/name', with no empty, '.' or '..' part"
         )
     return "/".join(quote(segment, safe="") for segment in segments)
-
-
-class HuggingFaceAuthError(EmbeddingFailedError):
-    """401/403: the key is wrong, missing or lacks permission."""
 
 
 class HuggingFaceInferenceEmbedder:

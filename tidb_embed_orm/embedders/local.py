@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..codec import Float32Array
-from ..errors import EmbeddingFailedError, EmbeddingUnavailableError
+from ..exc import EmbeddingFailedError, EmbeddingUnavailableError
 from .base import UnsupportedOptionsError
 
 #: Environment variable naming a folder of models laid out as <org>/<name> (e.g. BAAI/bge-m3).

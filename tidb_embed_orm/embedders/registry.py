@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import EmbeddingUnavailableError
-from ..models import parse_model_name
+from ..catalog import parse_model_name
+from ..exc import EmbeddingUnavailableError
 from .base import Embedder
 from .local import MODELS_DIR_ENV, find_local_model, load_local_model
 

@@ -8,8 +8,8 @@ import numpy as np
 from sqlalchemy import Integer, Text, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from ..auto_embedding import AutoEmbeddingVector
 from ..demo.models import SEED_QUERY, SEED_ROWS
+from ..sql.auto_embedding import AutoEmbeddingVector
 
 __all__ = ["SEED_QUERY", "SEED_ROWS", "add_seed_rows", "sample_model", "seed_search"]
 

@@ -1,0 +1,342 @@
+"""``sqlite+tidb_embed://``: SQLite + sqlite-vec + local embedding models, speaking TiDB's functions.
+
+A user's TiDB models, queries and migrations run unchanged: auto-embedding columns are real
+STORED generated columns calling ``EMBED_TEXT``, which this engine serves from a local model.
+Before SQLite asks for vectors one row at a time, the execution context embeds the statement's
+whole batch of source texts a window ahead, in batches (``EmbeddingService.start_statement``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import reflection
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.sql.elements import BindParameter
+
+from ...embedders.base import Embedder
+from ...embedders.cache import EmbeddingService, ProgressCallback
+from ...embedders.registry import resolve_embedder
+from ...exc import EmbeddingFailedError, TidbEmbedError
+from ...key_log_mask import install_log_mask
+from ...providers import client_credentials
+from ...sql.auto_embedding import AutoEmbeddingVector, auto_embedding_columns
+from ...sql.reflection import reflect_vector_indexes, sqlite_columns
+from ...sql.scanner import read_statement
+from .compiler import EmbeddedCompiler, EmbeddedDDLCompiler
+from .fts5 import FTS5_BACKEND
+from .pysqlite import attach_dialect, connection_factory
+from .udf import UdfErrors, register_functions
+from .vector_index.schema import INTERNAL_TABLES, check_create_index, reconcile
+from .vector_index.search import FILTER_MULTIPLIERS, Plan, VectorIndexes
+from .vector_index.store import GraphFiles
+from .vectors import BLOB_WIRE
+
+
+def _load_dbapi() -> Any:
+    try:
+        from pysqlite3 import dbapi2
+    except ImportError:
+        import sqlite3 as dbapi2
+
+        if not hasattr(dbapi2.Connection, "enable_load_extension"):
+            raise ImportError(
+                "the embedded engine needs a SQLite that can load extensions: "
+                "pip install 'tidb-embed-orm[embedded]' (installs pysqlite3-binary and sqlite-vec)"
+            ) from None
+    if importlib.util.find_spec("sqlite_vec") is None:
+        raise ImportError("the embedded engine needs sqlite-vec: pip install 'tidb-embed-orm[embedded]'")
+    return dbapi2
+
+
+class EmbeddedExecutionContext(DefaultExecutionContext):
+    def pre_exec(self) -> None:
+        super().pre_exec()
+        compiled: Any = self.compiled
+        searches = getattr(compiled, "tidb_embed_knn", None)
+        if searches:
+            pooled = self.root_connection.connection
+            dialect: EmbeddedDialect = self.dialect  # type: ignore[assignment]
+            schema_map = self.execution_options.get("schema_translate_map")
+            self.tidb_embed_plan = dialect.plan_searches(pooled.dbapi_connection, pooled.info, searches, schema_map)
+        service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
+        connection = id(self.root_connection.connection.dbapi_connection)
+        if compiled is None or not (self.isinsert or self.isupdate):
+            service.end_statement(connection)
+            return
+        texts: dict[AutoEmbeddingVector, list[str]] = {}
+        for column, source in auto_embedding_columns(getattr(compiled.statement, "table", None)):
+            column_type = cast(AutoEmbeddingVector, column.type)
+            announced = texts.setdefault(column_type, [])
+            announced.extend(_source_texts(self.compiled_parameters, _bind_name(compiled.statement, source)))
+        service.start_statement(connection, texts)
+
+
+def _bind_name(statement: Any, source: Any) -> str:
+    """The parameter name carrying ``source``'s text: the column's key, or the name of the bindparam() a
+    statement gave it (``insert().values(content=bindparam("c"))``, executed with many rows)."""
+    values = getattr(statement, "_values", None) or {}
+    for key, value in values.items():
+        if (key is source or getattr(key, "key", key) == source.key) and isinstance(value, BindParameter):
+            return str(value.key)
+    return str(source.key)
+
+
+def _source_texts(parameters: Sequence[Mapping[str, Any]], key: str) -> list[str]:
+    """A statement's source texts in row order: ``key`` per parameter set, and ``key_m<n>`` per row of
+    a multi-VALUES insert (``insert().values([...])``)."""
+    multi = re.compile(rf"{re.escape(key)}_m\d+")
+    return [value for p in parameters for name, value in p.items()
+            if isinstance(value, str) and (name == key or multi.fullmatch(name))]
+
+
+class EmbeddedDialect(SQLiteDialect_pysqlite):
+    """The embedded engine's SQLAlchemy dialect (``sqlite+tidb_embed://``)."""
+
+    driver = "tidb_embed"
+    supports_statement_cache = True
+    execution_ctx_cls = EmbeddedExecutionContext  # type: ignore[assignment]
+    statement_compiler = EmbeddedCompiler
+    ddl_compiler = EmbeddedDDLCompiler
+    #: Vectors travel as sqlite-vec's float32 blobs (``vector.wire_format``).
+    tidb_embed_wire_format = BLOB_WIRE
+    #: FulltextIndex is kept as an FTS5 table with triggers (``fulltext._backend``).
+    tidb_embed_fulltext = FTS5_BACKEND
+    #: Embedding happens in this process, not in the database: provider keys stay in the client.
+    tidb_embed_client_side = True
+
+    def __init__(
+        self,
+        embedders: Mapping[str, Embedder] | None = None,
+        embedding_batch_size: int = 64,
+        embedding_cache_size: int = 10_000,
+        embedding_progress: ProgressCallback | None = None,
+        journal_mode: str | None = "wal",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        overrides = dict(embedders or {})
+        self.embedding_service = EmbeddingService(
+            lambda model: resolve_embedder(model, overrides, lambda provider: client_credentials(self, provider)),
+            batch_size=embedding_batch_size,
+            cache_size=embedding_cache_size,
+            progress=embedding_progress,
+        )
+        self._udf_errors = UdfErrors()
+        self.journal_mode = journal_mode
+        self._vector_indexes: VectorIndexes | None = None
+
+    @property
+    def vector_indexes(self) -> VectorIndexes:
+        """The engine's vector-index graphs (built on first use, shared by its connections)."""
+        if self._vector_indexes is None:
+            self._vector_indexes = VectorIndexes(self.loaded_dbapi)
+        return self._vector_indexes
+
+    def create_connect_args(self, url: Any) -> Any:
+        args, kwargs = super().create_connect_args(url)
+        # TiDB SQL by hand (tidb_sql.py); the pysqlite3 module itself, also behind the asyncio adapter.
+        kwargs.setdefault("factory", connection_factory(_load_dbapi()))
+        return args, kwargs
+
+    def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any],
+                      schema_map: dict[Any, Any] | None = None) -> Plan:
+        """Bring the indexes a statement searches up to date, as this connection sees them."""
+        here = self.vector_indexes.connection_searches(dbapi_connection, info, self._udf_errors)
+        return self.vector_indexes.prepare(dbapi_connection, here, self.identifier_preparer.quote, searches,
+                                           schema_map)
+
+    @reflection.cache
+    def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> Any:  # type: ignore[override]
+        # Indexes' own tables (the vector indexes' change log, a full-text index's FTS5 tables) belong
+        # to the index, not to the user's schema.
+        from .fts5 import PREFIX
+
+        names = super().get_table_names(connection, schema=schema, **kw)
+        return [name for name in names if name not in INTERNAL_TABLES and not name.startswith(PREFIX)]
+
+    def get_columns(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> Any:
+        # EMBED_TEXT columns come back as AutoEmbeddingVector from Inspector.get_columns() too.
+        columns = super().get_columns(connection, table_name, schema=schema, **kw)
+        return sqlite_columns(self, connection, table_name, schema, columns, **kw)
+
+    def get_indexes(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> Any:
+        # Vector indexes are expression indexes SQLAlchemy cannot reflect (it warns); they are
+        # reflected by tidb_embed_orm.sql.reflection.reflect_vector_indexes instead.
+        names = [i.name for i in reflect_vector_indexes(connection, table_name, schema)]
+        with warnings.catch_warnings():
+            if names:
+                pattern = "|".join(re.escape(n) for n in names)
+                skipped = f"Skipped unsupported reflection of expression-based index ({pattern})$"
+                warnings.filterwarnings("ignore", message=skipped)
+            return super().get_indexes(connection, table_name, schema=schema, **kw)
+
+    def has_index(
+        self, connection: Any, table_name: str, index_name: str, schema: str | None = None, **kw: Any
+    ) -> bool:
+        from .fts5 import reflect_fts5_indexes
+
+        return super().has_index(connection, table_name, index_name, schema=schema, **kw) or any(
+            i.name == index_name for i in reflect_fts5_indexes(connection, table_name)
+        )
+
+    @classmethod
+    def import_dbapi(cls) -> Any:
+        install_log_mask()
+        return _load_dbapi()
+
+    @classmethod
+    def get_async_dialect_cls(cls, url: Any) -> Any:
+        """``create_async_engine`` on the same URL: aiosqlite in front of the same engine.
+
+        Loaded through SQLAlchemy's dialect registry by name, so the async module imports this one
+        and never the other way round (as ``sqlite/aiosqlite.py`` builds on ``sqlite/pysqlite.py``).
+        """
+        from sqlalchemy.dialects import registry
+
+        registry.register(
+            "sqlite.tidb_embed_async", "tidb_embed_orm.dialects.embedded.aiosqlite", "AsyncEmbeddedDialect"
+        )
+        return registry.load("sqlite.tidb_embed_async")
+
+    def on_connect(self) -> Any:
+        parent = super().on_connect()
+
+        def connect(dbapi_connection: Any) -> None:
+            if parent is not None:
+                parent(dbapi_connection)
+            import sqlite_vec
+
+            dbapi_connection.enable_load_extension(True)
+            try:
+                sqlite_vec.load(dbapi_connection)
+            finally:
+                dbapi_connection.enable_load_extension(False)
+            self._set_journal_mode(dbapi_connection)
+            # REPLACE deletes the rows it replaces; only with recursive triggers do delete triggers
+            # (the vector and full-text indexes' change logs) hear of it.
+            dbapi_connection.execute("PRAGMA recursive_triggers = ON")
+            attach_dialect(dbapi_connection, self)
+            register_functions(dbapi_connection, self.embedding_service, self._udf_errors)
+
+        return connect
+
+    def _set_journal_mode(self, dbapi_connection: Any) -> None:
+        """File databases default to WAL: readers and one writer at a time never wait on each other."""
+        if not self.journal_mode:
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            files = [row[2] for row in cursor.execute("PRAGMA database_list").fetchall() if row[1] == "main"]
+            if files and files[0]:
+                current = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(current).lower() != self.journal_mode.lower():
+                    cursor.execute(f"PRAGMA journal_mode = {self.preparer_safe_word(self.journal_mode)}")
+        except self.loaded_dbapi.OperationalError:
+            pass  # another connection holds the database: it will be switched by a later connection
+        finally:
+            cursor.close()
+
+    @staticmethod
+    def preparer_safe_word(word: str) -> str:
+        if not word.isalpha():
+            raise ValueError(f"journal_mode must be a SQLite journal mode such as 'wal', got {word!r}")
+        return word
+
+    def _reraise_udf_error(self, exc: Exception) -> None:
+        udf_error = self._udf_errors.take()
+        if udf_error is None:
+            return
+        if isinstance(udf_error, TidbEmbedError):
+            raise udf_error.with_traceback(None) from exc
+        raise EmbeddingFailedError(f"a SQL function failed: {type(udf_error).__name__}: {udf_error}") from udf_error
+
+    @contextmanager
+    def _statement(self, cursor: Any, statement: str, context: Any) -> Iterator[None]:
+        """Around every statement: surface SQL-function errors; after DDL, keep vector indexes' logs in step.
+
+        What the statement is comes from ``sql_text.read_statement`` (the object the cursor's hook
+        reads too, read once): comments, case and ``WITH`` do not hide a CREATE INDEX.
+        """
+        self._udf_errors.take()
+        read = read_statement(statement)
+        if read.is_ddl and read.keyword == "CREATE" and read.ddl_object == "INDEX":
+            # a vector index the engine cannot keep is refused before it exists
+            check_create_index(cursor, self.identifier_preparer.quote, read)
+        try:
+            yield
+        except self.loaded_dbapi.Error as exc:
+            self._reraise_udf_error(exc)
+            raise
+        if read.is_ddl:
+            self._reconcile_vector_indexes(cursor.connection)
+        elif read.plain:
+            return
+        elif read.keyword in ("ATTACH", "DETACH") and context is not None:
+            searches = context.root_connection.connection.info.get("tidb_embed_knn")
+            if searches is not None:
+                searches.files = None  # the schemas changed
+
+    def _reconcile_vector_indexes(self, dbapi_connection: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            own_transaction = not dbapi_connection.in_transaction
+            if own_transaction:
+                cursor.execute("BEGIN")
+            try:
+                reconcile(cursor, self.identifier_preparer.quote, lambda file, live: GraphFiles(file).prune(live))
+            except BaseException:
+                if own_transaction:
+                    cursor.execute("ROLLBACK")
+                raise
+            if own_transaction:
+                cursor.execute("COMMIT")
+        finally:
+            cursor.close()
+
+    def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        plan: Plan | None = getattr(context, "tidb_embed_plan", None)
+        with self._statement(cursor, statement, context):
+            if plan is None:
+                cursor.execute(statement, parameters)
+            else:
+                self._execute_search(cursor, plan, statement, parameters)
+
+    def _execute_search(self, cursor: Any, plan: Plan, statement: str, parameters: Any) -> None:
+        """Run an indexed search; a filtered one asks for more candidates until it has k rows (or scans)."""
+        sql = plan.statement(statement)
+        runs = plan.probed
+        if not runs:
+            cursor.execute(sql, parameters)
+            return
+        for multiplier in FILTER_MULTIPLIERS:
+            for run in runs:
+                run.multiplier, run.probing = multiplier, True
+            try:  # a probe: are there k matching rows among the index's own candidates?
+                rows = len(cursor.execute(sql, parameters).fetchall())
+            finally:
+                for run in runs:
+                    run.probing = False
+            if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
+                cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
+                return
+        for run in plan.runs.values():
+            run.graph = None
+        cursor.execute(plan.statement(statement, scan_all=True), parameters)
+
+    def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        with self._statement(cursor, statement, context):
+            cursor.executemany(statement, parameters)
+
+    def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
+        with self._statement(cursor, statement, context):
+            cursor.execute(statement)
+
+
+dialect = EmbeddedDialect

@@ -1,0 +1,275 @@
+"""TiDB full-text search on the embedded engine: an external-content SQLite FTS5 table per index.
+
+A ``FulltextIndex("ft", "content")`` on ``docs`` is the FTS5 table ``_tidb_fts_docs_ft`` reading its
+text from ``docs`` (``content='docs'``), kept current by three triggers on ``docs``. Triggers run
+inside the writing statement, so the index commits, rolls back and is seen by other connections
+and processes exactly with the rows. Parsers map to FTS5 tokenizers:
+
+============ ======================================= =================================================
+TiDB parser  FTS5 tokenizer                          differences
+============ ======================================= =================================================
+STANDARD     ``unicode61 remove_diacritics 0``       none known for English text
+MULTILINGUAL ``unicode61 remove_diacritics 2``       no CJK word segmentation (a CJK run is one token)
+NGRAM(...)   ``trigram`` (``case_sensitive 1`` when  always 3-grams: other min_gram/max_gram are kept in
+             ``lower_case=false``)                   the DDL but matching is by substring
+============ ======================================= =================================================
+
+``FTS_MATCH_WORD('q', col)`` keeps TiDB's meaning: the query is split into words, each one quoted
+(user text can never become FTS5 syntax) and OR-ed (NGRAM: AND-ed, as TiDB AND-s n-grams). In WHERE
+it is ``docs.rowid IN (SELECT rowid FROM fts WHERE fts MATCH ?)``; elsewhere it is the row's
+BM25 score, ``-bm25(fts)``, so that higher is better as on TiDB.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, MetaData, Table, Text, column
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
+from sqlalchemy.sql.ddl import CreateIndex, DropIndex
+from sqlalchemy.sql.elements import BooleanClauseList
+from sqlalchemy.types import TypeDecorator
+
+from ...sql import fulltext as ft
+
+PREFIX = "_tidb_fts_"
+_WORD = re.compile(r"[^\W_]+")
+_META = re.compile(r"/\* tidb_embed_orm fulltext (?P<json>\{.*?\}) \*/", re.DOTALL)
+
+
+def fts_table_name(table_name: str, index_name: str) -> str:
+    return f"{PREFIX}{table_name}_{index_name}"
+
+
+def tokenizer(parser: ft.FulltextParser) -> str:
+    if parser.name == "NGRAM":
+        return "trigram case_sensitive 1" if parser.option_dict.get("lower_case") is False else "trigram"
+    return "unicode61 remove_diacritics 2" if parser.name == "MULTILINGUAL" else "unicode61 remove_diacritics 0"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _s(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _names(index: ft.FulltextIndex) -> tuple[str, str]:
+    if index.table is None:
+        raise ft.FulltextError(f"full-text index {index.name!r} is not attached to a table")
+    return str(index.table.name), fts_table_name(str(index.table.name), index.effective_name)
+
+
+def create_statement(index: ft.FulltextIndex) -> str:
+    table, fts = _names(index)
+    meta = json.dumps({"table": table, "index": index.effective_name, "columns": list(index.column_names),
+                       "parser": index.parser.name, "options": index.parser.option_dict}).replace("*/", "*\\/")
+    columns = ", ".join(_q(c) for c in index.column_names)
+    return (f"CREATE VIRTUAL TABLE {_q(fts)} USING fts5({columns}, content={_s(table)}, content_rowid='rowid', "
+            f"tokenize={_s(tokenizer(index.parser))} /* tidb_embed_orm fulltext {meta} */)")
+
+
+def sync_statements(index: ft.FulltextIndex) -> list[str]:
+    """The triggers that keep the FTS5 table equal to the table, then the initial fill."""
+    table, fts = _names(index)
+    names = [_q(c) for c in index.column_names]
+    new = ", ".join(f"new.{c}" for c in names)
+    old = ", ".join(f"old.{c}" for c in names)
+    listed = ", ".join(names)
+    insert = f"INSERT INTO {_q(fts)}(rowid, {listed}) VALUES (new.rowid, {new});"
+    delete = f"INSERT INTO {_q(fts)}({_q(fts)}, rowid, {listed}) VALUES ('delete', old.rowid, {old});"
+    changed = " OR ".join(["old.rowid IS NOT new.rowid", *(f"old.{c} IS NOT new.{c}" for c in names)])
+    return [
+        f"CREATE TRIGGER {_q(fts + '_ai')} AFTER INSERT ON {_q(table)} BEGIN {insert} END",
+        f"CREATE TRIGGER {_q(fts + '_ad')} AFTER DELETE ON {_q(table)} BEGIN {delete} END",
+        f"CREATE TRIGGER {_q(fts + '_au')} AFTER UPDATE ON {_q(table)} WHEN {changed} BEGIN {delete} {insert} END",
+        f"INSERT INTO {_q(fts)}({_q(fts)}) VALUES ('rebuild')",
+    ]
+
+
+def drop_statements(table_name: str, index_name: str) -> list[str]:
+    fts = fts_table_name(table_name, index_name)
+    return [*(f"DROP TRIGGER IF EXISTS {_q(fts + suffix)}" for suffix in ("_ai", "_ad", "_au")),
+            f"DROP TABLE IF EXISTS {_q(fts)}"]
+
+
+class Fts5Backend:
+    """The FTS5 table and triggers the embedded engine keeps beside a FulltextIndex (its dialect's
+    ``tidb_embed_fulltext``)."""
+
+    def after_create(self, index: ft.FulltextIndex, connection: Connection) -> None:
+        for statement in sync_statements(index):
+            connection.exec_driver_sql(statement)
+
+    def before_drop(self, index: ft.FulltextIndex, connection: Connection) -> None:
+        table, _ = _names(index)
+        for statement in drop_statements(table, index.effective_name)[:3]:
+            connection.exec_driver_sql(statement)
+
+    def after_table_drop(self, table: Table, connection: Connection) -> None:
+        for index in ft.fulltext_indexes(table):
+            connection.exec_driver_sql(drop_statements(str(table.name), index.effective_name)[-1])
+
+
+FTS5_BACKEND = Fts5Backend()
+
+
+def compile_create_index(element: CreateIndex, compiler: DDLCompiler, **kw: Any) -> str:
+    """CREATE INDEX of a FulltextIndex: its FTS5 table (the embedded DDL compiler's rule)."""
+    return create_statement(element.element)  # type: ignore[arg-type]
+
+
+def compile_drop_index(element: DropIndex, compiler: DDLCompiler, **kw: Any) -> str:
+    _, fts = _names(element.element)  # type: ignore[arg-type]
+    return f"DROP TABLE IF EXISTS {_q(fts)}"
+
+
+# --- reflection ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReflectedFulltextIndex:
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    parser: ft.FulltextParser
+
+
+def reflect_fts5_indexes(connection: Any, table: str | None = None) -> list[ReflectedFulltextIndex]:
+    """The full-text indexes the embedded engine holds (all tables, or ``table``'s)."""
+    rows = connection.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ? AND sql IS NOT NULL",
+        (len(PREFIX), PREFIX),
+    ).scalars()
+    found = []
+    for sql in rows:
+        match = _META.search(sql)
+        if match is None:
+            continue
+        meta = json.loads(match["json"])
+        parser = ft.as_parser(meta["parser"])
+        if meta.get("options"):
+            parser = parser(**meta["options"])
+        if table is None or meta["table"] == table:
+            found.append(ReflectedFulltextIndex(meta["index"], meta["table"], tuple(meta["columns"]), parser))
+    return found
+
+
+def restore_statements(index: ReflectedFulltextIndex) -> list[str]:
+    """Drop and re-create a reflected index on its table, filled from the rows.
+
+    For code that replaces a table under its name (a rebuild: DROP, then RENAME a copy): DROP TABLE
+    takes the triggers with it, so the index must be made again on the new table.
+    """
+    table = Table(index.table, MetaData(), *(Column(c, Text) for c in index.columns))
+    rebuilt = ft.FulltextIndex(index.name, *table.c, parser=index.parser)
+    return [*drop_statements(index.table, index.name), create_statement(rebuilt), *sync_statements(rebuilt)]
+
+
+# --- FTS_MATCH_WORD ---------------------------------------------------------------------------
+
+
+def fts5_expression(text: str, parser: str, columns: tuple[str, ...] | None) -> str:
+    """TiDB's query text as an FTS5 query: each word quoted, OR-ed (NGRAM: AND-ed, words of 3+ chars)."""
+    words = _WORD.findall(text)
+    if parser == "NGRAM":
+        words = [w for w in words if len(w) >= 3]
+    if not words:
+        return '""'  # an empty phrase: matches nothing, as a query without words does on TiDB
+    joined = (" AND " if parser == "NGRAM" else " OR ").join('"' + w.replace('"', '""') + '"' for w in words)
+    if columns:
+        return "{" + " ".join('"' + c.replace('"', '""') + '"' for c in columns) + "} : (" + joined + ")"
+    return joined
+
+
+class Fts5Query(TypeDecorator[str]):
+    """The bound query text, turned into a safe FTS5 query as it is sent."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, parser: str, columns: tuple[str, ...] | None) -> None:
+        super().__init__()
+        self.parser, self.columns = parser, columns
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else fts5_expression(str(value), self.parser, self.columns)
+
+
+def _base_table(from_: Any) -> Table | None:
+    while from_ is not None and not isinstance(from_, Table):
+        from_ = getattr(from_, "element", None)
+    return from_
+
+
+def _index_for(element: ft.FtsMatchWord) -> tuple[Any, ft.FulltextIndex]:
+    columns = element.columns
+    froms = {id(getattr(c, "table", None)): getattr(c, "table", None) for c in columns}
+    if len(froms) != 1 or None in froms.values():
+        raise ft.FulltextError("FTS_MATCH_WORD searches columns of one table")
+    from_ = next(iter(froms.values()))
+    table = _base_table(from_)
+    names = {str(getattr(c, "name", "")) for c in columns}
+    for index in ft.fulltext_indexes(table):
+        if names <= set(index.column_names) and element.parser_name in (None, index.parser.name):
+            return from_, index
+    parser = f" WITH PARSER {element.parser_name}" if element.parser_name else ""
+    raise ft.FulltextError(
+        f"no full-text index{parser} on {getattr(table, 'name', table)}({', '.join(sorted(names))}): declare "
+        f"FulltextIndex('ft_name', {', '.join(repr(n) for n in sorted(names))}) in the table's __table_args__"
+    )
+
+
+def _conjuncts(criterion: Any) -> list[Any]:
+    if isinstance(criterion, BooleanClauseList):
+        return [c for clause in criterion.clauses for c in _conjuncts(clause)]
+    return [criterion]
+
+
+def _is_where_filter(element: ft.FtsMatchWord, compiler: SQLCompiler, kw: dict[str, Any]) -> bool:
+    """True while compiling one of this select's WHERE uses of ``element`` (columns come before, ORDER BY after)."""
+    if kw.get("within_columns_clause") or not compiler.stack:
+        return False
+    statement = compiler.stack[-1].get("selectable")
+    pending: dict[tuple[int, int], int] = compiler.__dict__.setdefault("_tidb_fts_where", {})
+    key = (id(statement), id(element))
+    if key not in pending:
+        criteria = getattr(statement, "_where_criteria", ())
+        pending[key] = sum(1 for c in criteria for part in _conjuncts(c) if part is element)
+    if pending[key] > 0:
+        pending[key] -= 1
+        return True
+    return False
+
+
+def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw: Any) -> str:
+    from_, index = _index_for(element)
+    names = tuple(str(c.name) for c in element.columns)  # type: ignore[attr-defined]
+    column_filter = None if set(names) == set(index.column_names) else names
+    query = element.query._with_binary_element_type(Fts5Query(index.parser.name, column_filter))
+    fts = _q(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
+    rowid = compiler.process(column("rowid", _selectable=from_), **kw)
+    match = f"{fts} MATCH {compiler.process(query, **kw)}"
+    if element.joined:  # the FTS5 table is in the FROM clause (FulltextJoin): read it there
+        return match if _is_where_filter(element, compiler, kw) else f"(-bm25({fts}))"
+    if _is_where_filter(element, compiler, kw):
+        return f"{rowid} IN (SELECT {fts}.rowid FROM {fts} WHERE {match})"
+    return f"(SELECT -bm25({fts}) FROM {fts} WHERE {match} AND {fts}.rowid = {rowid})"
+
+
+def compile_fulltext_join(element: ft.FulltextJoin, compiler: SQLCompiler, **kw: Any) -> str:
+    from_, index = _index_for(element.match)
+    fts = _q(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
+    left = compiler.process(element.left, **{**kw, "asfrom": True})
+    rowid = compiler.process(column("rowid", _selectable=element.left), **kw)
+    return f"{left} JOIN {fts} ON {fts}.rowid = {rowid}"
+
+
+__all__ = ["FTS5_BACKEND", "ReflectedFulltextIndex", "compile_create_index", "compile_drop_index",
+           "compile_fts_match_word", "compile_fulltext_join", "create_statement", "drop_statements", "fts5_expression",
+           "fts_table_name", "reflect_fts5_indexes", "restore_statements", "sync_statements", "tokenizer"]

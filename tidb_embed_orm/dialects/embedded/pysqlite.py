@@ -1,0 +1,160 @@
+"""The embedded engine's DBAPI connection: every statement passes ``tidb_sql`` before SQLite sees it.
+
+Rewriting at the DBAPI cursor (not in the dialect) means TiDB SQL pasted into a raw cursor
+behaves as it does through ``exec_driver_sql``, ``text()`` or the ORM.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from ...secrets import ApiKey
+from ...sql.scanner import could_need_reading, read_statement, tokenize
+from .tidb_sql.hook import (
+    UnsupportedStatementError,
+    check_vector_columns,
+    needs_rewrite,
+    prepare,
+    reconcile_vector_triggers,
+    set_provider_key,
+)
+
+KeySink = Callable[[str, ApiKey], None]
+#: A column definition of type VECTOR in CREATE TABLE text: its (maybe quoted) name.
+_VECTOR_COLUMN = re.compile(r"""(?:^|[,(])\s*("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)\s+VECTOR\b""", re.IGNORECASE)
+_FACTORIES: dict[Any, type] = {}
+
+
+def connection_factory(dbapi: Any) -> type:
+    """A ``dbapi.Connection`` subclass whose cursors speak TiDB's SQL (one class per DBAPI module)."""
+    if dbapi in _FACTORIES:
+        return _FACTORIES[dbapi]
+
+    class TidbCursor(dbapi.Cursor):  # type: ignore[name-defined,misc]
+        def execute(self, sql: str, parameters: Any = ()) -> Any:
+            if not isinstance(sql, str):
+                return super().execute(sql, parameters)
+            statement = read_statement(sql)
+            connection = self.connection
+            if not needs_rewrite(statement):
+                check_vector_columns(sql, connection, connection.vector_column_names)
+                result = super().execute(sql, parameters)
+            elif set_provider_key(statement, parameters, connection.store_provider_key):
+                return super().execute("-- SET: the provider key is kept by the engine, not in SQLite")
+            else:
+                result = super().execute(prepare(statement, connection), parameters)
+            if statement.is_ddl:
+                connection.reconcile_schema()
+            return result
+
+        def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
+            if isinstance(sql, str):
+                statement = read_statement(sql)
+                if needs_rewrite(statement):
+                    if statement.keyword == "SET":
+                        raise UnsupportedStatementError("a provider key is SET by one statement, not executemany")
+                    sql = prepare(statement, self.connection)
+            return super().executemany(sql, seq_of_parameters)
+
+        def executescript(self, script: str) -> Any:
+            """A pasted script (the TiDB page's block): statement by statement when one needs reading."""
+            if not (isinstance(script, str) and could_need_reading(script)):
+                return super().executescript(script)
+            self.connection.commit()  # as executescript does
+            # ... and like it, no implicit BEGIN: the script's own BEGIN / COMMIT / SAVEPOINT decide.
+            level, self.connection.isolation_level = self.connection.isolation_level, None
+            try:
+                for statement in split_statements(script, dbapi.complete_statement):
+                    self.execute(statement)
+            finally:
+                self.connection.isolation_level = level
+            return self
+
+    class TidbConnection(dbapi.Connection):  # type: ignore[name-defined,misc]
+        key_sink: Callable[[], KeySink | None] = staticmethod(lambda: None)  # type: ignore[assignment]
+
+        def cursor(self, factory: Any = TidbCursor) -> Any:
+            return super().cursor(factory)
+
+        def execute(self, sql: str, parameters: Any = ()) -> Any:
+            return self.cursor().execute(sql, parameters)
+
+        def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
+            return self.cursor().executemany(sql, seq_of_parameters)
+
+        def executescript(self, script: str) -> Any:
+            return self.cursor().executescript(script)
+
+        _vector_names: tuple[int, re.Pattern[str] | None] = (-1, None)
+
+        def vector_column_names(self) -> re.Pattern[str] | None:
+            """A pattern matching the names of the database's VECTOR columns (None when it has none).
+
+            Re-read only when the schema changes (PRAGMA schema_version of each attached database).
+            """
+            cursor = dbapi.Cursor(self)
+            try:
+                versions = 0
+                for _seq, name, _file in cursor.execute("PRAGMA database_list").fetchall():
+                    versions = versions * 31 + cursor.execute(f'PRAGMA "{name}".schema_version').fetchone()[0]
+                if versions != self._vector_names[0]:
+                    names: set[str] = set()
+                    for _seq, name, _file in cursor.execute("PRAGMA database_list").fetchall():
+                        for (ddl,) in cursor.execute(
+                            f"SELECT sql FROM \"{name}\".sqlite_master WHERE type = 'table' AND sql LIKE '%VECTOR%'"
+                        ).fetchall():
+                            names.update(_VECTOR_COLUMN.findall(ddl))
+                    words = sorted({n.strip('"`[]') for n in names})
+                    pattern = None if not words else re.compile(
+                        r"\b(?:" + "|".join(re.escape(n) for n in words) + r")\b", re.IGNORECASE)
+                    self._vector_names = (versions, pattern)
+                return self._vector_names[1]
+            finally:
+                cursor.close()
+
+        def reconcile_schema(self) -> None:
+            """After DDL: the VECTOR write checks of every table, as the schema now says (by table name)."""
+            cursor = dbapi.Cursor(self)
+            try:
+                reconcile_vector_triggers(cursor)
+            finally:
+                cursor.close()
+
+        def store_provider_key(self, provider: str, key: ApiKey) -> None:
+            sink = self.key_sink()
+            if sink is None:
+                raise RuntimeError("this connection's engine is gone: the key has nowhere to go")
+            sink(provider, key)
+
+    _FACTORIES[dbapi] = TidbConnection
+    return TidbConnection
+
+
+def split_statements(script: str, complete: Callable[[str], bool]) -> list[str]:
+    """The statements of ``script``, split where SQLite itself sees a complete statement (triggers stay whole)."""
+    statements, buffer = [], ""
+    for token in tokenize(script):
+        buffer += token.text
+        if token.is_punct(";") and complete(buffer):
+            if buffer.strip(" \t\r\n;"):
+                statements.append(buffer)
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer)
+    return statements
+
+
+def attach_dialect(dbapi_connection: Any, dialect: Any) -> None:
+    """Keys SET on this connection are kept for ``dialect`` (held weakly), as configure_provider keeps them."""
+    from ...providers import store_client_key
+
+    dialect_ref = weakref.ref(dialect)
+
+    def current() -> KeySink | None:
+        alive = dialect_ref()
+        return None if alive is None else (lambda provider, key: store_client_key(alive, provider, key))
+
+    dbapi_connection.key_sink = current

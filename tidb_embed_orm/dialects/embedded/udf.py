@@ -1,0 +1,127 @@
+"""TiDB's SQL functions registered on each SQLite connection of the embedded engine.
+
+SQLite reports an exception raised inside a Python function only as "user-defined function
+raised exception"; ``UdfErrors`` keeps the real one so the dialect can raise it instead.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ... import codec
+from ...embedders.cache import EmbeddingService
+from ...exc import EmbedTextInRawSql
+from ...options import stored_options
+from .tidb_sql import values as tidb_vector
+
+
+class UdfErrors(threading.local):
+    """The last exception a SQL function raised on this thread."""
+
+    last: BaseException | None = None
+
+    def take(self) -> BaseException | None:
+        error, self.last = self.last, None
+        return error
+
+
+def _vector(value: Any) -> codec.Float32Array:
+    return tidb_vector.from_value(value)
+
+
+def _cosine(a: codec.Float32Array, b: codec.Float32Array) -> float:
+    # TiDB's formula (pkg/types/vector.go): float32 sums, a float64 quotient clamped to [-1, 1], so
+    # parallel vectors are exactly 0 apart; a zero (or overflowing) norm gives NaN, which SQLite returns as NULL.
+    with np.errstate(over="ignore", invalid="ignore"):
+        dot, norm_a, norm_b = float(np.dot(a, b)), float(np.dot(a, a)), float(np.dot(b, b))
+        similarity = dot / math.sqrt(norm_a * norm_b) if norm_a * norm_b else math.nan
+    if math.isnan(similarity):
+        return math.nan
+    return 1.0 - min(1.0, max(-1.0, similarity))
+
+
+_DISTANCES: dict[str, Callable[[codec.Float32Array, codec.Float32Array], float]] = {
+    "VEC_COSINE_DISTANCE": _cosine,
+    "VEC_L2_DISTANCE": lambda a, b: float(np.linalg.norm(a - b)),
+    "VEC_L1_DISTANCE": lambda a, b: float(np.abs(a - b).sum()),
+    "VEC_NEGATIVE_INNER_PRODUCT": lambda a, b: -float(np.dot(a, b)),
+}
+
+
+def _index_marker(value: Any) -> None:
+    return None
+
+
+def register_functions(connection: Any, service: EmbeddingService, errors: UdfErrors) -> None:
+    def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            try:
+                return function(*args)
+            except BaseException as exc:
+                errors.last = exc
+                raise
+
+        return call
+
+    def embed_text(model: str | None, text: str | None, options_json: str | None = None) -> bytes | None:
+        # As TiDB: NULL model or text gives NULL; options must be a JSON object; k@search keys are
+        # dropped (a query's search options are applied where VEC_EMBED_* is rewritten).
+        if model is None or text is None:
+            return None
+        options = stored_options(None if options_json is None else str(options_json))
+        vector = service.embed_one(str(model), str(text), options, connection=id(connection))
+        return vector.astype("<f4", copy=False).tobytes()
+
+    connection.create_function("EMBED_TEXT", 2, guarded(embed_text), deterministic=True)
+    connection.create_function("EMBED_TEXT", 3, guarded(embed_text), deterministic=True)
+
+    for name, distance in _DISTANCES.items():
+
+        def vec_distance(a: Any, b: Any, distance: Callable[..., float] = distance) -> float | None:
+            if a is None or b is None:
+                return None
+            left, right = _vector(a), _vector(b)
+            if left.shape != right.shape:
+                raise codec.VectorValueError(
+                    f"vectors have different dimensions: {left.shape[0]} and {right.shape[0]}"
+                )
+            with np.errstate(over="ignore"):  # beyond float32 is +-Inf, as on TiDB ('[3e38]' and '[-3e38]')
+                return distance(left, right)
+
+        connection.create_function(name, 2, guarded(vec_distance), deterministic=True)
+        # The one-argument form names a vector index (CREATE INDEX ix ON t (VEC_COSINE_DISTANCE(v))):
+        # SQLite keeps it as a real, reflectable index over a constant; searches are served by vector_index/.
+        connection.create_function(name, 1, _index_marker, deterministic=True)
+
+        def raw_embed_distance(column: Any, text: Any, name: str = name) -> None:
+            raise EmbedTextInRawSql(
+                f"VEC_EMBED_{name[4:]} in hand-written SQL cannot know the column's model on the embedded "
+                f"engine: use the ORM comparator (Doc.embedding.cosine_distance(text)) or write "
+                f"{name}(column, EMBED_TEXT('provider/model', text))"
+            )
+
+        connection.create_function(f"VEC_EMBED_{name[4:]}", 2, guarded(raw_embed_distance))
+
+    # Written by the statement rewrites and triggers of tidb_sql.py: TiDB's CAST(x AS VECTOR[(n)])
+    # and the check/conversion of a value written into a VECTOR(n) column by hand-written SQL.
+    def vector_store(value: Any, dim: int | None) -> bytes | None:
+        return tidb_vector.store(value, None if dim is None or dim < 0 else int(dim))
+
+    connection.create_function(tidb_vector.STORE_FUNCTION, 2, guarded(vector_store), deterministic=True)
+    connection.create_function(tidb_vector.COMPARE_FUNCTION, 2, guarded(tidb_vector.compare), deterministic=True)
+
+    def nullable(function: Callable[[codec.Float32Array], Any]) -> Callable[[Any], Any]:
+        return lambda value: None if value is None else function(_vector(value))
+
+    connection.create_function("VEC_DIMS", 1, guarded(nullable(lambda v: int(v.shape[0]))), deterministic=True)
+    connection.create_function(
+        "VEC_L2_NORM", 1, guarded(nullable(lambda v: float(np.linalg.norm(v)))), deterministic=True
+    )
+    connection.create_function("VEC_FROM_TEXT", 1, guarded(nullable(tidb_vector.to_blob)), deterministic=True)
+    connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(tidb_vector.as_text)), deterministic=True)
+

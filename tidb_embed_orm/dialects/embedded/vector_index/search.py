@@ -1,0 +1,264 @@
+"""Serving ``ORDER BY <distance> LIMIT k`` from a vector index, with SQLite's visibility rules.
+
+Before a statement runs, ``VectorIndexes.prepare`` brings the index's graph up to the newest
+committed log position and reads, on the statement's own connection, which rows the log names
+after the graph's position: other connections' recent commits and this connection's own
+uncommitted writes. During the statement, ``TIDB_EMBED_KNN(n, query, k)`` returns the graph's
+nearest rows minus those changed rows, plus the changed rows themselves; SQLite then ranks these
+candidates exactly (the statement's own ORDER BY) and applies its WHERE. A search therefore sees
+exactly the committed rows plus its own writes, and nothing of other open transactions.
+
+When the connection cannot use the graph (its read snapshot is older than the graph, the index
+has no change log yet, or an in-memory database is mid-transaction before the graph was built)
+the statement runs as the exact scan it describes, restricted to non-NULL vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .... import codec
+from .schema import Quote, changed_rows, find_index, log_position, schemas
+from .store import Graph, GraphFiles, catch_up, maybe_save
+
+log = logging.getLogger("tidb_embed_orm.vector_index")
+
+KNN_FUNCTION = "TIDB_EMBED_KNN"
+#: The last argument of every TIDB_EMBED_KNN call: marks where the call ends in the statement text.
+KNN_END = "tidb_embed_knn_end"
+#: Candidates asked of the graph beyond k, so that approximate misses rarely reach the top k.
+EXTRA_CANDIDATES = 30
+#: Filtered searches retry with this many times more candidates before falling back to a scan.
+FILTER_MULTIPLIERS = (1, 4, 16, 64)
+
+
+@dataclass(frozen=True)
+class KnnSearch:
+    """One indexed search in a compiled statement (what the compiler decided)."""
+
+    number: int
+    schema: str | None
+    table: str
+    column: str
+    metric: str
+    filtered: bool
+    #: inside a subquery or CTE: the statement's rows are not this search's rows
+    nested: bool = False
+
+    @property
+    def head(self) -> str:
+        """The statement text before the call's arguments (which hold bind placeholders)."""
+        return f"IN (SELECT value FROM json_each({KNN_FUNCTION}({self.number}, "
+
+    tail = f", '{KNN_END}')))"
+
+    def as_scan(self, sql: str) -> str:
+        """``rowid IN (<candidates>)`` turned into a test every row passes (same parameters, same order)."""
+        start = sql.find(self.head)
+        end = sql.find(self.tail, start)
+        if start < 0 or end < 0:
+            raise RuntimeError("vector-index search: the statement does not contain its own search")
+        arguments = sql[start + len(self.head) : end]
+        scan = f"IS NOT NULL OR ({KNN_FUNCTION}({self.number}, {arguments}, '{KNN_END}') IS NULL)"
+        return sql[:start] + scan + sql[end + len(self.tail) :]
+
+
+@dataclass
+class SearchRun:
+    """One execution of one search: the graph it reads and the rows changed after it."""
+
+    graph: Graph | None
+    #: the graph's log position when the search was planned; rows the graph folded in after it are
+    #: ranked exactly too (they may differ from what this connection's snapshot holds)
+    watermark: int = -1
+    dirty: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    multiplier: int = 1
+    #: a filtered search's probe: only the graph's own candidates count towards "k rows found"
+    probing: bool = False
+    limit: int | None = None
+    exhaustive: bool = False
+
+
+class ConnectionSearches:
+    """Per DBAPI connection: the runs of the statement being executed, read by TIDB_EMBED_KNN."""
+
+    def __init__(self) -> None:
+        self.runs: dict[int, SearchRun] = {}
+        #: schema -> database file, as PRAGMA database_list says
+        self.files: dict[str, str] | None = None
+
+    def knn(self, number: int, query: Any, limit: Any, offset: Any, end: Any = None) -> str:
+        """TIDB_EMBED_KNN(n, query, limit, offset, end): candidate rowids as a JSON array."""
+        run = self.runs.get(int(number))
+        if run is None or run.graph is None or query is None or limit is None:
+            return "[]"
+        graph = run.graph
+        vector = codec.decode_bytes(query) if isinstance(query, (bytes, memoryview)) else codec.decode_text(query)
+        with graph.lock:
+            ann = graph.ann
+            size = len(ann) if ann is not None else 0
+            run.limit = int(limit)
+            k = -1 if run.limit < 0 else run.limit + max(int(offset or 0), 0)
+            # ranked exactly: rows changed after the graph's position, as this connection or a later fold saw them
+            exact = np.concatenate([run.dirty, graph.changed_since(run.watermark)])
+            if ann is None or vector.shape[0] != ann.dim:
+                found = np.empty(0, np.int64)
+                run.exhaustive = True
+            else:
+                stale = int(np.count_nonzero(ann.contains(exact))) if len(exact) else 0
+                margin = max(k, EXTRA_CANDIDATES)
+                want = size if k < 0 else (k + stale + margin) * run.multiplier
+                found = ann.search(vector, want)
+                run.exhaustive = want >= size
+                if run.probing and not run.exhaustive:
+                    found = found[: max(len(found) - margin, 0)]  # leave the final run slack at the boundary
+            recent = np.fromiter(graph.recent, np.int64, len(graph.recent))
+        if len(exact):
+            found = found[~np.isin(found, exact)]
+        if run.probing:  # rows ranked exactly anyway must not make a probe look complete
+            return json.dumps(found.tolist())
+        return json.dumps(np.concatenate([found, recent, exact]).tolist())
+
+
+@dataclass
+class Plan:
+    """What ``do_execute`` needs: which searches run as scans, and whether to retry filtered ones."""
+
+    runs: dict[int, SearchRun]
+    searches: list[KnnSearch]
+    scans: set[int]
+
+    @property
+    def probed(self) -> list[SearchRun]:
+        """The runs of top-level filtered searches: they ask for more candidates until k rows match."""
+        return [self.runs[s.number] for s in self.searches if s.filtered and not s.nested and s.number in self.runs]
+
+    def statement(self, sql: str, *, scan_all: bool = False) -> str:
+        for search in self.searches:
+            if scan_all or search.number in self.scans:
+                sql = search.as_scan(sql)
+        return sql
+
+
+class VectorIndexes:
+    """An engine's graphs, shared by its connections (and kept current with other processes)."""
+
+    def __init__(self, dbapi: Any) -> None:
+        self._dbapi = dbapi
+        self._graphs: dict[tuple[Any, ...], Graph] = {}
+        self._readers: dict[str, tuple[Any, threading.Lock]] = {}
+        self._lock = threading.Lock()
+
+    def connection_searches(self, dbapi_connection: Any, info: dict[str, Any], errors: Any) -> ConnectionSearches:
+        searches = info.get("tidb_embed_knn")
+        if searches is None:
+            searches = info["tidb_embed_knn"] = ConnectionSearches()
+
+            def knn(*args: Any) -> str:
+                try:
+                    return searches.knn(*args)
+                except BaseException as exc:
+                    errors.last = exc
+                    raise
+
+            # deterministic: constant arguments are evaluated once per statement, also in a scan
+            dbapi_connection.create_function(KNN_FUNCTION, 5, knn, deterministic=True)
+        return searches
+
+    def _reader(self, database_file: str) -> tuple[Any, threading.Lock]:
+        with self._lock:
+            found = self._readers.get(database_file)
+            if found is None:
+                connection = self._dbapi.connect(database_file, check_same_thread=False, timeout=5.0,
+                                                 isolation_level=None)
+                found = self._readers[database_file] = (connection, threading.Lock())
+            return found
+
+    def close(self) -> None:
+        with self._lock:
+            for connection, _ in self._readers.values():
+                connection.close()
+            self._readers.clear()
+            self._graphs.clear()
+
+    def prepare(self, dbapi_connection: Any, searches_here: ConnectionSearches, quote: Quote,
+                searches: list[KnnSearch], schema_map: dict[str | None, str | None] | None = None) -> Plan:
+        cursor = dbapi_connection.cursor()
+        try:
+            if searches_here.files is None:  # forgotten at ATTACH / DETACH
+                searches_here.files = dict(schemas(cursor))
+            files = searches_here.files
+            runs: dict[int, SearchRun] = {}
+            scans: set[int] = set()
+            for search in searches:
+                schema = schema_map.get(search.schema, search.schema) if schema_map else search.schema
+                run = None
+                if not (search.nested and search.filtered):  # a filtered subquery cannot ask for more rows
+                    run = self._prepare_one(dbapi_connection, cursor, quote, files, search, schema)
+                if run is None:
+                    scans.add(search.number)
+                else:
+                    runs[search.number] = run
+        finally:
+            cursor.close()
+        searches_here.runs = runs
+        return Plan(runs, searches, scans)
+
+    def _prepare_one(self, dbapi_connection: Any, cursor: Any, quote: Quote, files: dict[str, str],
+                     search: KnnSearch, schema: str | None) -> SearchRun | None:
+        schema = schema or "main"
+        if schema not in files:
+            return None
+        entry = find_index(cursor, quote, schema, search.table, search.column, search.metric)
+        if entry is None:
+            return None
+        database_file = files[schema]
+        location: tuple[Any, ...] = (database_file,) if database_file else ("memory", id(dbapi_connection), schema)
+        with self._lock:
+            graph = self._graphs.get(location + (entry.token,))
+            if graph is None:
+                graph = self._graphs[location + (entry.token,)] = Graph(entry)
+        position = log_position(cursor, quote, schema)
+        with graph.lock:
+            # Inside its own transaction a connection needs no catch-up once a graph exists: the log
+            # entries it sees after the graph's position are ranked exactly (and a private reader could
+            # wait on this very connection's locks).
+            if not graph.ready and dbapi_connection.in_transaction:
+                return None  # the first search inside a write transaction scans: a reader could wait on it
+            if not graph.ready or (graph.watermark < position and not dbapi_connection.in_transaction):
+                try:
+                    self._catch_up(graph, dbapi_connection, cursor, quote, schema, database_file)
+                except Exception as exc:  # a lost file, a full disk...: start over next time, scan now
+                    graph.reset()
+                    log.warning("vector index %r: catching up failed (%s); this search scans", entry.name, exc)
+                    return None
+            if graph.ready and graph.watermark > position and not dbapi_connection.in_transaction:
+                position = log_position(cursor, quote, schema)  # a commit landed meanwhile: look again
+            if not graph.ready or graph.watermark > position:
+                return None  # no graph for this connection's snapshot: scan
+            if position == graph.watermark:
+                return SearchRun(graph, graph.watermark)
+            dirty = changed_rows(cursor, quote, schema, entry.token, graph.watermark)
+            return SearchRun(graph, graph.watermark, np.asarray(dirty, np.int64))
+
+    def _catch_up(self, graph: Graph, dbapi_connection: Any, cursor: Any, quote: Quote, schema: str,
+                  database_file: str) -> None:
+        if database_file:
+            reader, lock = self._reader(database_file)
+            with lock:
+                own = reader.cursor()
+                files = GraphFiles(database_file)
+                try:
+                    catch_up(graph, own, quote, "main", files)
+                    maybe_save(graph, own, quote, "main", files)
+                finally:
+                    own.close()
+        elif not dbapi_connection.in_transaction:
+            catch_up(graph, cursor, quote, schema, None)
+

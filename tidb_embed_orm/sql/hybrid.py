@@ -1,0 +1,186 @@
+"""Hybrid search: vector and full-text results fused in one statement, as TiDB documents it.
+
+``hybrid_search(Doc, vector=Doc.embedding.cosine_distance(q), text=Doc.content.fts_match(q))`` is a
+``select(Doc, hybrid_score, vector_rank, fulltext_rank)`` built like TiDB's "Hybrid Search with
+SQL" page: a ``vec`` CTE (the vector top-N, ranked with ``ROW_NUMBER()``), an ``fts`` CTE (the
+full-text top-N by BM25, ranked the same way), both LEFT JOINed to the table and fused. One round
+trip on TiDB; the same statement runs on the embedded engine.
+
+Fusion is ``RRF(k=60)`` - ``COALESCE(1.0 / (60 + vec.r), 0) + COALESCE(1.0 / (60 + fts.r), 0)`` -
+or ``Weighted(vector=0.5, text=0.5)``: the vector similarity (``1 - distance`` for cosine, else
+``1 / (1 + distance)``) and the BM25 score divided by the best candidate's, each weighted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, Table, and_, func, inspect, literal_column, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Select
+
+from .elements import VectorDistance, VectorEmbedDistance, backend_visit
+from .fulltext import FtsMatchWord, FulltextError, FulltextJoin
+
+
+@dataclass(frozen=True)
+class RRF:
+    """Reciprocal Rank Fusion: each list a row is in adds ``1 / (k + rank)``."""
+
+    k: int = 60
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 0:
+            raise FulltextError(f"RRF k is an int >= 0 (60 is the usual value), got {self.k!r}")
+
+
+@dataclass(frozen=True)
+class Weighted:
+    """Weighted score fusion: ``vector * similarity + text * (bm25 / best bm25)``."""
+
+    vector: float = 0.5
+    text: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("vector", "text"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise FulltextError(f"Weighted({name}=...) is a finite number >= 0, got {value!r}")
+
+
+def _number(value: float | int) -> ColumnElement[Any]:
+    """A constant of the fusion formula, written into the SQL like TiDB's page (validated numbers only)."""
+    return literal_column(repr(float(value)) if isinstance(value, float) else str(int(value)), Float)
+
+
+class EmbeddedOnly(ColumnElement[bool]):
+    """A condition only the embedded engine writes; elsewhere it is left out of the WHERE clause.
+
+    A plain scan sorts NULL distances (rows without a vector) first; TiDB's vector index holds no
+    such rows, and a WHERE beside its ``ORDER BY distance LIMIT n`` would keep TiDB off the index.
+    """
+
+    tidb_visit_name = "tidb_embedded_only"
+    inherit_cache = True
+
+    def __init__(self, condition: ColumnElement[bool]) -> None:
+        self.condition = condition
+
+    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> Any:
+        return (self.__class__, self.condition._gen_cache_key(anon_map, bindparams))
+
+
+@compiles(EmbeddedOnly)
+def _compile_left_out(element: EmbeddedOnly, compiler: Any, **kw: Any) -> str:
+    own = backend_visit(compiler, element, **kw)  # the embedded engine's compiler writes the condition
+    return "" if own is None else own  # elsewhere an empty conjunct: SQLAlchemy leaves it out of WHERE
+
+
+def _table_of(entity: Any) -> Table:
+    if isinstance(entity, Table):
+        return entity
+    table = getattr(inspect(entity, raiseerr=False), "local_table", None)
+    if not isinstance(table, Table):
+        raise FulltextError(f"hybrid_search takes a mapped class or a Table, got {entity!r}")
+    return table
+
+
+def _column_table(expression: ColumnElement[Any]) -> Any:
+    searched = expression.columns[0] if isinstance(expression, FtsMatchWord) else list(expression.clauses)[0]  # type: ignore[attr-defined]
+    return getattr(searched, "table", None)
+
+
+def hybrid_search(
+    entity: Any,
+    *,
+    vector: ColumnElement[float],
+    text: FtsMatchWord,
+    fusion: RRF | Weighted | None = None,
+    where: ColumnElement[bool] | None = None,
+    limit: int = 10,
+    candidates: int | None = None,
+    distance_threshold: float | None = None,
+) -> Select[Any]:
+    """One statement: ``(row, hybrid_score, vector_rank, fulltext_rank)``, best first.
+
+    ``vector`` is a distance on the table's vector column (``Doc.embedding.cosine_distance("text")``
+    on an auto-embedding column, or with a vector); ``text`` is ``Doc.content.fts_match("text")``.
+    ``where`` filters both searches (on TiDB a filter beside the vector search keeps it off the
+    vector index); each search keeps its best ``candidates`` rows (default ``max(20, 2 * limit)``);
+    ``distance_threshold`` drops vector candidates farther than it.
+    """
+    fusion = RRF() if fusion is None else fusion
+    if not isinstance(fusion, (RRF, Weighted)):
+        raise FulltextError(f"fusion is RRF(k=60) or Weighted(vector=, text=), got {fusion!r}")
+    if not isinstance(vector, (VectorDistance, VectorEmbedDistance)) or len(list(vector.clauses)) != 2:
+        raise FulltextError("vector= is a distance such as Doc.embedding.cosine_distance('query text' or a vector)")
+    if not isinstance(text, FtsMatchWord):
+        raise FulltextError("text= is a full-text match such as Doc.content.fts_match('query text')")
+    for name, value in (("limit", limit), ("candidates", candidates)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise FulltextError(f"{name} is an int >= 1, got {value!r}")
+    table = _table_of(entity)
+    for name, expression in (("vector", vector), ("text", text)):
+        searched = _column_table(expression)
+        if searched is not table and getattr(searched, "element", None) is not table:
+            raise FulltextError(f"{name}= searches {searched!r}, not the table {table.name!r} of the results")
+    keys = list(table.primary_key.columns)
+    if not keys:
+        raise FulltextError(f"hybrid_search joins on the primary key, and table {table.name!r} has none")
+    top = candidates if candidates is not None else max(20, 2 * limit)
+    filters = [] if where is None else [where]
+
+    distance = vector.label("distance")
+    vector_column = list(vector.clauses)[0]
+    v_query = (select(*keys, distance).where(EmbeddedOnly(vector_column.is_not(None)), *filters)
+               .order_by(distance).limit(top))
+    if re.fullmatch(r"\w+", str(table.name)):  # TiDB's page: read the vector index's TiFlash replica
+        v_query = v_query.prefix_with(f"/*+ READ_FROM_STORAGE(TIFLASH[{table.name}]) */", dialect="mysql")
+    v = v_query.subquery("v")
+    vec_query = select(*(v.c[k.name] for k in keys), func.row_number().over(order_by=v.c.distance).label("r"),
+                       v.c.distance)
+    if distance_threshold is not None:
+        vec_query = vec_query.where(v.c.distance <= float(distance_threshold))
+    vec = vec_query.cte("vec")
+
+    joined = text.through_join()  # on the embedded engine, scores come from the FTS5 table joined in
+    score = joined.label("score")
+    f = (select(*keys, score).select_from(FulltextJoin(table, joined)).where(joined, *filters)
+         .order_by(score.desc()).limit(top).subquery("f"))
+    fts_columns = [*(f.c[k.name] for k in keys), func.row_number().over(order_by=f.c.score.desc()).label("r")]
+    if isinstance(fusion, Weighted):
+        fts_columns.append((f.c.score / func.max(f.c.score).over()).label("norm"))
+    fts = select(*fts_columns).cte("fts")
+
+    if isinstance(fusion, RRF):
+        k = _number(fusion.k)
+        fused = (func.coalesce(_number(1.0) / (k + vec.c.r), _number(0))
+                 + func.coalesce(_number(1.0) / (k + fts.c.r), _number(0)))
+    else:
+        similarity = (_number(1) - vec.c.distance) if vector.metric == "cosine" else (
+            _number(1.0) / (_number(1.0) + vec.c.distance))
+        fused = (func.coalesce(_number(fusion.vector) * similarity, _number(0))
+                 + func.coalesce(_number(fusion.text) * fts.c.norm, _number(0)))
+    hybrid_score = fused.label("hybrid_score")
+    first = keys[0].name
+    # Equivalent to the OR above, and lets the database read only the candidates' rows by key
+    # instead of scanning the whole table for the outer joins.
+    candidates_only = [keys[0].in_(select(vec.c[first]).union(select(fts.c[first])))] if len(keys) == 1 else []
+    return (
+        select(entity, hybrid_score, vec.c.r.label("vector_rank"), fts.c.r.label("fulltext_rank"))
+        .join(vec, and_(*(vec.c[k.name] == k for k in keys)), isouter=True)
+        .join(fts, and_(*(fts.c[k.name] == k for k in keys)), isouter=True)
+        .where(or_(vec.c[first].is_not(None), fts.c[first].is_not(None)))
+        .where(*candidates_only)
+        .order_by(hybrid_score.desc(), *keys)
+        .limit(limit)
+    )
+
+
+__all__ = ["RRF", "Weighted", "hybrid_search"]
+
+
