@@ -33,6 +33,7 @@ from .exc import (
 )
 from .ext.orm import auto_embedding_column
 from .key_log_mask import install_key_protection as _install_key_protection
+from .options import EmbedOptions, ProviderOptions
 from .providers import ProviderKeyError, configure_provider
 from .secrets import ApiKey
 from .sql.auto_embedding import AutoEmbeddingVector
@@ -77,6 +78,7 @@ __all__ = [
     "DimensionError",
     "Embedder",
     "EmbeddingFailedError",
+    "EmbedOptions",
     "EmbeddingModel",
     "EmbeddingUnavailableError",
     "HashingTestEmbedder",
@@ -87,6 +89,7 @@ __all__ = [
     "InvalidOptionsError",
     "ProgressCallback",
     "ProviderKeyError",
+    "ProviderOptions",
     "SetTiFlashReplica",
     "SourceColumnError",
     "TableRebuildError",

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
 
 from .catalog import PROVIDER_KEY_VARIABLES
+from .embedding_mode import mode_of
 from .exc import ProviderKeyError, UnknownProviderError
 from .secrets import ApiKey
 
@@ -115,7 +116,7 @@ class _Done:
 
 def uses_client_embedding(dialect: Dialect) -> bool:
     """True where the library, not the database, calls the embedding provider."""
-    return bool(getattr(dialect, "tidb_embed_client_side", False))
+    return mode_of(dialect).keys_in_client
 
 
 def set_global(conn: Connection, variable: str | None, value: str | ApiKey, what: str) -> None:

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.dml import Insert, Update
 
+from ..embedding_mode import mode_of
 from ..exc import ClientFilledTableError
 from ..sql.auto_embedding import auto_embedding_columns, tables_named
 from ..sql.scanner import tokenize
@@ -113,7 +114,7 @@ def refuse_unfilled_writes(
     conn: Connection, clauseelement: Any, multiparams: Any, params: Any, execution_options: Any
 ) -> None:
     """``before_execute`` on every engine: no client-filled table gets a text without its vector."""
-    if not isinstance(clauseelement, (Insert, Update)) or getattr(conn.dialect, "tidb_embed_client_mode", False):
+    if not isinstance(clauseelement, (Insert, Update)) or mode_of(conn.dialect).fills_columns:
         return
     table = clauseelement.table
     name = getattr(table, "name", None)

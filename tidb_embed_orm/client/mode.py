@@ -28,6 +28,7 @@ from sqlalchemy.types import UserDefinedType
 from ..embedders.base import Embedder
 from ..embedders.cache import EmbeddingService, ProgressCallback
 from ..embedders.registry import resolve_embedder
+from ..embedding_mode import EmbeddingMode, mode_of
 from ..exc import ClientEmbeddingError, ClientFilledColumnError
 from ..ext.offload import off_loop
 from ..providers import client_credentials
@@ -45,7 +46,8 @@ client_filled.install()  # engines without client mode refuse to write texts int
 
 
 def is_client_mode(dialect: Dialect) -> bool:
-    return bool(getattr(dialect, "tidb_embed_client_mode", False))
+    """True where ``use_client_embedding`` made the client fill the dialect's auto-embedding columns."""
+    return mode_of(dialect).fills_columns
 
 
 def use_client_embedding(
@@ -78,9 +80,9 @@ def use_client_embedding(
         service.cache_size = cache_size
     if progress is not None:
         service.progress = progress
-    dialect.tidb_embed_client_mode = True  # type: ignore[attr-defined]
-    dialect.tidb_embed_query_distance = client_distance  # type: ignore[attr-defined]  # functions.client_query_distance
-    dialect.tidb_embed_client_side = True  # type: ignore[attr-defined]
+    dialect.tidb_embed_mode = EmbeddingMode(  # type: ignore[attr-defined]
+        keys_in_client=True, fills_columns=True, query_distance=client_distance
+    )
     if not event.contains(target, "before_execute", _fill_embeddings):
         event.listen(target, "before_execute", _fill_embeddings, retval=True)
     if not event.contains(target, "before_cursor_execute", refuse_raw_writes):

@@ -18,6 +18,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from ..embedding_mode import mode_of
+
 METRICS = ("cosine", "l2", "l1", "negative_inner_product")
 INDEX_METRICS = ("cosine", "l2")
 
@@ -170,10 +172,10 @@ def render_string_literal(compiler: SQLCompiler, value: str) -> str:
 def client_query_distance(compiler: SQLCompiler, element: VectorEmbedDistance) -> ColumnElement[float] | None:
     """``element`` as the client embeds it, on an engine in client mode (``use_client_embedding``); else None.
 
-    Client mode hands its dialect the rewrite (``tidb_embed_query_distance``): the core asks for it
-    by that attribute and never imports client mode.
+    Client mode puts the rewrite in its dialect's ``EmbeddingMode``: the core asks the mode for it
+    and never imports client mode.
     """
-    rewrite = getattr(compiler.dialect, "tidb_embed_query_distance", None)
+    rewrite = mode_of(compiler.dialect).query_distance
     return None if rewrite is None else rewrite(element)  # type: ignore[no-any-return]
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import BindParameter
 from ...embedders.base import Embedder
 from ...embedders.cache import EmbeddingService, ProgressCallback
 from ...embedders.registry import resolve_embedder
+from ...embedding_mode import IN_PROCESS_DATABASE
 from ...exc import EmbeddingFailedError, TidbEmbedError
 from ...key_log_mask import install_log_mask
 from ...providers import client_credentials
@@ -108,8 +109,8 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
     tidb_embed_wire_format = BLOB_WIRE
     #: FulltextIndex is kept as an FTS5 table with triggers (``fulltext._backend``).
     tidb_embed_fulltext = FTS5_BACKEND
-    #: Embedding happens in this process, not in the database: provider keys stay in the client.
-    tidb_embed_client_side = True
+    #: EMBED_TEXT runs in this process: provider keys stay in the client (``use_client_embedding`` replaces it).
+    tidb_embed_mode = IN_PROCESS_DATABASE
 
     def __init__(
         self,
