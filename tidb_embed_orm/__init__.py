@@ -8,6 +8,7 @@ from .catalog import EmbeddingModel, get_model, list_models, register_model
 from .client.marks import ClientFilledTableError
 from .client.mode import ClientEmbeddingError, ClientFilledColumnError, use_client_embedding
 from .codec import decode_text, encode_text
+from .dialects import tidb as _tidb
 from .embedders import (
     Embedder,
     HashingTestEmbedder,
@@ -52,6 +53,10 @@ from .sql.nearest import nearest
 from .sql.reflection import with_auto_embedding  # also registers VECTOR reflection
 from .sql.vector import TextQueryNotSupported, Vector
 from .sql.vector_index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
+
+# TiDB's compile rules and DDL listeners, registered in one place (dialects/tidb/__init__.py): they
+# act only on the library's own indexes, tables and markers, on SQLAlchemy's mysql dialect.
+_tidb.setup()
 
 # Keys pasted into SQL never reach a log or an exception, on any engine (key_log_mask.py): one
 # logging filter and two Engine-class event listeners; no SQL changes.

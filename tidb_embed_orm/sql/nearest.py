@@ -7,7 +7,8 @@ index's top candidates. ``nearest()`` builds that statement portably:
 - on TiDB (``mysql`` dialect) it compiles to the documented form: the ``candidates`` nearest rows
   from the index in a subquery, joined back by primary key, then filtered and cut to ``k``. The
   trade-off: when fewer than ``k`` of those candidates match the filter, fewer than ``k`` rows come
-  back (raise ``candidates`` for selective filters);
+  back (raise ``candidates`` for selective filters). That form is written in
+  ``dialects/tidb/compiler.py``;
 - on the embedded engine it is the plain filtered search, which the engine's index serves with
   an adaptive post-filter and always returns ``k`` rows when ``k`` match;
 - elsewhere it is the plain filtered search (an exact scan).
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, and_, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -81,26 +82,3 @@ def split_marker(select_: Select[Any]) -> tuple[Select[Any], NearestCandidates |
     stripped = select_._clone()
     stripped._where_criteria = tuple(c for c in select_._where_criteria if c is not marker)
     return stripped, marker
-
-
-def candidates_form(select_: Select[Any], marker: NearestCandidates) -> Select[Any]:
-    """TiDB's form: the nearest ``candidates`` rows in a subquery, joined back by key, then filtered."""
-    stripped, _ = split_marker(select_)
-    if not stripped._where_criteria:
-        return stripped  # nothing to filter: the plain search already uses the index
-    table = marker.table
-    keys = list(table.primary_key.columns)
-    if not keys:
-        raise ValueError(f"nearest() on TiDB needs a primary key on {table.name!r} to join the candidates back")
-    distance = marker.distance.label("tidb_embed_distance")
-    inner = select(*keys, distance).order_by(distance).limit(marker.candidates).subquery("tidb_embed_candidates")
-    joined = stripped.join(inner, and_(*(key == inner.c[key.key] for key in keys)))
-    return joined.order_by(None).order_by(inner.c.tidb_embed_distance)
-
-
-@compiles(Select, "mysql")
-def _compile_mysql_select(select_: Select[Any], compiler: SQLCompiler, **kw: Any) -> str:
-    _, marker = split_marker(select_)
-    if marker is not None:
-        select_ = candidates_form(select_, marker)
-    return compiler.visit_select(select_, **kw)

@@ -5,18 +5,18 @@ vector index from TiFlash: a table needs a TiFlash replica first. TiDB makes one
 when the index is declared inside CREATE TABLE; SQLAlchemy emits CREATE INDEX afterwards, so a
 ``VectorIndex`` sets the replica (``ALTER TABLE t SET TIFLASH REPLICA 1``) just before its own
 CREATE on TiDB. Pass ``tiflash_replica=None`` to manage replicas yourself.
+
+TiDB's spelling of both (``CREATE VECTOR INDEX``, ``SET TIFLASH REPLICA``) and the listener that
+sets the replica live in ``dialects/tidb/ddl.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Index, Table, column, event
+from sqlalchemy import Column, Index, Table, column
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import CompileError
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import DDLCompiler
-from sqlalchemy.sql.ddl import CreateIndex, ExecutableDDLElement
+from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from .elements import INDEX_METRICS, VectorDistance
 from .vector import distance_function
@@ -43,21 +43,15 @@ class VectorIndex(Index):
         **kw: Any,
     ) -> None:
         self.metric = _check_metric(metric)
+        #: Replicas TiDB sets just before this index's CREATE (None: leave replicas alone).
         self.tiflash_replica = tiflash_replica
         target = column(column_) if isinstance(column_, str) else column_
         self.vector_column_name = column_ if isinstance(column_, str) else column_.name
         super().__init__(name, distance_function(metric)(target), **kw)
-        if tiflash_replica is not None:
-            event.listen(self, "before_create", _ensure_tiflash_replica)
 
     @property
     def distance(self) -> VectorDistance:
         return self.expressions[0]  # type: ignore[return-value]
-
-
-def _ensure_tiflash_replica(index: VectorIndex, connection: Connection, **kw: Any) -> None:
-    if connection.dialect.name == "mysql" and index.table is not None:
-        connection.execute(SetTiFlashReplica(index.table, index.tiflash_replica or 1))
 
 
 class SetTiFlashReplica(ExecutableDDLElement):
@@ -70,30 +64,7 @@ class SetTiFlashReplica(ExecutableDDLElement):
         self.count = count
 
 
-@compiles(SetTiFlashReplica)
-def _compile_set_replica(element: SetTiFlashReplica, compiler: DDLCompiler, **kw: Any) -> str:
-    table = element.table
-    name = compiler.preparer.quote(table) if isinstance(table, str) else compiler.preparer.format_table(table)
-    return f"ALTER TABLE {name} SET TIFLASH REPLICA {element.count}"
-
-
 def set_tiflash_replica(bind: Connection, table: Table | str, count: int = 1) -> None:
     """Give ``table`` a TiFlash replica (needed by vector indexes created after the table)."""
     bind.execute(SetTiFlashReplica(table, count))
 
-
-@compiles(CreateIndex, "mysql")
-def _compile_create_vector_index(element: CreateIndex, compiler: DDLCompiler, **kw: Any) -> str:
-    index = element.element
-    if not isinstance(index, VectorIndex):
-        return compiler.visit_create_index(element, **kw)
-    if index.table is None:
-        raise CompileError(f"vector index {index.name!r} is not attached to a table")
-    preparer = compiler.preparer
-    distance = index.distance
-    vector_column = preparer.quote(index.vector_column_name)
-    return (
-        f"CREATE VECTOR INDEX {'IF NOT EXISTS ' if element.if_not_exists else ''}"
-        f"{compiler._prepared_index_name(index)} ON {preparer.format_table(index.table)} "
-        f"(({distance.tidb_name}({vector_column}))) USING HNSW"
-    )
