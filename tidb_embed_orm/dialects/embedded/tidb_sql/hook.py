@@ -22,9 +22,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ....catalog import PROVIDER_KEY_VARIABLES
+from ....codec import check_sql_dims
 from ....secrets import ApiKey
 from ....sql.scanner import Statement, Token, significant, string_value, tokenize
-from .values import STORE_FUNCTION, check_dims_valid
+from .values import STORE_FUNCTION
 from .vec_embed import rewrite_vec_embed
 from .vectors import (
     SET_OPERATOR,
@@ -70,7 +71,7 @@ def _check_vector_sizes(words: Sequence[Token]) -> None:
     """Every ``VECTOR(n)`` of a DDL statement is one TiDB accepts (``VECTOR(16384)`` is refused)."""
     for index, token in enumerate(words[:-2]):
         if token.is_word("VECTOR") and words[index + 1].is_punct("(") and words[index + 2].kind == "number":
-            check_dims_valid(int(float(words[index + 2].text)))
+            check_sql_dims(int(float(words[index + 2].text)))
 
 
 _OPERATORS = frozenset("<>=!+-*/%")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ....catalog import get_model, resolve_dim
+from ....codec import check_sql_dims
 from ....exc import DimensionError, TidbEmbedError, UnsupportedStatementError
 from ....sql.scanner import (
     Token,
@@ -31,7 +32,7 @@ from ....sql.scanner import (
     unquote_name,
 )
 from .schema import TableRef, candidate_tables, column_definition, create_table_sql, quote, span, table_references
-from .values import COMPARE_FUNCTION, STORE_FUNCTION, check_dims_valid
+from .values import COMPARE_FUNCTION, STORE_FUNCTION
 
 #: IN / BETWEEN anywhere: read when a vector call (VEC_FROM_TEXT, a cast to VECTOR) is in the statement.
 SET_OPERATOR = re.compile(r"\b(?:IN|BETWEEN)\b", re.IGNORECASE)
@@ -54,7 +55,7 @@ def _column_definitions(words: Sequence[Token]) -> tuple[str | None, list[list[T
 def _declared_dim(definition: list[Token]) -> int | None:
     if len(definition) >= 5 and definition[2].is_punct("(") and definition[3].kind == "number":
         dim = int(float(definition[3].text))
-        check_dims_valid(dim)
+        check_sql_dims(dim)
         return dim
     return None
 
@@ -228,7 +229,7 @@ def _conversion(sql: str, expression: list[Token], target: list[Token]) -> str |
             raise UnsupportedStatementError(f"Only VECTOR is supported for now, not {span(sql, target)}")
         if len(target) == 4 and target[1].is_punct("(") and target[2].kind == "number":
             dim = str(int(float(target[2].text)))
-            check_dims_valid(int(dim))
+            check_sql_dims(int(dim))
         return f"{STORE_FUNCTION}({rewrite_casts(span(sql, expression))}, {dim})"
     if not _is_vector_expression(expression):
         return None

@@ -99,7 +99,7 @@ class ConnectionSearches:
         if run is None or run.graph is None or query is None or limit is None:
             return "[]"
         graph = run.graph
-        vector = codec.decode_bytes(query) if isinstance(query, (bytes, memoryview)) else codec.decode_text(query)
+        vector = codec.decode_stored(query)
         with graph.lock:
             ann = graph.ann
             size = len(ann) if ann is not None else 0

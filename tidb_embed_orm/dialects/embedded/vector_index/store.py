@@ -74,9 +74,7 @@ def _decode(value: Any) -> np.ndarray | None:
     if value is None:
         return None
     try:
-        if isinstance(value, (bytes, memoryview)):
-            return codec.decode_bytes(value)
-        return codec.decode_text(value)
+        return codec.decode_stored(value)
     except (ValueError, TypeError):
         return None
 
