@@ -141,7 +141,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     def create_connect_args(self, url: Any) -> Any:
         args, kwargs = super().create_connect_args(url)
-        # TiDB SQL by hand (tidb_sql.py); the pysqlite3 module itself, also behind the asyncio adapter.
+        # TiDB SQL by hand (tidb_sql/); the pysqlite3 module itself, also behind the asyncio adapter.
         kwargs.setdefault("factory", connection_factory(_load_dbapi()))
         return args, kwargs
 
@@ -261,7 +261,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
     def _statement(self, cursor: Any, statement: str, context: Any) -> Iterator[None]:
         """Around every statement: surface SQL-function errors; after DDL, keep vector indexes' logs in step.
 
-        What the statement is comes from ``sql_text.read_statement`` (the object the cursor's hook
+        What the statement is comes from ``sql.scanner.read_statement`` (the object the cursor's hook
         reads too, read once): comments, case and ``WITH`` do not hide a CREATE INDEX.
         """
         self._udf_errors.take()
