@@ -145,6 +145,28 @@ class Plan:
                 sql = search.as_scan(sql)
         return sql
 
+    def execute(self, cursor: Any, statement: str, parameters: Any) -> None:
+        """Run an indexed search; a filtered one asks for more candidates until it has k rows (or scans)."""
+        sql = self.statement(statement)
+        runs = self.probed
+        if not runs:
+            cursor.execute(sql, parameters)
+            return
+        for multiplier in FILTER_MULTIPLIERS:
+            for run in runs:
+                run.multiplier, run.probing = multiplier, True
+            try:  # a probe: are there k matching rows among the index's own candidates?
+                rows = len(cursor.execute(sql, parameters).fetchall())
+            finally:
+                for run in runs:
+                    run.probing = False
+            if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
+                cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
+                return
+        for run in self.runs.values():
+            run.graph = None
+        cursor.execute(self.statement(statement, scan_all=True), parameters)
+
 
 class VectorIndexes:
     """An engine's graphs, shared by its connections (and kept current with other processes)."""
