@@ -134,6 +134,8 @@ def sqlite_columns(dialect: Any, connection: Any, table_name: str, schema: str |
     """The SQLite dialect's ``get_columns()`` result with auto-embedding columns typed (for the embedded engine)."""
     if not any(isinstance(c.get("type"), Vector) and c.get("computed") for c in columns):
         return columns
+    # Private (SQLite dialect's): no public reflection API returns the CREATE TABLE text; this one reads
+    # sqlite_master / sqlite_temp_master for the schema as get_columns() itself does, through its cache.
     create_table = dialect._get_table_sql(connection, table_name, schema=schema, **kw) or ""
     return with_auto_embedding(columns, sqlite_generation_expressions(create_table))
 

@@ -81,6 +81,8 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
 def _bind_name(statement: Any, source: Any) -> str:
     """The parameter name carrying ``source``'s text: the column's key, or the name of the bindparam() a
     statement gave it (``insert().values(content=bindparam("c"))``, executed with many rows)."""
+    # Private: Insert/Update have no public accessor for what .values() was given (column -> bindparam);
+    # the compiled parameters name the binds but not the column each one fills.
     values = getattr(statement, "_values", None) or {}
     for key, value in values.items():
         if (key is source or getattr(key, "key", key) == source.key) and isinstance(value, BindParameter):

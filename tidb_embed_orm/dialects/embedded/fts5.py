@@ -236,6 +236,7 @@ def _is_where_filter(element: ft.FtsMatchWord, compiler: SQLCompiler, kw: dict[s
     pending: dict[tuple[int, int], int] = compiler.__dict__.setdefault("_tidb_fts_where", {})
     key = (id(statement), id(element))
     if key not in pending:
+        # Private: the criteria one by one (the public Select.whereclause is their AND, rebuilt on each access).
         criteria = getattr(statement, "_where_criteria", ())
         pending[key] = sum(1 for c in criteria for part in _conjuncts(c) if part is element)
     if pending[key] > 0:
