@@ -23,8 +23,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, select
 
 from tidb_embed_orm import Vector
-from tidb_embed_orm.dialects.embedded.tidb_sql.vectors import UnsupportedStatementError
-from tidb_embed_orm.exc import DimensionError, VectorValueError
+from tidb_embed_orm.exc import DimensionError, UnsupportedStatementError, VectorValueError
 
 
 @pytest.fixture

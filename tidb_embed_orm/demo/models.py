@@ -29,8 +29,8 @@ SEED_ROWS = [
 SEED_QUERY = "How to start learning Java programming?"
 
 
-def demo_model(table: str = TABLE) -> Any:
-    """The demo's mapped class on ``table``, on its own metadata."""
+def sample_model(model: str, *, table: str = TABLE, deferred: bool = False, **column_kw: Any) -> Any:
+    """A new ``Sample(id, content, embedding)`` mapped class on its own metadata (``Sample.metadata``)."""
 
     class Base(DeclarativeBase):
         pass
@@ -39,15 +39,22 @@ def demo_model(table: str = TABLE) -> Any:
         __tablename__ = table
         # Vectors are read when asked for, not fetched back after every INSERT.
         __mapper_args__ = {"eager_defaults": False}
-
         id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
         content: Mapped[str | None] = mapped_column(Text)
-        embedding: Mapped[np.ndarray | None] = mapped_column(AutoEmbeddingVector(MODEL, source="content"))
-        embedding_mpnet: Mapped[np.ndarray | None] = mapped_column(
-            AutoEmbeddingVector(SECOND_MODEL, source="content"), deferred=True
+        embedding: Mapped[np.ndarray | None] = mapped_column(
+            AutoEmbeddingVector(model, source="content", **column_kw), deferred=deferred
         )
 
     return Sample
+
+
+def demo_model(table: str = TABLE) -> Any:
+    """The demo's mapped class on ``table``, on its own metadata: the seed's table plus the second model's column."""
+    sample = sample_model(MODEL, table=table)
+    # a column appended to the mapped class (SQLAlchemy's "appending additional columns to an existing
+    # Declarative mapped class"): it follows ``embedding`` in the table, as the migrations have it
+    sample.embedding_mpnet = mapped_column(AutoEmbeddingVector(SECOND_MODEL, source="content"), deferred=True)
+    return sample
 
 
 Sample = demo_model()

@@ -18,7 +18,15 @@ from sqlalchemy.dialects.mysql import base as mysql_base
 
 from ..exc import DimensionError
 from .auto_embedding import AutoEmbeddingVector
-from .scanner import tokenize, unquote_identifier
+from .scanner import (
+    create_table_items,
+    is_name,
+    matching_paren,
+    significant,
+    tokenize,
+    unquote_identifier,
+    unquote_name,
+)
 from .vector import Vector
 
 # A string literal with an optional charset introducer, as TiDB restores it into a generation
@@ -103,20 +111,21 @@ def with_auto_embedding(
 def sqlite_generation_expressions(create_table: str) -> dict[str, str]:
     """Column name -> ``GENERATED ALWAYS AS (...)`` expression, read from SQLite's CREATE TABLE text.
 
-    A real scan (quotes, nesting), where SQLAlchemy's regular expression loses expressions whose
-    string constants hold commas, parentheses or line breaks.
+    Read with the one SQL tokenizer (quotes, comments, nesting), where SQLAlchemy's regular expression
+    loses expressions whose string constants hold commas, parentheses or line breaks.
     """
-    open_at = _find_top_level(create_table, "(", 0)
-    if open_at < 0:
+    try:
+        table = create_table_items(significant(tokenize(create_table)))
+    except ValueError:  # unbalanced parentheses: not a CREATE TABLE SQLite would keep
         return {}
     found = {}
-    for definition in _split_top_level(create_table[open_at + 1 : _closing(create_table, open_at)]):
-        name_match = re.match(rf"\s*({_IDENT})", definition)
-        generated = re.search(r"\bAS\s*\(", _mask_quoted(definition), re.IGNORECASE)
-        if name_match is None or generated is None:
+    for definition in [] if table is None else table[2]:
+        opening = next((i + 1 for i in range(1, len(definition) - 1)
+                        if definition[i].is_word("AS") and definition[i + 1].is_punct("(")), None)
+        if opening is None or not is_name(definition[0]):
             continue
-        start = generated.end() - 1
-        found[unquote_identifier(name_match[1])] = definition[start + 1 : _closing(definition, start)]
+        close = matching_paren(definition, opening)
+        found[unquote_name(definition[0])] = create_table[definition[opening].start + 1 : definition[close].start]
     return found
 
 
@@ -125,57 +134,10 @@ def sqlite_columns(dialect: Any, connection: Any, table_name: str, schema: str |
     """The SQLite dialect's ``get_columns()`` result with auto-embedding columns typed (for the embedded engine)."""
     if not any(isinstance(c.get("type"), Vector) and c.get("computed") for c in columns):
         return columns
+    # Private (SQLite dialect's): no public reflection API returns the CREATE TABLE text; this one reads
+    # sqlite_master / sqlite_temp_master for the schema as get_columns() itself does, through its cache.
     create_table = dialect._get_table_sql(connection, table_name, schema=schema, **kw) or ""
     return with_auto_embedding(columns, sqlite_generation_expressions(create_table))
-
-
-def _quoted_spans(text: str) -> list[tuple[int, int]]:
-    spans, i = [], 0
-    closers = {"'": "'", '"': '"', "`": "`", "[": "]"}
-    while i < len(text):
-        char = text[i]
-        if char in closers:
-            end = text.find(closers[char], i + 1)
-            while end >= 0 and char != "[" and text[end + 1 : end + 2] == char:  # '' "" `` doubled
-                end = text.find(closers[char], end + 2)
-            end = len(text) - 1 if end < 0 else end
-            spans.append((i, end))
-            i = end + 1
-        else:
-            i += 1
-    return spans
-
-
-def _mask_quoted(text: str) -> str:
-    """``text`` with every quoted run blanked, so that only SQL structure is left to scan."""
-    chars = list(text)
-    for start, end in _quoted_spans(text):
-        chars[start : end + 1] = " " * (end + 1 - start)
-    return "".join(chars)
-
-
-def _find_top_level(text: str, char: str, start: int) -> int:
-    return _mask_quoted(text).find(char, start)
-
-
-def _closing(text: str, open_at: int) -> int:
-    depth = 0
-    for i, char in enumerate(_mask_quoted(text)[open_at:], open_at):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0:
-            return i
-    return len(text)
-
-
-def _split_top_level(text: str) -> list[str]:
-    parts, depth, last = [], 0, 0
-    for i, char in enumerate(_mask_quoted(text)):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(text[last:i])
-            last = i + 1
-    parts.append(text[last:])
-    return parts
 
 
 @event.listens_for(Table, "column_reflect")

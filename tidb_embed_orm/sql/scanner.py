@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ _TOKEN = re.compile(
   | (?P<string>'(?:[^']|'')*(?:'|$))
   | (?P<dquoted>"(?:[^"]|"")*(?:"|$))
   | (?P<ident>`(?:[^`]|``)*(?:`|$)|\[[^\]]*(?:\]|$))
-  | (?P<word>[A-Za-z_][\w$]*)
+  | (?P<word>[^\W\d][\w$]*)
   | (?P<variable>@@?[\w.$]+)
   | (?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)
   | (?P<param>\?\d*|[:$][A-Za-z_]\w*)
@@ -66,11 +66,10 @@ def unquote_name(token: Token) -> str:
 
 
 def unquote_identifier(text: str) -> str:
-    """``text`` without its identifier quotes (`...`, "...", [...]), doubled quotes undone."""
-    if text[0] == "`":
-        return text[1:-1].replace("``", "`")
-    if text[0] == '"':
-        return text[1:-1].replace('""', '"')
+    """``text`` without its identifier quotes (`...`, "...", [...], and '...' where SQLite reads a string as a
+    name), doubled quotes undone."""
+    if text[0] in "`\"'":
+        return text[1:-1].replace(text[0] * 2, text[0])
     if text[0] == "[":
         return text[1:-1]
     return text
@@ -83,8 +82,14 @@ def string_value(token: Token) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "0": "\0", "r": "\r"}.get(m[1], m[1]), body)
 
 
-def sql_string(value: str) -> str:
-    """``value`` as a SQLite string literal."""
+def quote_identifier(name: str) -> str:
+    """``name`` as a SQLite identifier, always quoted: ``"..."`` with ``"`` doubled (the library's one spelling;
+    SQLAlchemy's ``identifier_preparer.quote`` is used where a dialect is at hand and quotes only when needed)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def string_literal(value: str) -> str:
+    """``value`` as a SQL string literal: ``'...'`` with ``'`` doubled (SQLite's only escape; TiDB reads it too)."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -92,7 +97,7 @@ def is_name(token: Token) -> bool:
     return token.kind in ("word", "ident", "dquoted")
 
 
-def matching_paren(tokens: list[Token], open_index: int) -> int:
+def matching_paren(tokens: Sequence[Token], open_index: int) -> int:
     """Index of the ``)`` closing the ``(`` at ``open_index`` (in a significant-token list)."""
     depth = 0
     for index in range(open_index, len(tokens)):
@@ -119,6 +124,16 @@ def split_top_level(tokens: list[Token], separator: str = ",") -> list[list[Toke
         else:
             parts[-1].append(token)
     return parts
+
+
+def create_table_items(words: Sequence[Token]) -> tuple[int, int, list[list[Token]]] | None:
+    """Where a CREATE TABLE's column list opens and closes (indexes in ``words``, its significant tokens) and
+    its items (column definitions and table constraints); None without a column list."""
+    start = next((i for i, t in enumerate(words) if t.is_punct("(")), None)
+    if start is None:
+        return None
+    close = matching_paren(words, start)
+    return start, close, split_top_level(list(words[start + 1 : close]))
 
 
 def rewrite_calls(sql: str, words: list[Token], names: Collection[str],

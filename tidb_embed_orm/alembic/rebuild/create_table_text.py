@@ -7,16 +7,11 @@ collations, CHECKs, foreign keys, WITHOUT ROWID, comments) survives word for wor
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from ...exc import CreateTableTextError
+from ...sql.scanner import is_name, significant, tokenize, unquote_identifier, unquote_name
 
-# SQLite's tokens that can hide a comma or a parenthesis: quoted strings and identifiers, comments.
-_TOKEN = re.compile(
-    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|--[^\n]*|/\*.*?(?:\*/|\Z)|[(),]|[^'"`\[(),\-/]+|[-/]""",
-    re.DOTALL,
-)
 _CONSTRAINT_WORDS = {"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"}
 
 
@@ -29,21 +24,21 @@ class CreateTableText:
 
     @classmethod
     def parse(cls, sql: str) -> CreateTableText:
+        # The one SQL tokenizer: quoted strings and identifiers, and comments, hide their commas and parentheses.
         depth, start, items = 0, -1, []
-        for match in _TOKEN.finditer(sql):
-            token = match.group()
-            if token == "(":
+        for token in tokenize(sql):
+            if token.is_punct("("):
                 depth += 1
                 if depth == 1 and start < 0:
-                    start = match.end()
-            elif token == ")":
+                    start = token.start + 1
+            elif token.is_punct(")"):
                 depth -= 1
                 if depth == 0 and start >= 0:
-                    items.append(sql[start : match.start()])
-                    return cls(items, sql[match.end() :])
-            elif token == "," and depth == 1:
-                items.append(sql[start : match.start()])
-                start = match.end()
+                    items.append(sql[start : token.start])
+                    return cls(items, sql[token.start + 1 :])
+            elif token.is_punct(",") and depth == 1:
+                items.append(sql[start : token.start])
+                start = token.start + 1
         raise CreateTableTextError(f"not a CREATE TABLE statement with a column list: {sql[:80]!r}")
 
     def column_index(self, name: str) -> int | None:
@@ -77,34 +72,13 @@ class CreateTableText:
 
 def column_name(item: str) -> str | None:
     """The column an item defines, or None for a table constraint."""
-    for match in _TOKEN.finditer(item):
-        token = match.group()
-        if token.isspace() or token.startswith(("--", "/*")):
-            continue
-        word = token.split()[0] if token[0] not in "'\"`[" else token
-        if word.upper() in _CONSTRAINT_WORDS:
-            return None
-        return _unquote(word)
-    return None
+    first = next(iter(significant(tokenize(item))), None)
+    if first is None or first.upper in _CONSTRAINT_WORDS:
+        return None
+    # SQLite reads a 'string' where a column name is expected as the name
+    return unquote_identifier(first.text) if first.kind == "string" else unquote_name(first)
 
 
 def words(sql: str) -> list[str]:
     """The identifiers and keywords of ``sql`` (quoted ones unquoted; strings and comments left out)."""
-    found: list[str] = []
-    for match in _TOKEN.finditer(sql):
-        token = match.group()
-        if token[0] in "\"`[":
-            found.append(_unquote(token))
-        elif token[0] not in "'-/(),":
-            found.extend(re.findall(r"[A-Za-z_][\w$]*", token))
-    return found
-
-
-def _unquote(word: str) -> str:
-    if word[0] in "\"`":
-        return word[1:-1].replace(word[0] * 2, word[0])
-    if word[0] == "[":
-        return word[1:-1]
-    if word[0] == "'":
-        return word[1:-1].replace("''", "'")
-    return word
+    return [unquote_name(token) for token in tokenize(sql) if is_name(token)]

@@ -100,6 +100,21 @@ def rebuild_tidb(operations: Operations, plan: RebuildPlan) -> None:
     conn.exec_driver_sql(f"DROP TABLE {backup}")
 
 
+#: (the names of what would block the rebuild, why and what to do): checked before anything changes.
+_BLOCKERS = (
+    ("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+     "AND TABLE_NAME = %s AND INDEX_TYPE = 'FULLTEXT'",
+     "it has FULLTEXT indexes ({found}), and TiDB cannot rename or drop a table with one. Nothing was changed. "
+     "By hand: note their definitions (SHOW CREATE TABLE {name}), ALTER TABLE {name} DROP INDEX <each>, run this "
+     "migration, then ALTER TABLE {name} ADD FULLTEXT INDEX <name> (<columns>) for each"),
+    ("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE() "
+     "AND EVENT_OBJECT_TABLE = %s",
+     "it has triggers ({found}), which RENAME TABLE would move to the old copy that the rebuild drops. Nothing "
+     "was changed. By hand: SHOW CREATE TRIGGER <each>, DROP TRIGGER <each>, run this migration, then create "
+     "them again"),
+)
+
+
 def _refuse_what_cannot_move(conn: Connection, plan: RebuildPlan, client: bool) -> None:
     name = plan.table_name
     referencing = conn.exec_driver_sql(
@@ -115,23 +130,10 @@ def _refuse_what_cannot_move(conn: Connection, plan: RebuildPlan, client: bool) 
             f"(SHOW CREATE TABLE), ALTER TABLE <child> DROP FOREIGN KEY <name>, run this migration, then add "
             f"the constraints back with ALTER TABLE <child> ADD CONSTRAINT ... REFERENCES {name} (...)"
         )
-    fulltext = _names(conn, "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
-                            "DATABASE() AND TABLE_NAME = %s AND INDEX_TYPE = 'FULLTEXT'", plan.schema, name)
-    if fulltext:
-        raise TableRebuildError(
-            f"cannot rebuild {name!r}: it has FULLTEXT indexes ({', '.join(fulltext)}), and TiDB cannot "
-            f"rename or drop a table with one. Nothing was changed. By hand: note their definitions (SHOW "
-            f"CREATE TABLE {name}), ALTER TABLE {name} DROP INDEX <each>, run this migration, then "
-            f"ALTER TABLE {name} ADD FULLTEXT INDEX <name> (<columns>) for each"
-        )
-    triggers = _names(conn, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = "
-                            "DATABASE() AND EVENT_OBJECT_TABLE = %s", plan.schema, name)
-    if triggers:
-        raise TableRebuildError(
-            f"cannot rebuild {name!r}: it has triggers ({', '.join(triggers)}), which RENAME TABLE would "
-            f"move to the old copy that the rebuild drops. Nothing was changed. By hand: SHOW CREATE TRIGGER "
-            f"<each>, DROP TRIGGER <each>, run this migration, then create them again"
-        )
+    for query, problem in _BLOCKERS:
+        blocking = _names(conn, query, plan.schema, name)
+        if blocking:
+            raise TableRebuildError(f"cannot rebuild {name!r}: " + problem.format(name=name, found=", ".join(blocking)))
     if client and not plan.new.primary_key.columns:
         raise TableRebuildError(
             f"cannot rebuild {name!r} in client mode: the client writes the new vectors row by row by primary "

@@ -133,7 +133,9 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
                 return raw
 
             connection = aiosqlite.Connection(connector, 64)
-            connection._thread.daemon = True  # as SQLAlchemy's aiosqlite dialect does
+            # Private (aiosqlite's): no public way to make its worker thread a daemon; SQLAlchemy's own
+            # aiosqlite dialect sets it the same way, so an unclosed connection does not block exit.
+            connection._thread.daemon = True
             return connection
 
         adapted = self.loaded_dbapi.connect(async_creator_fn=create)

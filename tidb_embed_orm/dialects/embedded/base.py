@@ -32,11 +32,11 @@ from ...sql.reflection import reflect_vector_indexes, sqlite_columns
 from ...sql.scanner import read_statement
 from .compiler import EmbeddedCompiler, EmbeddedDDLCompiler
 from .fts5 import FTS5_BACKEND
-from .pysqlite import attach_dialect, connection_factory
+from .pysqlite import attach_dialect, connection_factory, set_journal_mode
 from .udf import UdfErrors, register_functions
-from .vector_index.schema import INTERNAL_TABLES, check_create_index, reconcile
-from .vector_index.search import FILTER_MULTIPLIERS, Plan, VectorIndexes
-from .vector_index.store import GraphFiles
+from .vector_index.schema import INTERNAL_TABLES, check_create_index
+from .vector_index.search import Plan, VectorIndexes
+from .vector_index.store import reconcile_change_logs
 from .vectors import BLOB_WIRE
 
 
@@ -82,6 +82,8 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
 def _bind_name(statement: Any, source: Any) -> str:
     """The parameter name carrying ``source``'s text: the column's key, or the name of the bindparam() a
     statement gave it (``insert().values(content=bindparam("c"))``, executed with many rows)."""
+    # Private: Insert/Update have no public accessor for what .values() was given (column -> bindparam);
+    # the compiled parameters name the binds but not the column each one fills.
     values = getattr(statement, "_values", None) or {}
     for key, value in values.items():
         if (key is source or getattr(key, "key", key) == source.key) and isinstance(value, BindParameter):
@@ -142,7 +144,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     def create_connect_args(self, url: Any) -> Any:
         args, kwargs = super().create_connect_args(url)
-        # TiDB SQL by hand (tidb_sql.py); the pysqlite3 module itself, also behind the asyncio adapter.
+        # TiDB SQL by hand (tidb_sql/); the pysqlite3 module itself, also behind the asyncio adapter.
         kwargs.setdefault("factory", connection_factory(_load_dbapi()))
         return args, kwargs
 
@@ -219,7 +221,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                 sqlite_vec.load(dbapi_connection)
             finally:
                 dbapi_connection.enable_load_extension(False)
-            self._set_journal_mode(dbapi_connection)
+            set_journal_mode(dbapi_connection, self.journal_mode, self.loaded_dbapi.OperationalError)
             # REPLACE deletes the rows it replaces; only with recursive triggers do delete triggers
             # (the vector and full-text indexes' change logs) hear of it.
             dbapi_connection.execute("PRAGMA recursive_triggers = ON")
@@ -227,28 +229,6 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             register_functions(dbapi_connection, self.embedding_service, self._udf_errors)
 
         return connect
-
-    def _set_journal_mode(self, dbapi_connection: Any) -> None:
-        """File databases default to WAL: readers and one writer at a time never wait on each other."""
-        if not self.journal_mode:
-            return
-        cursor = dbapi_connection.cursor()
-        try:
-            files = [row[2] for row in cursor.execute("PRAGMA database_list").fetchall() if row[1] == "main"]
-            if files and files[0]:
-                current = cursor.execute("PRAGMA journal_mode").fetchone()[0]
-                if str(current).lower() != self.journal_mode.lower():
-                    cursor.execute(f"PRAGMA journal_mode = {self.preparer_safe_word(self.journal_mode)}")
-        except self.loaded_dbapi.OperationalError:
-            pass  # another connection holds the database: it will be switched by a later connection
-        finally:
-            cursor.close()
-
-    @staticmethod
-    def preparer_safe_word(word: str) -> str:
-        if not word.isalpha():
-            raise ValueError(f"journal_mode must be a SQLite journal mode such as 'wal', got {word!r}")
-        return word
 
     def _reraise_udf_error(self, exc: Exception) -> None:
         udf_error = self._udf_errors.take()
@@ -262,7 +242,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
     def _statement(self, cursor: Any, statement: str, context: Any) -> Iterator[None]:
         """Around every statement: surface SQL-function errors; after DDL, keep vector indexes' logs in step.
 
-        What the statement is comes from ``sql_text.read_statement`` (the object the cursor's hook
+        What the statement is comes from ``sql.scanner.read_statement`` (the object the cursor's hook
         reads too, read once): comments, case and ``WITH`` do not hide a CREATE INDEX.
         """
         self._udf_errors.take()
@@ -285,21 +265,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                 searches.files = None  # the schemas changed
 
     def _reconcile_vector_indexes(self, dbapi_connection: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        try:
-            own_transaction = not dbapi_connection.in_transaction
-            if own_transaction:
-                cursor.execute("BEGIN")
-            try:
-                reconcile(cursor, self.identifier_preparer.quote, lambda file, live: GraphFiles(file).prune(live))
-            except BaseException:
-                if own_transaction:
-                    cursor.execute("ROLLBACK")
-                raise
-            if own_transaction:
-                cursor.execute("COMMIT")
-        finally:
-            cursor.close()
+        reconcile_change_logs(dbapi_connection, self.identifier_preparer.quote)
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         plan: Plan | None = getattr(context, "tidb_embed_plan", None)
@@ -307,29 +273,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             if plan is None:
                 cursor.execute(statement, parameters)
             else:
-                self._execute_search(cursor, plan, statement, parameters)
-
-    def _execute_search(self, cursor: Any, plan: Plan, statement: str, parameters: Any) -> None:
-        """Run an indexed search; a filtered one asks for more candidates until it has k rows (or scans)."""
-        sql = plan.statement(statement)
-        runs = plan.probed
-        if not runs:
-            cursor.execute(sql, parameters)
-            return
-        for multiplier in FILTER_MULTIPLIERS:
-            for run in runs:
-                run.multiplier, run.probing = multiplier, True
-            try:  # a probe: are there k matching rows among the index's own candidates?
-                rows = len(cursor.execute(sql, parameters).fetchall())
-            finally:
-                for run in runs:
-                    run.probing = False
-            if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
-                cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
-                return
-        for run in plan.runs.values():
-            run.graph = None
-        cursor.execute(plan.statement(statement, scan_all=True), parameters)
+                plan.execute(cursor, statement, parameters)
 
     def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         with self._statement(cursor, statement, context):

@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import BooleanClauseList
 from sqlalchemy.types import TypeDecorator
 
 from ...sql import fulltext as ft
+from ...sql.scanner import quote_identifier, string_literal
 
 PREFIX = "_tidb_fts_"
 _WORD = re.compile(r"[^\W_]+")
@@ -51,14 +52,6 @@ def tokenizer(parser: ft.FulltextParser) -> str:
     return "unicode61 remove_diacritics 2" if parser.name == "MULTILINGUAL" else "unicode61 remove_diacritics 0"
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _s(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _names(index: ft.FulltextIndex) -> tuple[str, str]:
     if index.table is None:
         raise ft.FulltextError(f"full-text index {index.name!r} is not attached to a table")
@@ -69,33 +62,36 @@ def create_statement(index: ft.FulltextIndex) -> str:
     table, fts = _names(index)
     meta = json.dumps({"table": table, "index": index.effective_name, "columns": list(index.column_names),
                        "parser": index.parser.name, "options": index.parser.option_dict}).replace("*/", "*\\/")
-    columns = ", ".join(_q(c) for c in index.column_names)
-    return (f"CREATE VIRTUAL TABLE {_q(fts)} USING fts5({columns}, content={_s(table)}, content_rowid='rowid', "
-            f"tokenize={_s(tokenizer(index.parser))} /* tidb_embed_orm fulltext {meta} */)")
+    columns = ", ".join(quote_identifier(c) for c in index.column_names)
+    return (f"CREATE VIRTUAL TABLE {quote_identifier(fts)} USING fts5({columns}, content={string_literal(table)}, "
+            f"content_rowid='rowid', tokenize={string_literal(tokenizer(index.parser))} "
+            f"/* tidb_embed_orm fulltext {meta} */)")
 
 
 def sync_statements(index: ft.FulltextIndex) -> list[str]:
     """The triggers that keep the FTS5 table equal to the table, then the initial fill."""
     table, fts = _names(index)
-    names = [_q(c) for c in index.column_names]
+    names = [quote_identifier(c) for c in index.column_names]
     new = ", ".join(f"new.{c}" for c in names)
     old = ", ".join(f"old.{c}" for c in names)
     listed = ", ".join(names)
-    insert = f"INSERT INTO {_q(fts)}(rowid, {listed}) VALUES (new.rowid, {new});"
-    delete = f"INSERT INTO {_q(fts)}({_q(fts)}, rowid, {listed}) VALUES ('delete', old.rowid, {old});"
+    qfts, qtable = quote_identifier(fts), quote_identifier(table)
+    insert = f"INSERT INTO {qfts}(rowid, {listed}) VALUES (new.rowid, {new});"
+    delete = f"INSERT INTO {qfts}({qfts}, rowid, {listed}) VALUES ('delete', old.rowid, {old});"
     changed = " OR ".join(["old.rowid IS NOT new.rowid", *(f"old.{c} IS NOT new.{c}" for c in names)])
     return [
-        f"CREATE TRIGGER {_q(fts + '_ai')} AFTER INSERT ON {_q(table)} BEGIN {insert} END",
-        f"CREATE TRIGGER {_q(fts + '_ad')} AFTER DELETE ON {_q(table)} BEGIN {delete} END",
-        f"CREATE TRIGGER {_q(fts + '_au')} AFTER UPDATE ON {_q(table)} WHEN {changed} BEGIN {delete} {insert} END",
-        f"INSERT INTO {_q(fts)}({_q(fts)}) VALUES ('rebuild')",
+        f"CREATE TRIGGER {quote_identifier(fts + '_ai')} AFTER INSERT ON {qtable} BEGIN {insert} END",
+        f"CREATE TRIGGER {quote_identifier(fts + '_ad')} AFTER DELETE ON {qtable} BEGIN {delete} END",
+        f"CREATE TRIGGER {quote_identifier(fts + '_au')} AFTER UPDATE ON {qtable} WHEN {changed} "
+        f"BEGIN {delete} {insert} END",
+        f"INSERT INTO {qfts}({qfts}) VALUES ('rebuild')",
     ]
 
 
 def drop_statements(table_name: str, index_name: str) -> list[str]:
     fts = fts_table_name(table_name, index_name)
-    return [*(f"DROP TRIGGER IF EXISTS {_q(fts + suffix)}" for suffix in ("_ai", "_ad", "_au")),
-            f"DROP TABLE IF EXISTS {_q(fts)}"]
+    return [*(f"DROP TRIGGER IF EXISTS {quote_identifier(fts + suffix)}" for suffix in ("_ai", "_ad", "_au")),
+            f"DROP TABLE IF EXISTS {quote_identifier(fts)}"]
 
 
 class Fts5Backend:
@@ -126,7 +122,7 @@ def compile_create_index(element: CreateIndex, compiler: DDLCompiler, **kw: Any)
 
 def compile_drop_index(element: DropIndex, compiler: DDLCompiler, **kw: Any) -> str:
     _, fts = _names(element.element)  # type: ignore[arg-type]
-    return f"DROP TABLE IF EXISTS {_q(fts)}"
+    return f"DROP TABLE IF EXISTS {quote_identifier(fts)}"
 
 
 # --- reflection ------------------------------------------------------------------------------
@@ -181,9 +177,10 @@ def fts5_expression(text: str, parser: str, columns: tuple[str, ...] | None) -> 
         words = [w for w in words if len(w) >= 3]
     if not words:
         return '""'  # an empty phrase: matches nothing, as a query without words does on TiDB
-    joined = (" AND " if parser == "NGRAM" else " OR ").join('"' + w.replace('"', '""') + '"' for w in words)
+    # an FTS5 phrase (and column name) is quoted as a SQLite identifier is: "..." with " doubled
+    joined = (" AND " if parser == "NGRAM" else " OR ").join(quote_identifier(w) for w in words)
     if columns:
-        return "{" + " ".join('"' + c.replace('"', '""') + '"' for c in columns) + "} : (" + joined + ")"
+        return "{" + " ".join(quote_identifier(c) for c in columns) + "} : (" + joined + ")"
     return joined
 
 
@@ -239,6 +236,7 @@ def _is_where_filter(element: ft.FtsMatchWord, compiler: SQLCompiler, kw: dict[s
     pending: dict[tuple[int, int], int] = compiler.__dict__.setdefault("_tidb_fts_where", {})
     key = (id(statement), id(element))
     if key not in pending:
+        # Private: the criteria one by one (the public Select.whereclause is their AND, rebuilt on each access).
         criteria = getattr(statement, "_where_criteria", ())
         pending[key] = sum(1 for c in criteria for part in _conjuncts(c) if part is element)
     if pending[key] > 0:
@@ -252,7 +250,7 @@ def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw
     names = tuple(str(c.name) for c in element.columns)  # type: ignore[attr-defined]
     column_filter = None if set(names) == set(index.column_names) else names
     query = element.query._with_binary_element_type(Fts5Query(index.parser.name, column_filter))
-    fts = _q(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
+    fts = quote_identifier(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
     rowid = compiler.process(column("rowid", _selectable=from_), **kw)
     match = f"{fts} MATCH {compiler.process(query, **kw)}"
     if element.joined:  # the FTS5 table is in the FROM clause (FulltextJoin): read it there
@@ -264,7 +262,7 @@ def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw
 
 def compile_fulltext_join(element: ft.FulltextJoin, compiler: SQLCompiler, **kw: Any) -> str:
     from_, index = _index_for(element.match)
-    fts = _q(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
+    fts = quote_identifier(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
     left = compiler.process(element.left, **{**kw, "asfrom": True})
     rowid = compiler.process(column("rowid", _selectable=element.left), **kw)
     return f"{left} JOIN {fts} ON {fts}.rowid = {rowid}"

@@ -73,6 +73,8 @@ def compile_knn_filter(element: KnnFilter, compiler: SQLCompiler, **kw: Any) -> 
     # Filtered: the statement's own WHERE, or criteria the ORM adds as it compiles (inheritance,
     # with_loader_criteria): the selectable compiled here is the one with all of them.
     compiling = compiler.stack[-1]["selectable"] if compiler.stack else None
+    # Private: the public Select.whereclause AND-s the criteria into one new expression on each access,
+    # and the KnnFilter added by served_by_index() must be told apart from the user's own criteria.
     criteria = getattr(compiling, "_where_criteria", ())
     filtered = any(not isinstance(c, KnnFilter) and not _not_null_of(c, element.column) for c in criteria)
     search = KnnSearch(number, element.table.schema, element.table.name, str(element.column.name),
@@ -101,6 +103,9 @@ AGGREGATES = frozenset({
 
 
 def _aggregates(select: Select[Any]) -> bool:
+    # Private: the public Select.selected_columns is a derived collection (ORM entities expanded, labels
+    # applied) built anew on each access; the expressions as written are only in _raw_columns, which
+    # SQLAlchemy's own compiler reads too.
     for column in select._raw_columns:
         for element in visitors.iterate(column):
             if isinstance(element, (Over, WithinGroup, FunctionFilter)):
@@ -113,6 +118,8 @@ def _aggregates(select: Select[Any]) -> bool:
 def _indexed_search(select: Select[Any], compiler: SQLCompiler, nested: bool) -> KnnFilter | None:
     if _aggregates(select):
         return None
+    # Private: SQLAlchemy has no public accessor for a Select's ORDER BY, LIMIT / OFFSET, GROUP BY, HAVING or
+    # DISTINCT (order_by(), limit()... only set them); these attributes are what its compilers read.
     if (
         not select._order_by_clauses
         or not isinstance(select._limit_clause, BindParameter)
@@ -131,6 +138,7 @@ def _indexed_search(select: Select[Any], compiler: SQLCompiler, nested: bool) ->
     order = select._order_by_clauses[0]
     if isinstance(order, UnaryExpression) and order.modifier is not None and order.modifier.__name__ == "asc_op":
         order = order.element
+    # Private class: order_by("name") / order_by(a_label) wraps the label so; no public type names it.
     if isinstance(order, _label_reference):  # order_by(a_label): SQLAlchemy orders by the label's name
         order = order.element
     if isinstance(order, Label):
@@ -149,6 +157,7 @@ def _indexed_search(select: Select[Any], compiler: SQLCompiler, nested: bool) ->
     query_argument = _query_argument(order, cast(Column[Any], column), query, compiler)
     if query_argument is None:
         return None
+    # Private: the criteria one by one (the public Select.whereclause is their AND, rebuilt on each access).
     if nested and not all(_not_null_of(c, column) for c in select._where_criteria):
         return None  # a filtered subquery: its own row count is not seen, so it cannot ask for more
     return KnnFilter(table, column, order.metric, query_argument, select._limit_clause, offset, nested)

@@ -158,3 +158,22 @@ def attach_dialect(dbapi_connection: Any, dialect: Any) -> None:
         return None if alive is None else (lambda provider, key: store_client_key(alive, provider, key))
 
     dbapi_connection.key_sink = current
+
+
+def set_journal_mode(dbapi_connection: Any, journal_mode: str | None, operational_error: type[Exception]) -> None:
+    """File databases default to WAL: readers and one writer at a time never wait on each other."""
+    if not journal_mode:
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        files = [row[2] for row in cursor.execute("PRAGMA database_list").fetchall() if row[1] == "main"]
+        if files and files[0]:
+            current = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(current).lower() != journal_mode.lower():
+                if not journal_mode.isalpha():
+                    raise ValueError(f"journal_mode must be a SQLite journal mode such as 'wal', got {journal_mode!r}")
+                cursor.execute(f"PRAGMA journal_mode = {journal_mode}")
+    except operational_error:
+        pass  # another connection holds the database: it will be switched by a later connection
+    finally:
+        cursor.close()

@@ -17,7 +17,7 @@ from ... import codec
 from ...embedders.cache import EmbeddingService
 from ...exc import EmbedTextInRawSql
 from ...options import stored_options
-from .tidb_sql import values as tidb_vector
+from .tidb_sql import values
 
 
 class UdfErrors(threading.local):
@@ -28,10 +28,6 @@ class UdfErrors(threading.local):
     def take(self) -> BaseException | None:
         error, self.last = self.last, None
         return error
-
-
-def _vector(value: Any) -> codec.Float32Array:
-    return tidb_vector.from_value(value)
 
 
 def _cosine(a: codec.Float32Array, b: codec.Float32Array) -> float:
@@ -75,7 +71,7 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
             return None
         options = stored_options(None if options_json is None else str(options_json))
         vector = service.embed_one(str(model), str(text), options, connection=id(connection))
-        return vector.astype("<f4", copy=False).tobytes()
+        return codec.float32_bytes(vector)
 
     connection.create_function("EMBED_TEXT", 2, guarded(embed_text), deterministic=True)
     connection.create_function("EMBED_TEXT", 3, guarded(embed_text), deterministic=True)
@@ -85,7 +81,7 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
         def vec_distance(a: Any, b: Any, distance: Callable[..., float] = distance) -> float | None:
             if a is None or b is None:
                 return None
-            left, right = _vector(a), _vector(b)
+            left, right = codec.sql_value(a), codec.sql_value(b)
             if left.shape != right.shape:
                 raise codec.VectorValueError(
                     f"vectors have different dimensions: {left.shape[0]} and {right.shape[0]}"
@@ -107,21 +103,21 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
 
         connection.create_function(f"VEC_EMBED_{name[4:]}", 2, guarded(raw_embed_distance))
 
-    # Written by the statement rewrites and triggers of tidb_sql.py: TiDB's CAST(x AS VECTOR[(n)])
+    # Written by the statement rewrites and triggers of tidb_sql/: TiDB's CAST(x AS VECTOR[(n)])
     # and the check/conversion of a value written into a VECTOR(n) column by hand-written SQL.
     def vector_store(value: Any, dim: int | None) -> bytes | None:
-        return tidb_vector.store(value, None if dim is None or dim < 0 else int(dim))
+        return values.store(value, None if dim is None or dim < 0 else int(dim))
 
-    connection.create_function(tidb_vector.STORE_FUNCTION, 2, guarded(vector_store), deterministic=True)
-    connection.create_function(tidb_vector.COMPARE_FUNCTION, 2, guarded(tidb_vector.compare), deterministic=True)
+    connection.create_function(values.STORE_FUNCTION, 2, guarded(vector_store), deterministic=True)
+    connection.create_function(values.COMPARE_FUNCTION, 2, guarded(values.compare), deterministic=True)
 
     def nullable(function: Callable[[codec.Float32Array], Any]) -> Callable[[Any], Any]:
-        return lambda value: None if value is None else function(_vector(value))
+        return lambda value: None if value is None else function(codec.sql_value(value))
 
     connection.create_function("VEC_DIMS", 1, guarded(nullable(lambda v: int(v.shape[0]))), deterministic=True)
     connection.create_function(
         "VEC_L2_NORM", 1, guarded(nullable(lambda v: float(np.linalg.norm(v)))), deterministic=True
     )
-    connection.create_function("VEC_FROM_TEXT", 1, guarded(nullable(tidb_vector.to_blob)), deterministic=True)
-    connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(tidb_vector.as_text)), deterministic=True)
+    connection.create_function("VEC_FROM_TEXT", 1, guarded(nullable(codec.float32_bytes)), deterministic=True)
+    connection.create_function("VEC_AS_TEXT", 1, guarded(nullable(codec.format_sql_text)), deterministic=True)
 

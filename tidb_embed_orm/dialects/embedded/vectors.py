@@ -28,14 +28,9 @@ from ...sql.elements import (
 )
 from ...sql.vector import WireFormat
 
-
-def _decode(value: Any) -> Any:
-    # Vectors rest as float32 blobs; a text written by hand before the engine checked writes still reads.
-    return codec.decode_text(value) if isinstance(value, str) else codec.decode_bytes(value)
-
-
-#: How the embedded engine's driver carries vectors (the dialect's ``tidb_embed_wire_format``).
-BLOB_WIRE = WireFormat(encode=codec.encode_bytes, decode=_decode)
+#: How the embedded engine's driver carries vectors (the dialect's ``tidb_embed_wire_format``); vectors rest
+#: as float32 blobs, and a text written by hand before the engine checked writes still reads.
+BLOB_WIRE = WireFormat(encode=codec.encode_bytes, decode=codec.decode_stored)
 
 SQLITE_VEC_DISTANCES = {
     VecCosineDistance.metric: "vec_distance_cosine",

@@ -1,18 +1,19 @@
 """TiDB SQL written by hand, on the embedded engine: what SQLite cannot run as TiDB means it.
 
-Every statement reaches SQLite through ``TidbCursor`` (``embedded/connection.py``), whatever
+Every statement reaches SQLite through ``TidbCursor`` (``embedded/pysqlite.py``), whatever
 the path (the ORM, ``text()``, ``exec_driver_sql``, a raw DBAPI cursor, ``executescript``).
-It is read once into a ``sql_text.Statement`` (tokens, leading keyword after comments and
+It is read once into a ``sql.scanner.Statement`` (tokens, leading keyword after comments and
 ``WITH``, the table a DDL statement names); every pass here reads that object. Plain SQL (none
 of the words that matter, tested on the upper-cased text) is never tokenized. TiDB-only SQL:
 
 - ``SET @@GLOBAL.TIDB_EXP_EMBED_<PROVIDER>_API_KEY = '...'`` stores the key for the engine, as
   ``configure_provider`` does; nothing reaches SQLite (``key_log_mask.py`` keeps it out of logs);
-- ``VEC_EMBED_*(col, 'text')``: the column's model from the schema (``vec_embed_sql.py``);
-- VECTOR columns, ``CAST(... AS VECTOR)``, vector comparisons and arithmetic (``vector_sql.py``).
+- ``VEC_EMBED_*(col, 'text')``: the column's model from the schema (``vec_embed.py``);
+- VECTOR columns (``columns.py``), ``CAST(... AS VECTOR)`` (``casts.py``), vector comparisons and
+  arithmetic (``operators.py``).
 
 DDL side effects (the VECTOR write checks) are not derived from the statement: after any DDL the
-cursor reconciles them from the schema (``vector_sql.reconcile_vector_triggers``).
+cursor reconciles them from the schema (``triggers.reconcile_vector_triggers``).
 """
 
 from __future__ import annotations
@@ -22,21 +23,22 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ....catalog import PROVIDER_KEY_VARIABLES
+from ....codec import check_sql_dims
+from ....exc import UnsupportedStatementError
 from ....secrets import ApiKey
 from ....sql.scanner import Statement, Token, significant, string_value, tokenize
-from .values import STORE_FUNCTION, check_dims_valid
-from .vec_embed import rewrite_vec_embed
-from .vectors import (
+from .casts import rewrite_casts
+from .columns import check_embed_text_dims
+from .operators import (
     SET_OPERATOR,
-    UnsupportedStatementError,
-    check_embed_text_dims,
-    reconcile_vector_triggers,
     refuse_vector_arithmetic,
     refuse_vector_sums,
-    rewrite_casts,
     rewrite_vector_comparisons,
     rewrite_vector_sets,
 )
+from .triggers import reconcile_vector_triggers
+from .values import STORE_FUNCTION
+from .vec_embed import rewrite_vec_embed
 
 _KEY_VARIABLES = {variable: provider for provider, variable in PROVIDER_KEY_VARIABLES.items() if variable}
 
@@ -70,7 +72,7 @@ def _check_vector_sizes(words: Sequence[Token]) -> None:
     """Every ``VECTOR(n)`` of a DDL statement is one TiDB accepts (``VECTOR(16384)`` is refused)."""
     for index, token in enumerate(words[:-2]):
         if token.is_word("VECTOR") and words[index + 1].is_punct("(") and words[index + 2].kind == "number":
-            check_dims_valid(int(float(words[index + 2].text)))
+            check_sql_dims(int(float(words[index + 2].text)))
 
 
 _OPERATORS = frozenset("<>=!+-*/%")

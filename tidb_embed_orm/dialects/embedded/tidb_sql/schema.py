@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....sql.scanner import Token, is_name, matching_paren, significant, split_top_level, tokenize, unquote_name
+from ....sql.scanner import Token, create_table_items, is_name, quote_identifier, significant, tokenize, unquote_name
 
 TableRef = tuple[str | None, str]  # (schema, table)
 
@@ -23,10 +23,6 @@ _NOT_ALIAS = {
 def span(sql: str, tokens: list[Token]) -> str:
     """The text of ``sql`` that ``tokens`` (a contiguous run) cover."""
     return sql[tokens[0].start : tokens[-1].start + len(tokens[-1].text)]
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def table_references(words: list[Token]) -> dict[str, tuple[str | None, str]]:
@@ -68,7 +64,7 @@ def _read_reference(words: list[Token], index: int, references: dict[str, tuple[
 
 def create_table_sql(connection: Any, schema: str | None, table: str) -> str | None:
     """The CREATE TABLE text SQLite keeps for ``table`` (temporary tables first), or None."""
-    masters = [f"{quote(schema)}.sqlite_master"] if schema else ["sqlite_temp_master", "sqlite_master"]
+    masters = [f"{quote_identifier(schema)}.sqlite_master"] if schema else ["sqlite_temp_master", "sqlite_master"]
     for master in masters:
         row = connection.execute(
             f"SELECT sql FROM {master} WHERE type = 'table' AND name = ? COLLATE NOCASE", (table,)
@@ -80,11 +76,10 @@ def create_table_sql(connection: Any, schema: str | None, table: str) -> str | N
 
 def column_definition(create_table: str, column: str) -> list[Token] | None:
     """The tokens defining ``column`` in a CREATE TABLE (its name first), or None."""
-    words = significant(tokenize(create_table))
-    start = next((i for i, t in enumerate(words) if t.is_punct("(")), None)
-    if start is None:
+    table_items = create_table_items(significant(tokenize(create_table)))
+    if table_items is None:
         return None
-    for definition in split_top_level(words[start + 1 : matching_paren(words, start)]):
+    for definition in table_items[2]:
         if definition and is_name(definition[0]) and unquote_name(definition[0]).lower() == column.lower():
             return definition
     return None

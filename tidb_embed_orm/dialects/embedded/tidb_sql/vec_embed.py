@@ -21,7 +21,7 @@ from ....sql.scanner import (
     rewrite_calls,
     significant,
     split_top_level,
-    sql_string,
+    string_literal,
     string_value,
     tokenize,
 )
@@ -56,11 +56,12 @@ def _rewrite_call(sql: str, function: str, args: list[Token], tables: dict[str, 
     column_sql = span(sql, column_tokens)
     info = _resolve_column(function, column_tokens, tables, connection)
     if len(text_tokens) == 1 and text_tokens[0].kind == "dquoted":
-        text_sql = sql_string(string_value(text_tokens[0]))  # MySQL: "..." is a string
+        text_sql = string_literal(string_value(text_tokens[0]))  # MySQL: "..." is a string
     else:
         text_sql = rewrite_vec_embed(span(sql, text_tokens), connection)
     options = json_of(EmbedOptions(info.options).search()) if info.options else None
-    embed = f"EMBED_TEXT({sql_string(info.model)}, {text_sql}" + (f", {sql_string(options)})" if options else ")")
+    embed = f"EMBED_TEXT({string_literal(info.model)}, {text_sql}"
+    embed += f", {string_literal(options)})" if options else ")"
     return f"{_VEC_EMBED_FUNCTIONS[function]}({column_sql}, {embed})"
 
 

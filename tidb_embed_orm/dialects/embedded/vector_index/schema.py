@@ -25,7 +25,7 @@ from typing import Any
 
 from ....exc import VectorIndexUnsupported
 from ....sql.reflection import parse_vector_indexes
-from ....sql.scanner import Statement
+from ....sql.scanner import Statement, string_literal
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -50,10 +50,6 @@ class IndexEntry:
     compacted_through: int
 
 
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def schemas(cursor: Any) -> list[tuple[str, str]]:
     """``(schema, file)`` of every database on the connection (file is ``''`` in memory)."""
     return [(row[1], row[2] or "") for row in cursor.execute("PRAGMA database_list").fetchall() if row[1] != "temp"]
@@ -61,7 +57,7 @@ def schemas(cursor: Any) -> list[tuple[str, str]]:
 
 def _triggers(quote: Quote, name: str, table: str, column: str, token: str) -> list[str]:
     log = f"INSERT INTO {quote(LOG_TABLE)} (token, row)"
-    t, c, tk = quote(table), quote(column), literal(token)
+    t, c, tk = quote(table), quote(column), string_literal(token)
     prefix = TRIGGER_PREFIX + name
     return [
         f"CREATE TRIGGER {quote(prefix + '_i')} AFTER INSERT ON {t} BEGIN {log} VALUES ({tk}, NEW.rowid); END",
@@ -140,7 +136,7 @@ def check_supported(cursor: Any, quote: Quote, schema: str, name: str, table: st
 
 
 def check_create_index(cursor: Any, quote: Quote, statement: Statement) -> None:
-    """If ``statement`` (read once by ``sql_text.read_statement``) creates a vector index, refuse it now
+    """If ``statement`` (read once by ``sql.scanner.read_statement``) creates a vector index, refuse it now
     when it cannot be kept."""
     if statement.keyword != "CREATE" or statement.ddl_object != "INDEX" or statement.table is None:
         return

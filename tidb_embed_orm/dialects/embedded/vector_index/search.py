@@ -99,7 +99,7 @@ class ConnectionSearches:
         if run is None or run.graph is None or query is None or limit is None:
             return "[]"
         graph = run.graph
-        vector = codec.decode_bytes(query) if isinstance(query, (bytes, memoryview)) else codec.decode_text(query)
+        vector = codec.decode_stored(query)
         with graph.lock:
             ann = graph.ann
             size = len(ann) if ann is not None else 0
@@ -144,6 +144,28 @@ class Plan:
             if scan_all or search.number in self.scans:
                 sql = search.as_scan(sql)
         return sql
+
+    def execute(self, cursor: Any, statement: str, parameters: Any) -> None:
+        """Run an indexed search; a filtered one asks for more candidates until it has k rows (or scans)."""
+        sql = self.statement(statement)
+        runs = self.probed
+        if not runs:
+            cursor.execute(sql, parameters)
+            return
+        for multiplier in FILTER_MULTIPLIERS:
+            for run in runs:
+                run.multiplier, run.probing = multiplier, True
+            try:  # a probe: are there k matching rows among the index's own candidates?
+                rows = len(cursor.execute(sql, parameters).fetchall())
+            finally:
+                for run in runs:
+                    run.probing = False
+            if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
+                cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
+                return
+        for run in self.runs.values():
+            run.graph = None
+        cursor.execute(self.statement(statement, scan_all=True), parameters)
 
 
 class VectorIndexes:

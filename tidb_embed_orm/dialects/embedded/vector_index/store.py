@@ -25,7 +25,7 @@ import numpy as np
 
 from .... import codec
 from .ann import AnnGraph
-from .schema import IndexEntry, Quote, changed_rows, compact, installed, log_position
+from .schema import IndexEntry, Quote, changed_rows, compact, installed, log_position, reconcile
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -74,9 +74,7 @@ def _decode(value: Any) -> np.ndarray | None:
     if value is None:
         return None
     try:
-        if isinstance(value, (bytes, memoryview)):
-            return codec.decode_bytes(value)
-        return codec.decode_text(value)
+        return codec.decode_stored(value)
     except (ValueError, TypeError):
         return None
 
@@ -247,3 +245,23 @@ def maybe_save(graph: Graph, cursor: Any, quote: Quote, schema: str, files: Grap
         cursor.execute("ROLLBACK")
     finally:
         cursor.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+
+
+def reconcile_change_logs(dbapi_connection: Any, quote: Quote) -> None:
+    """After DDL: the vector indexes' change logs and triggers as the schema now says, in one transaction
+    (the statement's own when one is open); graphs of indexes that are gone are deleted."""
+    cursor = dbapi_connection.cursor()
+    try:
+        own_transaction = not dbapi_connection.in_transaction
+        if own_transaction:
+            cursor.execute("BEGIN")
+        try:
+            reconcile(cursor, quote, lambda file, live: GraphFiles(file).prune(live))
+        except BaseException:
+            if own_transaction:
+                cursor.execute("ROLLBACK")
+            raise
+        if own_transaction:
+            cursor.execute("COMMIT")
+    finally:
+        cursor.close()
