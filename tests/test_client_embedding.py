@@ -59,6 +59,7 @@ def count_rows(engine) -> int:
         return len(conn.execute(select(Doc.id)).all())
 
 
+@pytest.mark.real_model
 def test_seed_flow_in_client_mode_through_the_api(client_engine, server):
     with Session(client_engine) as session:
         add_seed_rows(session, Doc)

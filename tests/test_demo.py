@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
+
 from tidb_embed_orm.cli import main as cli_main
 from tidb_embed_orm.demo.run import main as run_demo
 from tidb_embed_orm.demo.run import offline_migration_sql
 
 
+@pytest.mark.real_model
 def test_demo_finds_ids_1_and_4_and_shows_tidbs_sql():
     out = io.StringIO()
     assert run_demo(None, None, out) == 0

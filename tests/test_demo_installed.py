@@ -73,6 +73,7 @@ class UserSample(UserBase):
     name: Mapped[str] = mapped_column(String(40))
 
 
+@pytest.mark.real_model
 def test_demo_url_leaves_the_users_tables_and_migration_history_alone(tmp_path):
     url = f"sqlite+tidb_embed:///{tmp_path / 'user.db'}"
     engine = create_engine(url)

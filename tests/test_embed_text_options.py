@@ -82,6 +82,7 @@ def test_client_mode_sends_stored_and_search_options(tmp_path):
     assert [options for _, options in recorder.seen] == [{"mode": "doc"}, {"mode": "query"}]
 
 
+@pytest.mark.real_model
 def test_options_reach_the_huggingface_request_body_beside_inputs(tmp_path):
     Doc = sample_model(REMOTE, options=OPTIONS)
     with FeatureExtractionServer() as server:
@@ -127,6 +128,7 @@ def test_an_embedder_without_options_refuses_a_column_with_options(tmp_path):
             session.commit()
 
 
+@pytest.mark.real_model
 def test_the_local_model_honours_its_options(tmp_path):
     Plain = sample_model(MINILM, table="plain", options={"normalize": False})
     Prompted = sample_model(MINILM, table="prompted", options={"prompt@search": "query: ", "inputs": "ignored"})

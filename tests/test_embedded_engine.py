@@ -29,6 +29,7 @@ def top2(session) -> list[int]:
     return seed_search(session, Doc)
 
 
+@pytest.mark.real_model
 def test_seed_flow_with_the_real_model(embedded_engine):
     seed(embedded_engine)
     with Session(embedded_engine) as session:
@@ -39,6 +40,7 @@ def test_seed_flow_with_the_real_model(embedded_engine):
         assert np.linalg.norm(doc.embedding) == pytest.approx(1.0, abs=1e-3)
 
 
+@pytest.mark.real_model
 def test_distances_in_select_and_where_match_numpy(embedded_engine):
     seed(embedded_engine)
     with Session(embedded_engine) as session:
@@ -55,6 +57,7 @@ def test_distances_in_select_and_where_match_numpy(embedded_engine):
         assert by_l2 == [1, 4]  # unit vectors: L2 order is cosine order
 
 
+@pytest.mark.real_model
 def test_persistence_across_engine_restarts(tmp_path):
     url = f"sqlite+tidb_embed:///{tmp_path / 'persist.db'}"
     first = create_engine(url)
@@ -67,6 +70,7 @@ def test_persistence_across_engine_restarts(tmp_path):
     second.dispose()
 
 
+@pytest.mark.real_model
 def test_null_and_empty_text(embedded_engine):
     Base.metadata.create_all(embedded_engine)
     with Session(embedded_engine) as session:
@@ -78,6 +82,7 @@ def test_null_and_empty_text(embedded_engine):
         assert distances[0][1] is None and distances[1][1] is not None
 
 
+@pytest.mark.real_model
 def test_update_re_embeds_and_delete_removes(embedded_engine):
     seed(embedded_engine)
     with Session(embedded_engine) as session:
@@ -94,6 +99,7 @@ def test_update_re_embeds_and_delete_removes(embedded_engine):
         assert 1 not in top2(session)
 
 
+@pytest.mark.real_model
 def test_core_insert_executemany_and_raw_sql_fill_the_column(embedded_engine):
     Base.metadata.create_all(embedded_engine)
     with embedded_engine.begin() as conn:
@@ -191,6 +197,7 @@ def test_plain_vector_columns_round_trip_exactly(embedded_engine):
         assert nearest == 2
 
 
+@pytest.mark.real_model
 def test_tidb_functions_in_raw_sql(embedded_engine):
     with embedded_engine.connect() as conn:
         row = conn.exec_driver_sql(

@@ -118,6 +118,7 @@ def page_engine(tmp_path_factory):
     engine.dispose()
 
 
+@pytest.mark.real_model
 def test_the_pages_query_offline(page_engine):
     with Session(page_engine) as session:
         rows = session.execute(search(PAGE_QUERY, limit=3)).all()
@@ -127,6 +128,7 @@ def test_the_pages_query_offline(page_engine):
     assert [r.hybrid_score for r in rows] == sorted((r.hybrid_score for r in rows), reverse=True)
 
 
+@pytest.mark.real_model
 def test_exact_term_semantic_and_mixed_queries(page_engine):
     with Session(page_engine) as session:
         def top(query, **kw):
@@ -139,6 +141,7 @@ def test_exact_term_semantic_and_mixed_queries(page_engine):
         assert top("kitten resting in the sun", limit=1) == [6]
 
 
+@pytest.mark.real_model
 def test_filter_threshold_and_a_vector_query(page_engine):
     with Session(page_engine) as session:
         assert 1 not in [d.id for d in session.scalars(search(PAGE_QUERY, where=Doc.id != 1))]
@@ -151,6 +154,7 @@ def test_filter_threshold_and_a_vector_query(page_engine):
         assert first.Doc.id == 3 and (first.vector_rank, first.fulltext_rank) == (1, 1)
 
 
+@pytest.mark.real_model
 def test_weighted_fusion(page_engine):
     with Session(page_engine) as session:
         rows = session.execute(search(PAGE_QUERY, fusion=Weighted(vector=0.5, text=0.5), limit=3)).all()
@@ -160,6 +164,7 @@ def test_weighted_fusion(page_engine):
     assert [r.vector_rank for r in vector_only] == sorted(r.vector_rank for r in vector_only)
 
 
+@pytest.mark.real_model
 def test_hybrid_beats_vector_only_and_full_text_only_on_the_judged_set(tmp_path):
     """The benchmark's retrieval set with the real MiniLM: hybrid must beat both searches alone."""
     import importlib
@@ -186,6 +191,7 @@ def test_hybrid_beats_vector_only_and_full_text_only_on_the_judged_set(tmp_path)
     assert scores["vector-only"]["semantic"][0] > scores["full-text-only"]["semantic"][0]
 
 
+@pytest.mark.real_model
 def test_rows_without_a_vector_take_no_vector_rank(tmp_path):
     from sqlalchemy import create_engine
 

@@ -39,6 +39,7 @@ def reference(text: str) -> np.ndarray:
     return embed_one("huggingface/sentence-transformers/all-MiniLM-L6-v2", text)
 
 
+@pytest.mark.real_model
 def test_a_model_folder_registered_by_path(tmp_path):
     model = "huggingface/acme/minilm-by-path"
     register_model(EmbeddingModel(model, 384))
@@ -46,6 +47,7 @@ def test_a_model_folder_registered_by_path(tmp_path):
     assert np.allclose(embed_one(model, "hello world"), reference("hello world"), atol=1e-5)
 
 
+@pytest.mark.real_model
 def test_a_models_directory_from_the_environment(tmp_path, monkeypatch):
     model = "huggingface/acme/minilm-in-dir"
     register_model(EmbeddingModel(model, 384))

@@ -25,6 +25,7 @@ def page(seed_text) -> list[str]:
     return [statements["SET"], statements["CREATE"], statements["INSERT"], statements["SELECT"]]
 
 
+@pytest.mark.real_model
 def test_the_page_through_exec_driver_sql(embedded_engine, page):
     with embedded_engine.begin() as conn:
         for statement in page[:-1]:
@@ -35,6 +36,7 @@ def test_the_page_through_exec_driver_sql(embedded_engine, page):
     assert client_key(embedded_engine.dialect, "huggingface") == ApiKey(PAGE_KEY)
 
 
+@pytest.mark.real_model
 def test_the_page_through_a_raw_dbapi_cursor(embedded_engine, page):
     with embedded_engine.connect() as conn:
         cursor = conn.connection.dbapi_connection.cursor()
@@ -46,6 +48,7 @@ def test_the_page_through_a_raw_dbapi_cursor(embedded_engine, page):
     assert client_key(embedded_engine.dialect, "huggingface") == ApiKey(PAGE_KEY)
 
 
+@pytest.mark.real_model
 def test_the_page_pasted_whole_into_executescript(embedded_engine, seed_text):
     block = next(b for b in re.findall(r"```sql\n(.*?)```", seed_text, re.S) if MINILM in b)
     with embedded_engine.connect() as conn:
@@ -56,6 +59,7 @@ def test_the_page_pasted_whole_into_executescript(embedded_engine, seed_text):
     assert client_key(embedded_engine.dialect, "huggingface") == ApiKey(PAGE_KEY)
 
 
+@pytest.mark.real_model
 def test_the_page_through_text(embedded_engine, page):
     with embedded_engine.begin() as conn:
         for statement in page[:-1]:
@@ -64,6 +68,7 @@ def test_the_page_through_text(embedded_engine, page):
     assert ids == [1, 4]
 
 
+@pytest.mark.real_model
 def test_a_bound_query_text_and_a_table_alias(embedded_engine, page):
     with embedded_engine.begin() as conn:
         for statement in page[1:3]:
@@ -110,6 +115,7 @@ def test_vec_embed_on_a_plain_vector_column_is_tidbs_error(embedded_engine):
             conn.exec_driver_sql("SELECT VEC_EMBED_L2_DISTANCE(nope, 'x') FROM plain")
 
 
+@pytest.mark.real_model
 def test_strings_and_comments_that_mention_vec_embed_are_left_alone(embedded_engine, page):
     with embedded_engine.begin() as conn:
         conn.exec_driver_sql(page[1])

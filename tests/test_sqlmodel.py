@@ -44,6 +44,7 @@ def engine(tmp_path):
     engine.dispose()
 
 
+@pytest.mark.real_model
 def test_the_seed_flow_through_sqlmodels_session(engine):
     with Session(engine) as session:
         add_seed_rows(session, Sample)
@@ -53,6 +54,7 @@ def test_the_seed_flow_through_sqlmodels_session(engine):
         assert hits[0].embedding.dtype == np.float32 and hits[0].embedding.shape == (384,)
 
 
+@pytest.mark.real_model
 def test_vectors_serialise_to_json_lists_and_validate_back(engine):
     with Session(engine) as session:
         add_seed_rows(session, Sample)
