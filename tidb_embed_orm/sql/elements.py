@@ -8,7 +8,7 @@ engine's ``EmbeddedCompiler`` has a ``visit_<tidb_visit_name>`` method for each 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Float, Integer, Text
 from sqlalchemy.ext.compiler import compiles
@@ -51,30 +51,6 @@ class VectorDistance(VectorFunction):
     tidb_visit_name = "tidb_vector_distance"
 
 
-class VecCosineDistance(VectorDistance):
-    inherit_cache = True
-    tidb_name = "VEC_COSINE_DISTANCE"
-    metric = "cosine"
-
-
-class VecL2Distance(VectorDistance):
-    inherit_cache = True
-    tidb_name = "VEC_L2_DISTANCE"
-    metric = "l2"
-
-
-class VecL1Distance(VectorDistance):
-    inherit_cache = True
-    tidb_name = "VEC_L1_DISTANCE"
-    metric = "l1"
-
-
-class VecNegativeInnerProduct(VectorDistance):
-    inherit_cache = True
-    tidb_name = "VEC_NEGATIVE_INNER_PRODUCT"
-    metric = "negative_inner_product"
-
-
 class VectorEmbedDistance(VectorFunction):
     inherit_cache = True
     """``VEC_EMBED_<METRIC>_DISTANCE(auto_embedding_column, 'query text')``: TiDB embeds the text."""
@@ -84,55 +60,40 @@ class VectorEmbedDistance(VectorFunction):
     tidb_visit_name = "tidb_vector_embed_distance"
 
 
-class VecEmbedCosineDistance(VectorEmbedDistance):
-    inherit_cache = True
-    tidb_name = "VEC_EMBED_COSINE_DISTANCE"
-    metric = "cosine"
+FunctionT = TypeVar("FunctionT", bound=VectorFunction)
 
 
-class VecEmbedL2Distance(VectorEmbedDistance):
-    inherit_cache = True
-    tidb_name = "VEC_EMBED_L2_DISTANCE"
-    metric = "l2"
+def _tidb_function(base: type[FunctionT], tidb_name: str, **attributes: Any) -> type[FunctionT]:
+    """The class of one TiDB function, ``VEC_COSINE_DISTANCE`` -> ``VecCosineDistance``.
+
+    Each class says ``inherit_cache`` itself, as SQLAlchemy requires of every element class that
+    takes part in statement caching.
+    """
+    name = "".join(part.capitalize() for part in tidb_name.lower().split("_"))
+    namespace = {"inherit_cache": True, "tidb_name": tidb_name, "__module__": __name__, "__qualname__": name}
+    return type(name, (base,), {**namespace, **attributes})
 
 
-class VecEmbedL1Distance(VectorEmbedDistance):
-    inherit_cache = True
-    tidb_name = "VEC_EMBED_L1_DISTANCE"
-    metric = "l1"
-
-
-class VecEmbedNegativeInnerProduct(VectorEmbedDistance):
-    inherit_cache = True
-    tidb_name = "VEC_EMBED_NEGATIVE_INNER_PRODUCT"
-    metric = "negative_inner_product"
-
-
-class VecDims(VectorFunction):
-    inherit_cache = True
-    tidb_name = "VEC_DIMS"
-    type = Integer()
-
-
-class VecL2Norm(VectorFunction):
-    inherit_cache = True
-    tidb_name = "VEC_L2_NORM"
-    type = Float()
-
-
-class VecAsText(VectorFunction):
-    inherit_cache = True
-    tidb_name = "VEC_AS_TEXT"
-    type = Text()
-
-
+#: metric -> the TiDB function name after ``VEC_`` / ``VEC_EMBED_`` (pkg/expression/builtin_vec.go).
+_METRIC_FUNCTIONS = {
+    "cosine": "COSINE_DISTANCE",
+    "l2": "L2_DISTANCE",
+    "l1": "L1_DISTANCE",
+    "negative_inner_product": "NEGATIVE_INNER_PRODUCT",
+}
 DISTANCES: dict[str, type[VectorDistance]] = {
-    cls.metric: cls for cls in (VecCosineDistance, VecL2Distance, VecL1Distance, VecNegativeInnerProduct)
+    metric: _tidb_function(VectorDistance, f"VEC_{function}", metric=metric)
+    for metric, function in _METRIC_FUNCTIONS.items()
 }
 EMBED_DISTANCES: dict[str, type[VectorEmbedDistance]] = {
-    cls.metric: cls
-    for cls in (VecEmbedCosineDistance, VecEmbedL2Distance, VecEmbedL1Distance, VecEmbedNegativeInnerProduct)
+    metric: _tidb_function(VectorEmbedDistance, f"VEC_EMBED_{function}", metric=metric)
+    for metric, function in _METRIC_FUNCTIONS.items()
 }
+VecCosineDistance, VecL2Distance, VecL1Distance, VecNegativeInnerProduct = DISTANCES.values()
+VecEmbedCosineDistance, VecEmbedL2Distance, VecEmbedL1Distance, VecEmbedNegativeInnerProduct = EMBED_DISTANCES.values()
+VecDims = _tidb_function(VectorFunction, "VEC_DIMS", type=Integer())
+VecL2Norm = _tidb_function(VectorFunction, "VEC_L2_NORM", type=Float())
+VecAsText = _tidb_function(VectorFunction, "VEC_AS_TEXT", type=Text())
 
 
 class SourceColumnRef(ColumnElement[str]):
