@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import StatementError
 
 from tidb_embed_orm import DimensionError, HashingTestEmbedder, VectorValueError, use_client_embedding
-from tidb_embed_orm.sql.scanner import read_statement
+from tidb_embed_orm.sql.statement import read_statement
 
 from .test_alembic_sqlite_rebuild import ADD_TITLE_VEC, ALTER_MODEL, BGE, MINILM, run_migration
 

@@ -29,7 +29,7 @@ from ...key_log_mask import install_log_mask
 from ...providers import client_credentials
 from ...sql.auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from ...sql.reflection import reflect_vector_indexes, sqlite_columns
-from ...sql.scanner import read_statement
+from ...sql.statement import read_statement
 from .compiler import EmbeddedCompiler, EmbeddedDDLCompiler
 from .fts5 import FTS5_BACKEND
 from .pysqlite import attach_dialect, connection_factory, set_journal_mode

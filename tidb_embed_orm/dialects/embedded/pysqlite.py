@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ...secrets import ApiKey
-from ...sql.scanner import could_need_reading, read_statement, tokenize
+from ...sql.scanner import tokenize
+from ...sql.statement import could_need_reading, read_statement
 from .tidb_sql.hook import (
     UnsupportedStatementError,
     check_vector_columns,

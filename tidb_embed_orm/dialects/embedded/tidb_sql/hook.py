@@ -26,7 +26,8 @@ from ....catalog import PROVIDER_KEY_VARIABLES
 from ....codec import check_sql_dims
 from ....exc import UnsupportedStatementError
 from ....secrets import ApiKey
-from ....sql.scanner import Statement, Token, significant, string_value, tokenize
+from ....sql.scanner import Token, significant, string_value, tokenize
+from ....sql.statement import Statement
 from .casts import rewrite_casts
 from .columns import check_embed_text_dims
 from .operators import (

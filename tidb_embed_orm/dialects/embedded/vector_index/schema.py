@@ -25,7 +25,8 @@ from typing import Any
 
 from ....exc import VectorIndexUnsupported
 from ....sql.reflection import parse_vector_indexes
-from ....sql.scanner import Statement, string_literal
+from ....sql.scanner import string_literal
+from ....sql.statement import Statement
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
