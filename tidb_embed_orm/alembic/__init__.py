@@ -6,8 +6,9 @@ It registers the operations (``op.add_auto_embedding_column``, ``op.alter_auto_e
 autogenerate comparison of auto-embedding columns and vector indexes, and their rendering.
 """
 
-from . import compare as _compare  # noqa: F401
-from . import render as _render  # noqa: F401
+from . import compare as _compare  # noqa: F401  (autogenerate comparators)
+from . import patches
+from . import render as _render  # noqa: F401  (autogenerate renderers)
 from .fulltext import CreateFulltextIndexOp, DropFulltextIndexOp
 from .operations import (
     AddAutoEmbeddingColumnOp,
@@ -17,6 +18,8 @@ from .operations import (
     DropVectorIndexOp,
 )
 from .rebuild import TableRebuildError
+
+patches.install()  # every patch of Alembic's internals: patches.py says which and why
 
 __all__ = [
     "AddAutoEmbeddingColumnOp",

@@ -11,7 +11,6 @@ from typing import Any
 
 from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.compare import comparators
-from alembic.ddl.impl import DefaultImpl
 from alembic.operations import ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
 from sqlalchemy import Table
@@ -28,6 +27,7 @@ from .operations import (
     DropAutoEmbeddingColumnOp,
     DropVectorIndexOp,
 )
+from .patches import alembic_run_object_filters
 from .rebuild.plan import reshaped_table
 
 
@@ -116,7 +116,7 @@ def _compare_columns(autogen_context: AutogenContext, modify_table_ops: ops.Modi
         if (
             isinstance(column.type, AutoEmbeddingVector)
             and column.name not in metadata_table.c
-            and _original_run_object_filters(autogen_context, column, column.name, "column", True, None)
+            and alembic_run_object_filters(autogen_context, column, column.name, "column", True, None)
         ):
             add(DropAutoEmbeddingColumnOp(tname, column.name, schema=schema, existing_column=column._copy(),
                                           copy_from=state))
@@ -164,30 +164,3 @@ def _compare_vector_indexes(
     for name, (column, metric) in wanted.items():
         if present.get(name) != (column, metric):
             modify_table_ops.ops.append(CreateVectorIndexOp(name, tname, column, metric, schema=schema))
-
-
-# Alembic's own index comparison cannot see expression indexes in the database, and its DropColumnOp
-# would leave a downgrade that re-adds a STORED generated column in place: keep both away from ours.
-_original_run_object_filters = AutogenContext.run_object_filters
-
-
-def _run_object_filters(self: AutogenContext, object_: Any, name: Any, type_: Any, reflected: bool,
-                        compare_to: Any) -> bool:
-    if isinstance(object_, VectorIndex):
-        return False
-    if type_ == "column" and reflected and compare_to is None and isinstance(object_.type, AutoEmbeddingVector):
-        return False  # a removed auto-embedding column: dropped by DropAutoEmbeddingColumnOp instead
-    return _original_run_object_filters(self, object_, name, type_, reflected, compare_to)
-
-
-_original_skip_functional_indexes = DefaultImpl._skip_functional_indexes
-
-
-def _skip_functional_indexes(self: DefaultImpl, metadata_indexes: Any, conn_indexes: Any) -> None:
-    for index in [i for i in metadata_indexes if isinstance(i, VectorIndex)]:
-        metadata_indexes.discard(index)
-    _original_skip_functional_indexes(self, metadata_indexes, conn_indexes)
-
-
-AutogenContext.run_object_filters = _run_object_filters  # type: ignore[method-assign]
-DefaultImpl._skip_functional_indexes = _skip_functional_indexes  # type: ignore[method-assign]

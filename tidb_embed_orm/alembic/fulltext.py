@@ -16,14 +16,13 @@ from alembic.autogenerate import render as alembic_render
 from alembic.autogenerate import renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.compare import comparators
-from alembic.ddl.impl import DefaultImpl
 from alembic.operations import MigrateOperation, Operations, ops
 from alembic.util import DispatchPriority
 from sqlalchemy import Column, MetaData, Table, Text
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from ..dialects.embedded import fts5 as sqlite_fts5
-from ..sql.fulltext import PARSERS, FulltextIndex, FulltextParser, SearchableText, as_parser
+from ..sql.fulltext import PARSERS, FulltextIndex, FulltextParser, as_parser
 from .rebuild import impl_of
 
 
@@ -130,18 +129,6 @@ def _render_drop(autogen_context: AutogenContext, op: DropFulltextIndexOp) -> st
     return f"{prefix}drop_fulltext_index({op.index_name!r}, {op.table_name!r}{_schema(op.schema)})"
 
 
-_earlier_render_type = DefaultImpl.render_type
-
-
-def _render_type(self: DefaultImpl, type_: Any, autogen_context: AutogenContext) -> Any:
-    if isinstance(type_, SearchableText):
-        return "sa.Text()"  # the column is TEXT; .fts_match() is a Python-side convenience
-    return _earlier_render_type(self, type_, autogen_context)
-
-
-DefaultImpl.render_type = _render_type  # type: ignore[method-assign, assignment]
-
-
 # --- what the database holds -------------------------------------------------------------------
 
 _IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z_][\w$]*)"
@@ -236,20 +223,3 @@ def _compare_fulltext_indexes(
         if not same(present.get(name), (columns, parser)):
             modify_table_ops.ops.append(CreateFulltextIndexOp(name, tname, list(columns), parser=parser,
                                                               schema=schema))
-
-
-_earlier_run_object_filters = AutogenContext.run_object_filters
-
-
-def _run_object_filters(self: AutogenContext, object_: Any, name: Any, type_: Any, reflected: bool,
-                        compare_to: Any) -> bool:
-    if type_ == "index" and (
-        isinstance(object_, FulltextIndex) or str(object_.dialect_kwargs.get("mysql_prefix", "")).upper() == "FULLTEXT"
-    ):
-        return False  # compared by _compare_fulltext_indexes
-    if type_ == "table" and reflected and str(name).startswith(sqlite_fts5.PREFIX):
-        return False  # the embedded engine's FTS5 tables are part of an index, not tables of the model
-    return _earlier_run_object_filters(self, object_, name, type_, reflected, compare_to)
-
-
-AutogenContext.run_object_filters = _run_object_filters  # type: ignore[method-assign]

@@ -12,7 +12,6 @@ from typing import Any, cast
 from alembic.autogenerate import render as alembic_render
 from alembic.autogenerate import renderers
 from alembic.autogenerate.api import AutogenContext
-from alembic.ddl.impl import DefaultImpl
 from alembic.operations import ops
 from sqlalchemy import Column, Index, Table
 
@@ -48,30 +47,6 @@ def python_source(type_: Vector) -> str:
 def _py_str(value: str) -> str:
     body = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{body}"'
-
-
-_original_render_type = DefaultImpl.render_type
-
-
-def _render_type(self: DefaultImpl, type_: Any, autogen_context: AutogenContext) -> Any:
-    if isinstance(type_, Vector):
-        autogen_context.imports.add("import tidb_embed_orm")
-        return python_source(type_)
-    return _original_render_type(self, type_, autogen_context)
-
-
-_original_render_server_default = alembic_render._render_server_default
-
-
-def _render_server_default(default: Any, autogen_context: AutogenContext, repr_: bool = True) -> Any:
-    column = getattr(default, "column", None)
-    if column is not None and isinstance(column.type, AutoEmbeddingVector):
-        return None  # the type attaches its own GENERATED ALWAYS AS (EMBED_TEXT(...)) STORED
-    return _original_render_server_default(default, autogen_context, repr_)
-
-
-DefaultImpl.render_type = _render_type  # type: ignore[method-assign, assignment]
-alembic_render._render_server_default = _render_server_default
 
 
 def _op(autogen_context: AutogenContext) -> str:
