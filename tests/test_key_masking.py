@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import tidb_embed_orm  # noqa: F401  (installs the key protection, as any use of the library does)
+from tidb_embed_orm.exc import TidbEmbedError
 from tidb_embed_orm.providers import client_key
 
 KEY = "hf_SecretKey0123456789abcdefXYZ"
@@ -99,4 +100,30 @@ def test_mysql_protocol_engine_masks_the_key(mariadb, spelling, caplog):
         except Exception as exc:  # MariaDB has no such variable
             assert_no_key(exc)
     assert KEY not in caplog.text
+    engine.dispose()
+
+
+KEY_CUT_SHORT = "hf_secretsecret123"
+
+
+@pytest.mark.parametrize("sql", [
+    f"SET @@GLOBAL.TIDB_EXP_EMBED_HUGGINGFACE_API_KEY = '{KEY_CUT_SHORT}",  # the closing quote is missing
+    f"SET GLOBAL TIDB_EXP_EMBED_HUGGINGFACE_API_KEY = {KEY_CUT_SHORT}",  # MySQL takes a bare word
+    f"/* c */ set global tidb_exp_embed_huggingface_api_key={KEY_CUT_SHORT};",
+])
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite+tidb_embed://"])
+def test_a_refused_key_set_keeps_its_error_class_and_never_shows_the_key(url, sql, caplog):
+    """The error users catch is the database's (not an AttributeError of the masking), and holds no key."""
+    import logging
+    import traceback
+
+    from sqlalchemy import exc
+
+    caplog.set_level(logging.DEBUG)
+    engine = create_engine(url, echo=True, logging_name="app")
+    with pytest.raises((exc.DBAPIError, TidbEmbedError)) as raised:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    assert KEY_CUT_SHORT not in "".join(traceback.format_exception(raised.value))
+    assert KEY_CUT_SHORT not in repr(raised.value) and KEY_CUT_SHORT not in caplog.text
     engine.dispose()

@@ -276,3 +276,51 @@ def test_create_all_raw_sql_and_a_script_end_with_the_same_checks(tmp_path):
                 for t in ("orm_made", "raw_made", "script_made")]
     assert made[0] == made[1] == made[2] and len(made[0]) == 2
     engine.dispose()
+
+
+def test_a_without_rowid_table_with_a_vector_keeps_itself_and_every_rename_working(tmp_path):
+    """Its write checks find the row by its primary key (it has no rowid), so inserts and every rename work."""
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'k.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE k (a TEXT, b INT, v VECTOR(2), PRIMARY KEY (b, a)) WITHOUT ROWID")
+        conn.exec_driver_sql("CREATE TABLE other (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO k VALUES ('x', 1, '[1,2]')")
+        conn.exec_driver_sql("/* c */ update k SET v = '[3,4]' WHERE a = 'x'")
+        conn.exec_driver_sql("ALTER TABLE other RENAME TO other2")
+        assert conn.exec_driver_sql("SELECT vec_as_text(v) FROM k").all() == [("[3,4]",)]
+        with pytest.raises(Exception, match="does not fit VECTOR\\(2\\)"):
+            conn.exec_driver_sql("INSERT INTO k VALUES ('y', 2, '[1,2,3]')")
+    engine.dispose()
+
+
+@pytest.mark.parametrize("drop", ["ALTER TABLE t DROP COLUMN v", "/* c */ alter table t drop v",
+                                  "-- c\nALTER TABLE \"t\" DROP COLUMN \"v\""])
+def test_a_vector_column_can_be_dropped_and_the_others_stay_checked(tmp_path, drop):
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'd.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v VECTOR(3), w VECTOR(2))")
+        conn.exec_driver_sql(drop)
+        conn.exec_driver_sql("INSERT INTO t (id, w) VALUES (1, '[1,2]')")
+        with pytest.raises(Exception, match="does not fit VECTOR\\(2\\)"):
+            conn.exec_driver_sql("INSERT INTO t (id, w) VALUES (2, '[1,2,3]')")
+    with engine.begin() as conn:  # a failed ALTER leaves the checks in place
+        with pytest.raises(Exception, match="nope"):
+            conn.exec_driver_sql("ALTER TABLE t DROP COLUMN nope")
+        with pytest.raises(Exception, match="does not fit VECTOR\\(2\\)"):
+            conn.exec_driver_sql("INSERT INTO t (id, w) VALUES (3, '[1]')")
+    engine.dispose()
+
+
+@pytest.mark.parametrize("add", [
+    "ALTER TABLE s ADD COLUMN embedding VECTOR(1024) GENERATED ALWAYS AS "
+    "(EMBED_TEXT('huggingface/sentence-transformers/all-MiniLM-L6-v2', content)) VIRTUAL",
+    "/* c */ alter table s add embedding vector(1024) generated always as "
+    "(embed_text(\"huggingface/sentence-transformers/all-MiniLM-L6-v2\", content)) virtual",
+])
+def test_a_column_added_with_a_size_its_model_cannot_fill_is_refused(add):
+    engine = create_engine("sqlite+tidb_embed://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE s (id INTEGER PRIMARY KEY, content TEXT)")
+        with pytest.raises(DimensionError, match="VECTOR\\(1024\\).*384-dimensional"):
+            conn.exec_driver_sql(add)
+    engine.dispose()

@@ -28,8 +28,10 @@ from typing import Any
 from .secrets import mask_runs
 
 _KEY_VARIABLE = re.compile(r"TIDB_EXP_EMBED_\w+_API_KEY", re.IGNORECASE)
-#: A SQL string literal ('...' with '' or \' inside, or "...").
-_STRING = re.compile(r"""'(?:[^'\\]|''|\\.)*'|"(?:[^"\\]|""|\\.)*\"""", re.DOTALL)
+#: A SQL string literal ('...' with '' or \' inside, or "..."), or one left open to the end of the text.
+_STRING = re.compile(r"""'(?:[^'\\]|''|\\.)*(?:'|$)|"(?:[^"\\]|""|\\.)*(?:"|$)""", re.DOTALL)
+#: A value written without quotes after the key variable (MySQL takes ``SET GLOBAL v = word``), or hex.
+_BARE_VALUE = re.compile(r"""(TIDB_EXP_EMBED_\w+_API_KEY\s*:?=\s*)(?!%s|%\(|\?|:\w)([^\s;'"]+)""", re.IGNORECASE)
 _HIDDEN_PARAMETERS = "(parameters hidden: a provider key)"
 
 
@@ -39,7 +41,9 @@ def names_a_key(statement: object) -> bool:
 
 def mask_statement(statement: str) -> str:
     """A statement naming a provider-key variable, with every string literal in it shown as ``'***'``."""
-    return _STRING.sub("'***'", statement) if names_a_key(statement) else statement
+    if not names_a_key(statement):
+        return statement
+    return _BARE_VALUE.sub(r"\1***", _STRING.sub("'***'", statement))
 
 
 def keys_in(statement: object, parameters: object = None) -> list[str]:
@@ -47,9 +51,15 @@ def keys_in(statement: object, parameters: object = None) -> list[str]:
     if not names_a_key(statement):
         return []
     assert isinstance(statement, str)
-    found = [m.group()[1:-1] for m in _STRING.finditer(statement)]
+    found = [_unquoted(m.group()) for m in _STRING.finditer(statement)]
+    found.extend(m.group(2) for m in _BARE_VALUE.finditer(statement))
     found.extend(_strings(parameters))
     return [value for value in found if value]
+
+
+def _unquoted(literal: str) -> str:
+    body = literal[1:]
+    return body[:-1] if len(body) >= 1 and body.endswith(literal[0]) else body
 
 
 def _strings(value: object) -> Iterable[str]:
@@ -133,8 +143,10 @@ def _handle_error(context: Any) -> None:
         return
     mask_exception(context.sqlalchemy_exception, keys)
     mask_exception(context.original_exception, keys)
-    if context.chained_exception is not None:
-        mask_exception(context.chained_exception, keys)
+    # chained_exception exists only once an earlier handle_error handler returned an exception.
+    chained = getattr(context, "chained_exception", None)
+    if chained is not None:
+        mask_exception(chained, keys)
 
 
 def install_key_protection() -> None:

@@ -22,6 +22,7 @@ from .tidb_sql.hook import (
     reconcile_vector_triggers,
     set_provider_key,
 )
+from .tidb_sql.triggers import drop_table_triggers
 
 KeySink = Callable[[str, ApiKey], None]
 #: A column definition of type VECTOR in CREATE TABLE text: its (maybe quoted) name.
@@ -40,13 +41,20 @@ def connection_factory(dbapi: Any) -> type:
                 return super().execute(sql, parameters)
             statement = read_statement(sql)
             connection = self.connection
-            if not needs_rewrite(statement):
-                check_vector_columns(sql, connection, connection.vector_column_names)
-                result = super().execute(sql, parameters)
-            elif set_provider_key(statement, parameters, connection.store_provider_key):
-                return super().execute("-- SET: the provider key is kept by the engine, not in SQLite")
-            else:
-                result = super().execute(prepare(statement, connection), parameters)
+            altered = statement.is_ddl and statement.keyword == "ALTER" and statement.table is not None
+            if altered:  # SQLite checks a table's triggers before it drops a column: the checks are made anew after
+                connection.drop_write_checks(statement.schema, statement.table)
+            try:
+                if not needs_rewrite(statement):
+                    check_vector_columns(sql, connection, connection.vector_column_names)
+                    result = super().execute(sql, parameters)
+                elif set_provider_key(statement, parameters, connection.store_provider_key):
+                    return super().execute("-- SET: the provider key is kept by the engine, not in SQLite")
+                else:
+                    result = super().execute(prepare(statement, connection), parameters)
+            finally:
+                if altered:  # even when it failed: its checks were dropped
+                    connection.reconcile_schema()
             if statement.is_ddl:
                 connection.reconcile_schema()
             return result
@@ -121,6 +129,13 @@ def connection_factory(dbapi: Any) -> type:
             cursor = dbapi.Cursor(self)
             try:
                 reconcile_vector_triggers(cursor)
+            finally:
+                cursor.close()
+
+        def drop_write_checks(self, schema: str | None, table: str) -> None:
+            cursor = dbapi.Cursor(self)
+            try:
+                drop_table_triggers(cursor, schema, table)
             finally:
                 cursor.close()
 

@@ -52,13 +52,24 @@ def vector_columns(create_table: str | Sequence[Token]) -> tuple[str | None, lis
     return table, columns
 
 
+def _added_definitions(words: Sequence[Token]) -> list[list[Token]]:
+    """The column definitions a CREATE TABLE, or an ``ALTER TABLE ... ADD [COLUMN]``, declares."""
+    add = next((i for i, t in enumerate(words) if t.is_word("ADD")), None)
+    if words and words[0].is_word("ALTER"):
+        if add is None:
+            return []
+        start = add + 2 if add + 1 < len(words) and words[add + 1].is_word("COLUMN") else add + 1
+        return [list(words[start:])]
+    return _column_definitions(words)[1]
+
+
 def check_embed_text_dims(words: Sequence[Token]) -> None:
     """Refuse ``v VECTOR(N) GENERATED ALWAYS AS (EMBED_TEXT('model', ...))`` where the model's vectors are not N long.
 
     TiDB accepts the table and refuses every insert; refusing the CREATE says it earlier. Models
     the registry does not know are let through (their size is the user's word).
     """
-    for definition in _column_definitions(words)[1]:
+    for definition in _added_definitions(words):
         if len(definition) < 2 or not is_name(definition[0]) or not definition[1].is_word("VECTOR"):
             continue
         dim = _declared_dim(definition)

@@ -145,6 +145,9 @@ def set_provider_key(
     if len(rest) != 2 or not rest[0].is_punct("="):
         raise UnsupportedStatementError(f"SET @@GLOBAL.{name.upper()} takes one string value: SET ... = '<API_KEY>'")
     value = rest[1]
+    closed = len(value.text) >= 2 and value.text.endswith(value.text[0])
+    if value.kind in ("string", "dquoted") and not closed:  # TiDB: a syntax error, never a key cut short
+        raise UnsupportedStatementError(f"SET @@GLOBAL.{name.upper()}: the key's string literal is not closed")
     if value.kind in ("string", "dquoted"):
         key = string_value(value)
     elif value.kind == "param" and parameters:
@@ -184,8 +187,7 @@ def prepare(statement: Statement, connection: Any) -> str:
     sql = statement.sql
     if creates_vector_table(statement):
         _check_vector_sizes(statement.words)  # VECTOR(16384) is refused before anything is created
-        if statement.keyword == "CREATE":
-            check_embed_text_dims(statement.words)  # VECTOR(1024) of a 384-d model too
+        check_embed_text_dims(statement.words)  # VECTOR(1024) of a 384-d model too (CREATE or ADD COLUMN)
     syntax = vector_syntax(statement.words)
     if statement.has_word_prefix("VEC_EMBED_"):
         sql = rewrite_vec_embed(sql, connection, statement.words)

@@ -8,6 +8,7 @@ schema (``reconcile_vector_triggers``), whatever made it so.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -20,19 +21,31 @@ from .values import STORE_FUNCTION
 TRIGGER_PREFIX = "tidb_embed_vector_"
 
 
-def vector_triggers(table: str, columns: list[tuple[str, int | None]], tag: str) -> list[str]:
+#: A table's options after its column list: ``) WITHOUT ROWID`` (maybe beside STRICT).
+_WITHOUT_ROWID = re.compile(r"\)[^)]*\bWITHOUT\s+ROWID\b[^)]*$", re.IGNORECASE)
+
+
+def vector_triggers(table: str, columns: list[tuple[str, int | None]], tag: str,
+                    keys: list[str] | None = None) -> list[str]:
     """Triggers that turn a vector text written by SQL into a checked float32 blob (TiDB's errors otherwise)."""
-    return [sql for column in columns for sql in _column_triggers(table, column, tag).values()]
+    return [sql for column in columns for sql in _column_triggers(table, column, tag, keys).values()]
 
 
-def _column_triggers(table: str, column_dim: tuple[str, int | None], tag: str) -> dict[str, str]:
-    """Event ("insert" / "update") -> the CREATE TRIGGER keeping one column's writes checked."""
+def _column_triggers(table: str, column_dim: tuple[str, int | None], tag: str,
+                     keys: list[str] | None = None) -> dict[str, str]:
+    """Event ("insert" / "update") -> the CREATE TRIGGER keeping one column's writes checked.
+
+    The written row is found by its rowid, or (a WITHOUT ROWID table, which has none) by ``keys``,
+    its primary key columns.
+    """
     column, dim = column_dim
     quoted_table, quoted = quote_identifier(table), quote_identifier(column)
     size = "NULL" if dim is None else str(dim)
     bad_blob = f"length(NEW.{quoted}) % 4 != 0" if dim is None else f"length(NEW.{quoted}) != {4 * dim}"
     when = f"NEW.{quoted} IS NOT NULL AND (typeof(NEW.{quoted}) != 'blob' OR {bad_blob})"
-    body = f"UPDATE {quoted_table} SET {quoted} = {STORE_FUNCTION}(NEW.{quoted}, {size}) WHERE rowid = NEW.rowid;"
+    row = "rowid = NEW.rowid" if not keys else " AND ".join(
+        f"{quote_identifier(key)} IS NEW.{quote_identifier(key)}" for key in keys)
+    body = f"UPDATE {quoted_table} SET {quoted} = {STORE_FUNCTION}(NEW.{quoted}, {size}) WHERE {row};"
     statements = {}
     for event in ("INSERT", f"UPDATE OF {quoted}"):
         short = event.split()[0].lower()
@@ -66,7 +79,8 @@ def reconcile_vector_triggers(cursor: Any) -> bool:
     for schema, _version in versions:
         qschema = quote_identifier(schema)
         master = "sqlite_temp_master" if schema == "temp" else f"{qschema}.sqlite_master"
-        wanted: dict[str, tuple[str, str, tuple[str, int | None]]] = {}  # definition -> (table, event, column)
+        # definition -> (table, event, column, the primary key of a WITHOUT ROWID table)
+        wanted: dict[str, tuple[str, str, tuple[str, int | None], list[str] | None]] = {}
         for table, sql in cursor.execute(
             f"SELECT name, sql FROM {master} WHERE type = 'table' AND sql LIKE '%VECTOR%'"
         ).fetchall():
@@ -74,9 +88,10 @@ def reconcile_vector_triggers(cursor: Any) -> bool:
                 _, columns = vector_columns(sql)
             except (TidbEmbedError, ValueError):
                 continue
+            keys = _primary_key(cursor, qschema, table) if _WITHOUT_ROWID.search(sql) else None
             for column in columns:
-                for event, trigger in _column_triggers(table, column, "").items():
-                    wanted[_after_name(trigger)] = (table, event, column)
+                for event, trigger in _column_triggers(table, column, "", keys).items():
+                    wanted[_after_name(trigger)] = (table, event, column, keys)
         kept: set[str] = set()
         for name, sql in cursor.execute(
             f"SELECT name, sql FROM {master} WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
@@ -89,10 +104,10 @@ def reconcile_vector_triggers(cursor: Any) -> bool:
             cursor.execute(f"DROP TRIGGER IF EXISTS {qschema}.{quote_identifier(name)}")
             changed = True
         tags: dict[str, str] = {}  # one tag per table (as one CREATE TABLE used to get)
-        for definition, (table, event, column) in wanted.items():
+        for definition, (table, event, column, keys) in wanted.items():
             if definition in kept:
                 continue
-            trigger = _column_triggers(table, column, tags.setdefault(table, uuid.uuid4().hex[:8]))[event]
+            trigger = _column_triggers(table, column, tags.setdefault(table, uuid.uuid4().hex[:8]), keys)[event]
             where = "CREATE TEMP TRIGGER " if schema == "temp" else f"CREATE TRIGGER {qschema}."
             cursor.execute(trigger.replace("CREATE TRIGGER ", where, 1))
             changed = True
@@ -100,6 +115,24 @@ def reconcile_vector_triggers(cursor: Any) -> bool:
         versions = schema_versions(cursor)
     state.tidb_embed_triggers_at = versions
     return changed
+
+
+def _primary_key(cursor: Any, qschema: str, table: str) -> list[str]:
+    rows = cursor.execute(f"PRAGMA {qschema}.table_info({quote_identifier(table)})").fetchall()
+    return [row[1] for row in sorted(rows, key=lambda row: row[5]) if row[5] > 0]
+
+
+def drop_table_triggers(cursor: Any, schema: str | None, table: str) -> None:
+    """Drop ``table``'s write-check triggers (before an ALTER TABLE: SQLite checks every trigger of a table
+    before it drops a column, and the reconcile after the statement makes the right ones again)."""
+    qschema = quote_identifier(schema or "main")
+    master = "sqlite_temp_master" if schema == "temp" else f"{qschema}.sqlite_master"
+    names = cursor.execute(
+        f"SELECT name FROM {master} WHERE type = 'trigger' AND tbl_name = ? AND substr(name, 1, ?) = ?",
+        (table, len(TRIGGER_PREFIX), TRIGGER_PREFIX),
+    ).fetchall()
+    for (name,) in names:
+        cursor.execute(f"DROP TRIGGER IF EXISTS {qschema}.{quote_identifier(name)}")
 
 
 def schema_versions(cursor: Any) -> tuple[tuple[str, int], ...]:
