@@ -85,7 +85,15 @@ ROW_VALUE_UPDATE = [
 ]
 
 
-@pytest.mark.parametrize("sql", WITH_INSERT + COMMENTED_INSERT + WITH_UPDATE + ROW_VALUE_UPDATE)
+# MySQL's parenthesized table references (refused before the database sees them, so SQLite's syntax is no matter).
+PARENTHESIZED_UPDATE = [
+    "UPDATE (client_guard) SET content = 'raw' WHERE id = 1",
+    "/* c */ update (client_guard) set content = 'raw'",
+    "-- c\nUPDATE (`client_guard`) SET `content` = 'raw' WHERE id = 1",
+]
+
+
+@pytest.mark.parametrize("sql", WITH_INSERT + COMMENTED_INSERT + WITH_UPDATE + ROW_VALUE_UPDATE + PARENTHESIZED_UPDATE)
 def test_raw_write_of_a_text_without_its_vector_is_refused_however_spelled(engine, sql):
     assert_refused(engine, sql)
 

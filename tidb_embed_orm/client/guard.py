@@ -102,11 +102,15 @@ def _check_update(words: list[Token]) -> None:
     index = _skip_modifiers(words, 1)
     table, _ = _table_after(words, index)
     set_at = _top_level(words, index, ("SET",))
-    if table is None or set_at is None:
+    if set_at is None:
         return
     assigned = _assignments(words, set_at + 1, _END_OF_SET)
-    # every table named before SET (MySQL's multi-table UPDATE t1 JOIN t2 ON ... / UPDATE t1, t2 SET ...)
-    named = {table} | {unquote_name(t) for t in _top_level_tokens(words, index, set_at) if is_name(t)}
+    # every table named before SET (MySQL's multi-table UPDATE t1 JOIN t2 ON ... / UPDATE t1, t2 SET ...);
+    # MySQL also takes the table references in parentheses (UPDATE (docs) SET ...): then every name in them
+    if table is None:
+        named = {unquote_name(t) for t in words[index:set_at] if is_name(t)}
+    else:
+        named = {table} | {unquote_name(t) for t in _top_level_tokens(words, index, set_at) if is_name(t)}
     for name in sorted(named):
         for declared in tables_named(name):
             for column, source in auto_embedding_columns(declared):

@@ -186,7 +186,7 @@ def _fill_embeddings(
             clauseelement = _with_value(clauseelement, column, bindparam(None, vector, type_=column.type))
         else:
             raise ClientEmbeddingError(
-                f"{type(clauseelement).__name__.upper()} sets {source.key} to an SQL expression, whose text only the "
+                f"{_verb(clauseelement)} sets {source.key} to an SQL expression, whose text only the "
                 f"database knows, so {column.key} cannot be embedded on the client: compute the new text in Python "
                 f"and pass it as a value (e.g. .values({source.key}=new_text))"
             )
@@ -206,9 +206,14 @@ def _written_by_library(conn: Connection, statement: Any, execution_options: Any
     )
 
 
+def _verb(statement: Any) -> str:
+    """``INSERT`` / ``UPDATE`` (the ORM's annotated statement classes have other names)."""
+    return "INSERT" if isinstance(statement, Insert) else "UPDATE"
+
+
 def _assigned_message(statement: Any, column: Any, source: Any) -> str:
     return (
-        f"{type(statement).__name__.upper()} assigns a value to {column.table.name}.{column.name}, which client mode "
+        f"{_verb(statement)} assigns a value to {column.table.name}.{column.name}, which client mode "
         f"fills from {source.name} on every write (as TiDB computes the generated column, and refuses a value "
         f"for it): set {source.name} and its vector follows; leave {column.name} out of the statement (the ORM "
         f"attribute too)"
