@@ -177,7 +177,17 @@ def test_an_engine_without_client_mode_is_refused_on_a_client_filled_table(engin
     ]:
         with plain.begin() as conn, pytest.raises(ClientFilledTableError, match=message):
             conn.execute(statement, params)
+    for raw in [  # raw SQL too, however spelled
+        "INSERT INTO client_owned (id, content) VALUES (22, 'raw')",
+        "/* c */ update client_owned SET content = 'rawchg' WHERE id = 1",
+        "-- c\nWITH t AS (SELECT 'x' AS v) INSERT INTO \"client_owned\" (id, content) SELECT 23, v FROM t",
+    ]:
+        with plain.begin() as conn, pytest.raises(ClientFilledTableError, match=message):
+            conn.exec_driver_sql(raw)
+        with plain.begin() as conn, pytest.raises(ClientFilledTableError, match=message):
+            conn.execute(text(raw))
     with plain.begin() as conn:  # writes that leave the texts alone are fine
+        conn.exec_driver_sql("UPDATE client_owned SET id = id WHERE id = 2")
         conn.execute(update(Doc).where(Doc.id == 2).values(id=12))
         conn.execute(insert(Doc).values(id=5))
     assert sum("sqlite_master" in s for s in statements) == 1  # the mark is read once, then cached

@@ -19,7 +19,10 @@ costs a dictionary lookup per statement, and statements on tables without auto-e
 cost one more (``tables_named``). The check is one
 ``before_execute`` listener on the ``Engine`` class (installed when ``tidb_embed_orm`` is imported);
 it never changes a statement, and does nothing for tables without the library's column type.
-Raw SQL (``text()``, ``exec_driver_sql``) on an engine without client mode is not checked.
+Raw SQL (``text()``, ``exec_driver_sql``) naming a declared client-filled table is read by the
+raw-write guard (``guard.py``) in a ``before_cursor_execute`` listener: a text written without its
+vector is refused the same way. (A table only reflected, never declared in Python, is not known
+to be client-filled.)
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from sqlalchemy.dialects.mysql.base import MySQLDialect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.elements import TextClause
 
 from ..embedding_mode import mode_of
-from ..exc import ClientFilledTableError
+from ..exc import ClientFilledTableError, RawWriteWithoutVectorError
 from ..sql.auto_embedding import auto_embedding_columns, tables_named
-from ..sql.scanner import tokenize
+from ..sql.scanner import is_name, significant, tokenize, unquote_name
+from .guard import check_raw_write
 
 #: The words every mark starts with.
 MARK = "tidb-embed-orm: client-filled"
@@ -131,8 +136,35 @@ def refuse_unfilled_writes(
     )
 
 
+def refuse_unfilled_raw_writes(
+    conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    """``before_cursor_execute`` on every engine: raw SQL writing a text into a client-filled table is refused."""
+    if mode_of(conn.dialect).fills_columns or not isinstance(statement, str):
+        return
+    compiled = getattr(context, "compiled", None)
+    if compiled is not None and not isinstance(getattr(compiled, "statement", None), TextClause):
+        return  # a Core / ORM statement: refuse_unfilled_writes saw it
+    upper = statement.upper()
+    if "INSERT" not in upper and "UPDATE" not in upper and "REPLACE" not in upper:
+        return
+    named = {unquote_name(t) for t in significant(tokenize(statement)) if is_name(t)}
+    filled = [table for name in sorted(named) for table in tables_named(name) if is_client_filled(conn, table)]
+    if not filled:
+        return
+    try:
+        check_raw_write(statement)
+    except RawWriteWithoutVectorError:
+        raise ClientFilledTableError(
+            f"this table's vectors are filled on the client: {', '.join(sorted({t.name for t in filled}))} was "
+            f"created by use_client_embedding() and this engine does not embed, so this raw SQL would leave a NULL "
+            f"or stale vector: call use_client_embedding(engine) on this engine too"
+        ) from None
+
+
 def install() -> None:
     if not event.contains(Engine, "before_execute", refuse_unfilled_writes):
         event.listen(Engine, "before_execute", refuse_unfilled_writes)
+        event.listen(Engine, "before_cursor_execute", refuse_unfilled_raw_writes)
         event.listen(Table, "after_create", _forget)
         event.listen(Table, "after_drop", _forget)
