@@ -160,3 +160,12 @@ def test_orm_writes_are_not_raw_writes(engine):
         session.get(Doc, 1).content = "uno"
         session.commit()
     assert rows(engine) == {1: "uno", 2: "two", 3: "three"}
+
+
+def test_mysql_backslash_escaped_quotes_do_not_hide_a_text_write():
+    """MySQL / TiDB read 'x\\'' as one string: the second assignment writes the text."""
+    from tidb_embed_orm.client.guard import check_raw_write
+
+    sql = r"UPDATE client_guard SET id = 'x\'', content = 'new' WHERE id = 1"
+    with pytest.raises(RawWriteWithoutVectorError):
+        check_raw_write(sql, backslash_escapes=True)

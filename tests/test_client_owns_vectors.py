@@ -269,3 +269,45 @@ def test_a_table_recreated_in_client_mode_is_read_again(tmp_path):
             session.commit()
     plain.dispose()
     client.dispose()
+
+
+def test_a_multi_row_insert_without_texts_passes_on_an_engine_without_client_mode(engine, path):
+    plain = create_engine(f"sqlite+tidb_embed:///{path}", embedders=EMBEDDERS)
+    with plain.begin() as conn:
+        conn.execute(insert(Doc).values([{"id": 5}, {"id": 6}]))  # no text: nothing to embed
+        with pytest.raises(ClientFilledTableError):
+            conn.execute(insert(Doc).values([{"id": 7}, {"id": 8, "content": "eight"}]))
+    plain.dispose()
+
+
+def test_an_unrelated_engine_with_a_same_named_table_is_untouched(tmp_path):
+    """A declared client-filled-capable table in another schema never makes another database's raw SQL fail."""
+    from sqlalchemy import Column, Integer, Text
+
+    from tidb_embed_orm import AutoEmbeddingVector
+
+    Table("owned_elsewhere", MetaData(), Column("id", Integer, primary_key=True), Column("content", Text),
+          Column("e", AutoEmbeddingVector(MINILM, source="content")), schema="analytics")
+    unrelated = create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    with unrelated.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE owned_elsewhere (id INTEGER, content TEXT)")
+        conn.exec_driver_sql("INSERT INTO owned_elsewhere VALUES (1, 'x')")
+        conn.execute(text("UPDATE owned_elsewhere SET content = 'y'"))
+        assert conn.exec_driver_sql("SELECT content FROM owned_elsewhere").scalar() == "y"
+    unrelated.dispose()
+
+
+def test_switching_an_engine_to_client_mode_recompiles_its_cached_statements(path):
+    engine = create_engine(f"sqlite+tidb_embed:///{path}", embedders=EMBEDDERS)
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    search = select(Doc.id).order_by(Doc.embedding.cosine_distance("one")).limit(1)
+    Doc.metadata.create_all(engine)
+    with engine.connect() as conn:
+        conn.execute(search).all()
+    assert "EMBED_TEXT" in sent[-1]
+    use_client_embedding(engine, embedders=EMBEDDERS)
+    with engine.connect() as conn:
+        conn.execute(search).all()
+    assert "EMBED_TEXT" not in sent[-1]  # the query's vector is a bound parameter now
+    engine.dispose()

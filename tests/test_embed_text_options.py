@@ -158,3 +158,22 @@ def test_tidb_receives_the_declared_options_search_keys_included(mysql_dialect):
     assert """'{"normalize":true,"prompt_name@search":"query"}'""" in ddl  # TiDB applies @search itself
     query = select(Doc.id).order_by(Doc.embedding.cosine_distance("q"))
     assert "VEC_EMBED_COSINE_DISTANCE(sample.embedding, %s)" in str(query.compile(dialect=mysql_dialect))
+
+
+def test_options_survive_pickle_and_copy_and_hash_as_they_compare():
+    import copy
+    import pickle
+
+    from sqlalchemy import Column, Integer, MetaData, Table, Text
+
+    from tidb_embed_orm import AutoEmbeddingVector
+
+    metadata = MetaData()
+    Table("t", metadata, Column("id", Integer, primary_key=True), Column("content", Text),
+          Column("e", AutoEmbeddingVector(MINILM, source="content", options={"normalize": True, "a@search": [1]})))
+    restored = pickle.loads(pickle.dumps(metadata))
+    assert restored.tables["t"].c.e.type.options == {"normalize": True, "a@search": [1]}
+    assert copy.deepcopy(metadata.tables["t"].c.e.type).options_json == metadata.tables["t"].c.e.type.options_json
+    assert type(copy.copy(EmbedOptions({"a": 1}))) is EmbedOptions
+    assert EmbedOptions({"a": 1}) == EmbedOptions({"a": 1.0}) and hash(EmbedOptions({"a": 1})) == hash(
+        EmbedOptions({"a": 1.0}))

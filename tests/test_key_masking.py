@@ -127,3 +127,13 @@ def test_a_refused_key_set_keeps_its_error_class_and_never_shows_the_key(url, sq
     assert KEY_CUT_SHORT not in "".join(traceback.format_exception(raised.value))
     assert KEY_CUT_SHORT not in repr(raised.value) and KEY_CUT_SHORT not in caplog.text
     engine.dispose()
+
+
+def test_a_bound_key_is_hidden_behind_a_logging_token(caplog):
+    caplog.set_level(logging.INFO)
+    engine = create_engine("sqlite://", echo=True)
+    with engine.connect().execution_options(logging_token="req1") as conn:
+        with pytest.raises(Exception):  # noqa: B017  (SQLite refuses the SET; the log is what is checked)
+            conn.execute(text("SET @@GLOBAL.TIDB_EXP_EMBED_OPENAI_API_KEY = :k"), {"k": "sk-SECRET123456"})
+    assert "sk-SECRET123456" not in caplog.text and "[req1]" in caplog.text
+    engine.dispose()

@@ -86,8 +86,10 @@ class MaskProviderKeys(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.msg if isinstance(record.msg, str) else ""
-        if getattr(self._after_key_set, "value", False) and message == "[%s] %r" and record.args:
-            record.msg, record.args = "[%s] %s", (record.args[0], _HIDDEN_PARAMETERS)  # type: ignore[index]
+        # The parameters record: "[%s] %r", maybe behind a logging_token's "[token] " prefix.
+        if getattr(self._after_key_set, "value", False) and message.endswith("[%s] %r") and record.args:
+            args = tuple(record.args) if isinstance(record.args, tuple) else (record.args,)
+            record.msg, record.args = message[:-2] + "%s", (*args[:-1], _HIDDEN_PARAMETERS)
         self._after_key_set.value = names_a_key(message)
         if self._after_key_set.value:
             record.msg = mask_statement(message)

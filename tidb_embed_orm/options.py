@@ -43,7 +43,12 @@ class _FrozenDict(dict):  # type: ignore[type-arg]
     __ior__ = _readonly  # type: ignore[assignment]
 
     def __hash__(self) -> int:  # type: ignore[override]
-        return hash(self.json)
+        # Equal dicts (1 == 1.0 == True) must hash alike: the keys, which equal options share.
+        return hash(tuple(sorted(self)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle / copy rebuild a dict subclass item by item, which a read-only dict refuses.
+        return (type(self), (dict(self),))
 
     @property
     def json(self) -> str:

@@ -28,12 +28,15 @@ _END_OF_SET = ("WHERE", "ORDER", "LIMIT", "FROM", "RETURNING")
 _END_OF_UPSERT_SET = ("WHERE", "RETURNING", "ON")
 
 
-def check_raw_write(statement: str) -> None:
-    """Raise if ``statement`` writes an auto-embedding column's source text but not its vector."""
+def check_raw_write(statement: str, *, backslash_escapes: bool = False) -> None:
+    """Raise if ``statement`` writes an auto-embedding column's source text but not its vector.
+
+    ``backslash_escapes``: the statement goes to MySQL / TiDB, where ``'x\\''`` is one string.
+    """
     upper = statement.upper()
     if "INSERT" not in upper and "UPDATE" not in upper and "REPLACE" not in upper:
         return  # no statement here can write (a superset test: it never lets a write through)
-    for words in split_top_level(significant(tokenize(statement)), ";"):
+    for words in split_top_level(significant(tokenize(statement, backslash_escapes=backslash_escapes)), ";"):
         if words and words[0].is_word("CREATE"):
             return  # DDL (a trigger's body is not a write now)
         try:
@@ -258,6 +261,11 @@ def vectors_filled_by_client(conn: Any) -> Iterator[None]:
         info.pop(FILLED_BY_CLIENT, None)
 
 
+def backslash_escapes(dialect: Any) -> bool:
+    """MySQL and TiDB read a backslash in a string as an escape (SQLite does not)."""
+    return dialect.name == "mysql"
+
+
 def refuse_raw_writes(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
     """``before_cursor_execute``: check statements that did not come from SQLAlchemy constructs."""
     from sqlalchemy.sql.elements import TextClause
@@ -266,4 +274,4 @@ def refuse_raw_writes(conn: Any, cursor: Any, statement: str, parameters: Any, c
         return
     compiled = getattr(context, "compiled", None)
     if compiled is None or isinstance(getattr(compiled, "statement", None), TextClause):
-        check_raw_write(statement)
+        check_raw_write(statement, backslash_escapes=backslash_escapes(conn.dialect))

@@ -39,9 +39,9 @@ from sqlalchemy.sql.elements import TextClause
 
 from ..embedding_mode import mode_of
 from ..exc import ClientFilledTableError, RawWriteWithoutVectorError
-from ..sql.auto_embedding import auto_embedding_columns, tables_named
+from ..sql.auto_embedding import auto_embedding_columns, declared_table_names, tables_named
 from ..sql.scanner import is_name, significant, tokenize, unquote_name
-from .guard import check_raw_write
+from .guard import backslash_escapes, check_raw_write
 
 #: The words every mark starts with.
 MARK = "tidb-embed-orm: client-filled"
@@ -67,9 +67,9 @@ def is_client_filled(conn: Connection, table: Any) -> bool:
     key = (table.schema, table.name)
     verdict = verdicts.get(key)
     if verdict is None:
-        verdict = _read_mark(conn, table.schema, table.name)
-        if verdict is None:
-            return False  # no such table (yet): ask again next time
+        # No such table (or schema) in this database: not client-filled. A table this process creates or
+        # drops through SQLAlchemy is read again (_forget).
+        verdict = bool(_read_mark(conn, table.schema, table.name))
         verdicts[key] = verdict
     return verdict
 
@@ -95,6 +95,9 @@ def _read_mark(conn: Connection, schema: str | None, name: str) -> bool | None:
     if conn.dialect.name == "sqlite":
         quote = conn.dialect.identifier_preparer.quote
         master = "sqlite_master" if schema is None else f"{quote(schema)}.sqlite_master"
+        attached = {row[1] for row in conn.exec_driver_sql("PRAGMA database_list")}
+        if (schema or "main") not in attached:
+            return None  # a schema this database does not have (the table is another database's)
         sql = conn.execute(
             text(f"SELECT sql FROM {master} WHERE type = 'table' AND name = :name"), {"name": name}
         ).scalar()
@@ -107,8 +110,12 @@ def _read_mark(conn: Connection, schema: str | None, name: str) -> bool | None:
 def _writes_source(statement: Any, sources: set[str], multiparams: Any, params: Any) -> bool:
     if isinstance(statement, Insert) and statement.select is not None:
         return any(str(getattr(n, "key", n)) in sources for n in statement._select_names or ())
+    for batch in getattr(statement, "_multi_values", None) or ():  # insert().values([{...}, {...}])
+        for row in batch:
+            if not isinstance(row, dict) or any(str(getattr(k, "key", k)) in sources for k in row):
+                return True  # positional rows write every column
     if getattr(statement, "_multi_values", None):
-        return True
+        return False
     if any(str(getattr(k, "key", k)) in sources for k in (statement._values or {})):
         return True
     rows = multiparams or ([params] if params else [])
@@ -145,15 +152,17 @@ def refuse_unfilled_raw_writes(
     compiled = getattr(context, "compiled", None)
     if compiled is not None and not isinstance(getattr(compiled, "statement", None), TextClause):
         return  # a Core / ORM statement: refuse_unfilled_writes saw it
-    upper = statement.upper()
-    if "INSERT" not in upper and "UPDATE" not in upper and "REPLACE" not in upper:
+    lowered = statement.lower()
+    if not any(name in lowered for name in declared_table_names()):
+        return  # names no declared table with an auto-embedding column: nothing to read
+    if "insert" not in lowered and "update" not in lowered and "replace" not in lowered:
         return
     named = {unquote_name(t) for t in significant(tokenize(statement)) if is_name(t)}
     filled = [table for name in sorted(named) for table in tables_named(name) if is_client_filled(conn, table)]
     if not filled:
         return
     try:
-        check_raw_write(statement)
+        check_raw_write(statement, backslash_escapes=backslash_escapes(conn.dialect))
     except RawWriteWithoutVectorError:
         raise ClientFilledTableError(
             f"this table's vectors are filled on the client: {', '.join(sorted({t.name for t in filled}))} was "

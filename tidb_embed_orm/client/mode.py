@@ -83,6 +83,7 @@ def use_client_embedding(
     dialect.tidb_embed_mode = EmbeddingMode(  # type: ignore[attr-defined]
         keys_in_client=True, fills_columns=True, query_distance=client_distance
     )
+    target.clear_compiled_cache()  # statements compiled before compile to VEC_EMBED_* / EMBED_TEXT DDL
     if not event.contains(target, "before_execute", _fill_embeddings):
         event.listen(target, "before_execute", _fill_embeddings, retval=True)
     if not event.contains(target, "before_cursor_execute", refuse_raw_writes):

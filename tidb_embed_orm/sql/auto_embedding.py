@@ -208,6 +208,11 @@ def _reattach_computed(column: Column[Any], table: Any) -> None:
 _TABLES: dict[str, weakref.WeakSet[Any]] = {}
 
 
+def declared_table_names() -> list[str]:
+    """The lower-case names of the declared tables that have an auto-embedding column."""
+    return [name for name, tables in list(_TABLES.items()) if len(tables)]
+
+
 def tables_named(name: str) -> list[Any]:
     """The declared tables called ``name`` that have an auto-embedding column."""
     return list(_TABLES.get(name.lower(), ()))

@@ -11,8 +11,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-_TOKEN = re.compile(
-    r"""
+_TOKEN_PATTERN = r"""
     (?P<space>\s+)
   | (?P<comment>--[^\n]*|\#[^\n]*|/\*.*?(?:\*/|$))
   | (?P<string>'(?:[^']|'')*(?:'|$))
@@ -23,8 +22,17 @@ _TOKEN = re.compile(
   | (?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)
   | (?P<param>\?\d*|[:$][A-Za-z_]\w*)
   | (?P<punct>.)
-    """,
-    re.VERBOSE | re.DOTALL,
+    """
+_TOKEN = re.compile(_TOKEN_PATTERN, re.VERBOSE | re.DOTALL)
+#: MySQL's (and TiDB's) strings, where a backslash escapes the next character: 'it\'s'.
+_MYSQL_STRINGS = r"""
+    (?P<space>\s+)
+  | (?P<comment>--[^\n]*|\#[^\n]*|/\*.*?(?:\*/|$))
+  | (?P<string>'(?:[^'\\]|''|\\.)*(?:'|$))
+  | (?P<dquoted>"(?:[^"\\]|""|\\.)*(?:"|$))
+"""
+_MYSQL_TOKEN = re.compile(
+    _MYSQL_STRINGS + _TOKEN_PATTERN[_TOKEN_PATTERN.index("  | (?P<ident>"):], re.VERBOSE | re.DOTALL
 )
 
 
@@ -45,10 +53,14 @@ class Token:
         return self.kind == "punct" and self.text == char
 
 
-def tokenize(sql: str) -> list[Token]:
-    """Every token of ``sql``, whitespace and comments included (their texts concatenate to ``sql``)."""
+def tokenize(sql: str, *, backslash_escapes: bool = False) -> list[Token]:
+    """Every token of ``sql``, whitespace and comments included (their texts concatenate to ``sql``).
+
+    ``backslash_escapes``: read strings as MySQL / TiDB do (a backslash escapes the next character),
+    not as SQLite does.
+    """
     tokens = []
-    for match in _TOKEN.finditer(sql):
+    for match in (_MYSQL_TOKEN if backslash_escapes else _TOKEN).finditer(sql):
         kind = match.lastgroup or "punct"
         tokens.append(Token(kind, match.group(), match.start()))
     return tokens
