@@ -100,3 +100,30 @@ def test_nan_is_refused_when_the_query_is_built():
 def test_column_to_column_distance(mysql_dialect):
     stmt = select(Item.plain.cosine_distance(Item.plain))
     assert "VEC_COSINE_DISTANCE(item.plain, item.plain)" in str(stmt.compile(dialect=mysql_dialect))
+
+
+@pytest.mark.parametrize("bad", [None, 42, 4.2, True])
+def test_a_distance_to_a_non_vector_says_what_it_takes(bad):
+    from sqlalchemy import Column, Integer, MetaData, Table, Text
+
+    from tidb_embed_orm import AutoEmbeddingVector, Vector, VectorValueError
+
+    t = Table("d", MetaData(), Column("id", Integer, primary_key=True), Column("content", Text),
+              Column("v", Vector(3)),
+              Column("e", AutoEmbeddingVector("huggingface/sentence-transformers/all-MiniLM-L6-v2", source="content")))
+    with pytest.raises(VectorValueError, match=r"^cosine_distance\(\) takes a vector \(a list or numpy array"):
+        t.c.v.cosine_distance(bad)
+    with pytest.raises(VectorValueError, match=r"l2_distance\(\) takes a vector .* or a query text \(str\), got"):
+        t.c.e.l2_distance(bad)
+
+
+def test_a_value_beyond_float32_is_refused_without_a_numpy_warning():
+    import warnings
+
+    from tidb_embed_orm import VectorValueError
+    from tidb_embed_orm.codec import to_array
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(VectorValueError, match="NaN and infinite values are not allowed"):
+            to_array([1e39, 1.0])

@@ -41,7 +41,8 @@ def to_array(value: Any, dim: int | None = None) -> Float32Array:
     if isinstance(value, (str, bytes)):
         raise VectorValueError(f"expected a vector (numpy array or list of floats), got {type(value).__name__}")
     try:
-        array = np.asarray(value, dtype=np.float32)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused below with TiDB's message
+            array = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise VectorValueError(f"cannot read {type(value).__name__} as a float32 vector: {exc}") from None
     if array.ndim != 1:

@@ -14,7 +14,7 @@ from sqlalchemy.types import UserDefinedType
 
 from .. import codec
 from ..catalog import check_dimensions
-from ..exc import TextQueryNotSupported
+from ..exc import TextQueryNotSupported, VectorValueError
 from .elements import DISTANCES, EMBED_DISTANCES, VectorDistance
 
 
@@ -59,6 +59,11 @@ class VectorComparator(UserDefinedType.Comparator[np.ndarray]):  # type: ignore[
             other = other.__clause_element__()
         if isinstance(other, ColumnElement):
             return DISTANCES[metric](column, other)
+        if other is None or isinstance(other, (bool, int, float, np.number)):
+            wants = "a vector (a list or numpy array of floats)"
+            if hasattr(vector_type, "model"):
+                wants += " or a query text (str)"
+            raise VectorValueError(f"{metric}_distance() takes {wants}, got {other!r}")
         value = codec.to_array(other, vector_type.dim)
         return DISTANCES[metric](column, literal(value, type_=Vector(value.shape[0])))
 
