@@ -111,9 +111,9 @@ def test_a_distance_to_a_non_vector_says_what_it_takes(bad):
     t = Table("d", MetaData(), Column("id", Integer, primary_key=True), Column("content", Text),
               Column("v", Vector(3)),
               Column("e", AutoEmbeddingVector("huggingface/sentence-transformers/all-MiniLM-L6-v2", source="content")))
-    with pytest.raises(VectorValueError, match=r"^cosine_distance\(\) takes a vector \(a list or numpy array"):
+    with pytest.raises(VectorValueError, match=r"^cosine_distance needs a vector \(a list or numpy array"):
         t.c.v.cosine_distance(bad)
-    with pytest.raises(VectorValueError, match=r"l2_distance\(\) takes a vector .* or a query text \(str\), got"):
+    with pytest.raises(VectorValueError, match=r"^l2_distance needs a vector .* or a query text \(str\), got"):
         t.c.e.l2_distance(bad)
 
 

@@ -63,7 +63,7 @@ class VectorComparator(UserDefinedType.Comparator[np.ndarray]):  # type: ignore[
             wants = "a vector (a list or numpy array of floats)"
             if hasattr(vector_type, "model"):
                 wants += " or a query text (str)"
-            raise VectorValueError(f"{metric}_distance() takes {wants}, got {other!r}")
+            raise VectorValueError(f"{metric}_distance needs {wants}, got {other!r}")
         value = codec.to_array(other, vector_type.dim)
         return DISTANCES[metric](column, literal(value, type_=Vector(value.shape[0])))
 
