@@ -163,6 +163,3 @@ def install_key_protection() -> None:
         if not event.contains(Engine, "handle_error", _handle_error):
             event.listen(Engine, "handle_error", _handle_error)
 
-
-#: The earlier name (the embedded engine's ``import_dbapi`` calls it).
-install_log_mask = install_key_protection

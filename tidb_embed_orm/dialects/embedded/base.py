@@ -25,7 +25,6 @@ from ...embedders.cache import EmbeddingService, ProgressCallback
 from ...embedders.registry import resolve_embedder
 from ...embedding_mode import IN_PROCESS_DATABASE
 from ...exc import EmbeddingFailedError, TidbEmbedError
-from ...key_log_mask import install_log_mask
 from ...providers import client_credentials
 from ...sql.auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from ...sql.reflection import reflect_vector_indexes, sqlite_columns
@@ -191,8 +190,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     @classmethod
     def import_dbapi(cls) -> Any:
-        install_log_mask()
-        return _load_dbapi()
+        return _load_dbapi()  # the key protection is installed by importing tidb_embed_orm (its __init__)
 
     @classmethod
     def get_async_dialect_cls(cls, url: Any) -> Any:

@@ -22,7 +22,7 @@ from .tidb_sql.hook import (
     reconcile_vector_triggers,
     set_provider_key,
 )
-from .tidb_sql.triggers import drop_table_triggers
+from .tidb_sql.triggers import drop_table_triggers, schema_versions
 
 KeySink = Callable[[str, ApiKey], None]
 #: A column definition of type VECTOR in CREATE TABLE text: its (maybe quoted) name.
@@ -53,10 +53,8 @@ def connection_factory(dbapi: Any) -> type:
                 else:
                     result = super().execute(prepare(statement, connection), parameters)
             finally:
-                if altered:  # even when it failed: its checks were dropped
+                if statement.is_ddl:  # even when it failed (an ALTER's checks were dropped before it)
                     connection.reconcile_schema()
-            if statement.is_ddl:
-                connection.reconcile_schema()
             return result
 
         def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
@@ -97,7 +95,7 @@ def connection_factory(dbapi: Any) -> type:
         def executescript(self, script: str) -> Any:
             return self.cursor().executescript(script)
 
-        _vector_names: tuple[int, re.Pattern[str] | None] = (-1, None)
+        _vector_names: tuple[Any, re.Pattern[str] | None] = (None, None)
 
         def vector_column_names(self) -> re.Pattern[str] | None:
             """A pattern matching the names of the database's VECTOR columns (None when it has none).
@@ -106,12 +104,10 @@ def connection_factory(dbapi: Any) -> type:
             """
             cursor = dbapi.Cursor(self)
             try:
-                versions = 0
-                for _seq, name, _file in cursor.execute("PRAGMA database_list").fetchall():
-                    versions = versions * 31 + cursor.execute(f'PRAGMA "{name}".schema_version').fetchone()[0]
+                versions = schema_versions(cursor)
                 if versions != self._vector_names[0]:
                     names: set[str] = set()
-                    for _seq, name, _file in cursor.execute("PRAGMA database_list").fetchall():
+                    for name, _version in versions:
                         for (ddl,) in cursor.execute(
                             f"SELECT sql FROM \"{name}\".sqlite_master WHERE type = 'table' AND sql LIKE '%VECTOR%'"
                         ).fetchall():
