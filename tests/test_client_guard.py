@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tidb_embed_orm import use_client_embedding
 from tidb_embed_orm.client.guard import RawWriteWithoutVectorError, vectors_filled_by_client
 from tidb_embed_orm.embedders import HashingTestEmbedder
-from tidb_embed_orm.testing.mariadb import create_sample_table
 from tidb_embed_orm.testing.seed import sample_model
 
+from .client_tables import client_engine, vectors_current
 from .conftest import MINILM
 
 Doc = sample_model(MINILM, table="client_guard")
@@ -21,17 +19,7 @@ EMBEDDER = HashingTestEmbedder(384)
 
 @pytest.fixture(params=["embedded", "mariadb"])
 def engine(request, tmp_path):
-    if request.param == "embedded":
-        url = f"sqlite+tidb_embed:///{tmp_path / 'guard.db'}"
-    else:
-        url = request.getfixturevalue("mariadb")["url"]
-    engine = use_client_embedding(create_engine(url), embedders={MINILM: EMBEDDER})
-    with engine.begin() as conn:
-        if request.param == "embedded":
-            Doc.metadata.create_all(conn)
-        else:
-            create_sample_table(conn, "client_guard")
-        conn.execute(insert(Doc), [{"id": 1, "content": "one"}, {"id": 2, "content": "two"}])
+    engine = client_engine(request.param, request, tmp_path, EMBEDDER, Doc)
     yield engine
     engine.dispose()
 
@@ -42,12 +30,7 @@ def vector_text(content: str) -> str:
 
 def rows(engine) -> dict[int, str]:
     """id -> text; every row's vector is the embedding of its current text."""
-    with engine.connect() as conn:
-        found = conn.execute(select(Doc.id, Doc.content, Doc.embedding).order_by(Doc.id)).all()
-    for row in found:
-        assert row.embedding is not None, f"row {row.id} has a NULL vector"
-        np.testing.assert_allclose(row.embedding, EMBEDDER.embed([row.content])[0], atol=1e-6)
-    return {row.id: row.content for row in found}
+    return vectors_current(engine, Doc, EMBEDDER)
 
 
 def assert_refused(engine, sql: str, match: str = "without its vector") -> None:

@@ -26,6 +26,7 @@ from tidb_embed_orm.embedders import HashingTestEmbedder
 from tidb_embed_orm.testing.mariadb import create_sample_table
 from tidb_embed_orm.testing.seed import sample_model
 
+from .client_tables import vectors_current
 from .conftest import MINILM
 
 Doc = sample_model(MINILM, table="client_owned")
@@ -50,12 +51,7 @@ def engine(path):
 
 def rows(engine) -> dict[int, str]:
     """id -> text; every row's vector is the embedding of its current text."""
-    with engine.connect() as conn:
-        found = conn.execute(select(Doc.id, Doc.content, Doc.embedding).order_by(Doc.id)).all()
-    for row in found:
-        assert row.embedding is not None, f"row {row.id} has a NULL vector"
-        np.testing.assert_allclose(row.embedding, EMBEDDER.embed([row.content])[0], atol=1e-6)
-    return {row.id: row.content for row in found}
+    return vectors_current(engine, Doc, EMBEDDER)
 
 
 # --- assigning the vector is refused -----------------------------------------------------------------

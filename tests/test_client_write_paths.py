@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from sqlalchemy import bindparam, create_engine, insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from tidb_embed_orm import use_client_embedding
 from tidb_embed_orm.client.guard import RawWriteWithoutVectorError
 from tidb_embed_orm.client.mode import ClientEmbeddingError
 from tidb_embed_orm.embedders import HashingTestEmbedder
-from tidb_embed_orm.testing.mariadb import create_sample_table
 from tidb_embed_orm.testing.seed import sample_model
 
+from .client_tables import client_engine, vectors_current
 from .conftest import MINILM
 
 Doc = sample_model(MINILM, table="client_writes")
@@ -25,31 +23,14 @@ EMBEDDER = HashingTestEmbedder(384)
 
 @pytest.fixture(params=["embedded", "mariadb"])
 def engine(request, tmp_path):
-    if request.param == "embedded":
-        url = f"sqlite+tidb_embed:///{tmp_path / 'client.db'}"
-    else:
-        url = request.getfixturevalue("mariadb")["url"]
-    engine = use_client_embedding(create_engine(url), embedders={MINILM: EMBEDDER})
-    with engine.begin() as conn:
-        if request.param == "embedded":
-            Doc.metadata.create_all(conn)
-            Archive.metadata.create_all(conn)
-        else:
-            create_sample_table(conn, "client_writes")
-            create_sample_table(conn, "client_archive")
-        conn.execute(insert(Doc), [{"id": 1, "content": "one"}, {"id": 2, "content": "two"}])
+    engine = client_engine(request.param, request, tmp_path, EMBEDDER, Doc, Archive)
     yield engine
     engine.dispose()
 
 
 def assert_vectors_current(engine, table=Doc) -> dict[int, str]:
     """Every row's vector is the embedding of its current text; returns id -> text."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(table.id, table.content, table.embedding).order_by(table.id)).all()
-    for row in rows:
-        assert row.embedding is not None, f"row {row.id} has a NULL vector"
-        np.testing.assert_allclose(row.embedding, EMBEDDER.embed([row.content])[0], atol=1e-6)
-    return {row.id: row.content for row in rows}
+    return vectors_current(engine, table, EMBEDDER)
 
 
 def test_core_update_with_a_bind_parameter(engine):
