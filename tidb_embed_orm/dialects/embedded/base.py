@@ -29,6 +29,7 @@ from ...providers import client_credentials
 from ...sql.auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from ...sql.reflection import reflect_vector_indexes, sqlite_columns
 from ...sql.statement import read_statement
+from .access import split_filename, user_filename
 from .compiler import EmbeddedCompiler, EmbeddedDDLCompiler
 from .fts5 import FTS5_BACKEND
 from .pysqlite import attach_dialect, connection_factory, set_journal_mode
@@ -145,7 +146,28 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         args, kwargs = super().create_connect_args(url)
         # TiDB SQL by hand (tidb_sql/); the pysqlite3 module itself, also behind the asyncio adapter.
         kwargs.setdefault("factory", connection_factory(_load_dbapi()))
+        if args and isinstance(args[0], str):
+            # A WAL file in a read-only folder opens only as immutable; the engine's own connections to
+            # the file honour what the URL says (mode=ro, immutable=1): access.py.
+            filename, uri = user_filename(args[0], bool(kwargs.get("uri")))
+            if uri:
+                args, kwargs["uri"] = [filename, *args[1:]], True
+            path, params = split_filename(filename, uri)
+            if path and path != ":memory:":
+                self.vector_indexes.remember_opened_as(path, params)
         return args, kwargs
+
+    @classmethod
+    def engine_created(cls, engine: Any) -> None:
+        """``engine.dispose()`` also closes the connections the engine opened on its own (vector-index readers)."""
+        from sqlalchemy import event
+
+        def disposed(engine: Any) -> None:
+            indexes = engine.dialect._vector_indexes
+            if indexes is not None:
+                indexes.close()
+
+        event.listen(engine, "engine_disposed", disposed)
 
     def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any],
                       schema_map: dict[Any, Any] | None = None) -> Plan:

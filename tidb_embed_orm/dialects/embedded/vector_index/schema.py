@@ -7,7 +7,11 @@ Each schema (``main`` or an ATTACHed database) that holds vector indexes has two
   incarnation of it (files on disk carry the token), and how far its change log was compacted;
 - ``_tidb_embed_vector_log``: the change log. Triggers on the table append the rowid of every
   inserted, deleted or re-vectored row, inside the writer's transaction: a rollback leaves no
-  trace, a commit is seen by every other connection and process, a crash loses nothing.
+  trace, a commit is seen by every other connection and process, a crash loses nothing;
+- ``_tidb_embed_vector_graph``: which saved graph file holds each index's rows (the random id of
+  the save, recorded in the transaction that compacts the log to the graph's position). A graph
+  file is used only when the database names it: a restored backup, a copy of the database or a
+  file from elsewhere never pairs a graph with a state it was not saved from.
 
 The HNSW graph (``store.py``) holds the committed table as of one log position; a search adds
 what the log says changed after it. Installation follows the DDL: ``reconcile`` runs after every
@@ -32,8 +36,9 @@ log = logging.getLogger("tidb_embed_orm.vector_index")
 
 META_TABLE = "_tidb_embed_vector_index"
 LOG_TABLE = "_tidb_embed_vector_log"
+GRAPH_TABLE = "_tidb_embed_vector_graph"
 TRIGGER_PREFIX = "_tidb_embed_vlog_"
-INTERNAL_TABLES = frozenset({META_TABLE, LOG_TABLE})
+INTERNAL_TABLES = frozenset({META_TABLE, LOG_TABLE, GRAPH_TABLE})
 
 Quote = Callable[[str], str]
 
@@ -166,6 +171,7 @@ def _install(cursor: Any, quote: Quote, schema: str, name: str, table: str, colu
     cursor.execute(
         f"CREATE INDEX IF NOT EXISTS {qschema}.{quote(LOG_TABLE + '_token')} ON {quote(LOG_TABLE)} (token, seq)"
     )
+    _create_graph_table(cursor, quote, schema)
     _uninstall(cursor, quote, schema, name)
     token = secrets.token_hex(8)
     for statement in _triggers(quote, name, table, column, token):
@@ -184,6 +190,8 @@ def _uninstall(cursor: Any, quote: Quote, schema: str, name: str) -> None:
         row = cursor.execute(f"SELECT token FROM {qschema}.{quote(META_TABLE)} WHERE name = ?", (name,)).fetchone()
         if row is not None:
             cursor.execute(f"DELETE FROM {qschema}.{quote(LOG_TABLE)} WHERE token = ?", (row[0],))
+            if _has_table(cursor, qschema, GRAPH_TABLE):
+                cursor.execute(f"DELETE FROM {qschema}.{quote(GRAPH_TABLE)} WHERE token = ?", (row[0],))
             cursor.execute(f"DELETE FROM {qschema}.{quote(META_TABLE)} WHERE name = ?", (name,))
 
 
@@ -244,4 +252,43 @@ def compact(cursor: Any, quote: Quote, schema: str, token: str, through: int) ->
     cursor.execute(
         f"UPDATE {qschema}.{quote(META_TABLE)} SET compacted_through = max(compacted_through, ?) WHERE token = ?",
         (through, token),
+    )
+
+
+def _create_graph_table(cursor: Any, quote: Quote, schema: str) -> None:
+    # Also created at the first save: databases indexed by earlier versions lack it.
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(GRAPH_TABLE)} "
+        "(token TEXT PRIMARY KEY, save TEXT NOT NULL, watermark INTEGER NOT NULL, rootpage INTEGER NOT NULL)"
+    )
+
+
+@dataclass(frozen=True)
+class SavedGraph:
+    """The saved graph a database names for one index: which save, at which log position, of which
+    table b-tree (VACUUM moves a table and may renumber its rows)."""
+
+    save: str
+    watermark: int
+    rootpage: int
+
+
+def saved_graph(cursor: Any, quote: Quote, schema: str, token: str) -> SavedGraph | None:
+    """The saved graph the database names for index ``token``, if any."""
+    if not _has_table(cursor, quote(schema), GRAPH_TABLE):
+        return None
+    row = cursor.execute(
+        f"SELECT save, watermark, rootpage FROM {quote(schema)}.{quote(GRAPH_TABLE)} WHERE token = ?", (token,)
+    ).fetchone()
+    return SavedGraph(str(row[0]), int(row[1]), int(row[2])) if row else None
+
+
+def record_saved_graph(cursor: Any, quote: Quote, schema: str, token: str, saved: SavedGraph) -> None:
+    """In the write transaction that saves a graph: it holds the rows through ``saved.watermark``, so
+    the log entries up to there are deleted and the database names this save as the graph to load."""
+    compact(cursor, quote, schema, token, saved.watermark)
+    _create_graph_table(cursor, quote, schema)
+    cursor.execute(
+        f"INSERT OR REPLACE INTO {quote(schema)}.{quote(GRAPH_TABLE)} (token, save, watermark, rootpage) "
+        "VALUES (?, ?, ?, ?)", (token, saved.save, saved.watermark, saved.rootpage),
     )

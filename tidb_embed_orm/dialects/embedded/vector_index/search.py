@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .... import codec
+from ..access import engine_connection_uri
 from .schema import Quote, changed_rows, find_index, log_position, schemas
 from .store import Graph, GraphFiles, catch_up, maybe_save
 
@@ -168,14 +170,29 @@ class Plan:
         cursor.execute(self.statement(statement, scan_all=True), parameters)
 
 
+@dataclass
+class _Reader:
+    """The engine's own connection to one database file, for catching graphs up (and saving them)."""
+
+    connection: Any
+    read_only: bool
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class VectorIndexes:
     """An engine's graphs, shared by its connections (and kept current with other processes)."""
 
     def __init__(self, dbapi: Any) -> None:
         self._dbapi = dbapi
         self._graphs: dict[tuple[Any, ...], Graph] = {}
-        self._readers: dict[str, tuple[Any, threading.Lock]] = {}
+        self._readers: dict[str, _Reader] = {}
         self._lock = threading.Lock()
+        #: real path -> the URI parameters the user's URL opens that file with (``access.split_filename``)
+        self.opened_as: dict[str, dict[str, str]] = {}
+
+    def remember_opened_as(self, path: str, params: dict[str, str]) -> None:
+        """The user's URL opens ``path`` with these URI parameters: the engine's own connections honour them."""
+        self.opened_as[os.path.realpath(path)] = dict(params)
 
     def connection_searches(self, dbapi_connection: Any, info: dict[str, Any], errors: Any) -> ConnectionSearches:
         searches = info.get("tidb_embed_knn")
@@ -193,21 +210,27 @@ class VectorIndexes:
             dbapi_connection.create_function(KNN_FUNCTION, 5, knn, deterministic=True)
         return searches
 
-    def _reader(self, database_file: str) -> tuple[Any, threading.Lock]:
+    def _reader(self, database_file: str) -> _Reader:
         with self._lock:
             found = self._readers.get(database_file)
             if found is None:
-                connection = self._dbapi.connect(database_file, check_same_thread=False, timeout=5.0,
+                params = self.opened_as.get(os.path.realpath(database_file), {})
+                uri, read_only = engine_connection_uri(database_file, params)
+                connection = self._dbapi.connect(uri, uri=True, check_same_thread=False, timeout=5.0,
                                                  isolation_level=None)
-                found = self._readers[database_file] = (connection, threading.Lock())
+                found = self._readers[database_file] = _Reader(connection, read_only)
             return found
 
     def close(self) -> None:
+        """Close the connections the engine opened on its own and forget the graphs (``engine.dispose()``);
+        both are opened again by the next search."""
         with self._lock:
-            for connection, _ in self._readers.values():
-                connection.close()
+            readers = list(self._readers.values())
             self._readers.clear()
             self._graphs.clear()
+        for reader in readers:
+            with reader.lock:  # after a catch-up in progress on another thread
+                reader.connection.close()
 
     def prepare(self, dbapi_connection: Any, searches_here: ConnectionSearches, quote: Quote,
                 searches: list[KnnSearch], schema_map: dict[str | None, str | None] | None = None) -> Plan:
@@ -272,10 +295,10 @@ class VectorIndexes:
     def _catch_up(self, graph: Graph, dbapi_connection: Any, cursor: Any, quote: Quote, schema: str,
                   database_file: str) -> None:
         if database_file:
-            reader, lock = self._reader(database_file)
-            with lock:
-                own = reader.cursor()
-                files = GraphFiles(database_file)
+            reader = self._reader(database_file)
+            with reader.lock:
+                own = reader.connection.cursor()
+                files = GraphFiles(database_file, writable=not reader.read_only)
                 try:
                     catch_up(graph, own, quote, "main", files)
                     maybe_save(graph, own, quote, "main", files)

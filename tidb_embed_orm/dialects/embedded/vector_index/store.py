@@ -3,11 +3,17 @@
 A ``Graph`` holds the committed rows of one index as of one change-log position, its
 ``watermark``. Catching up reads the log entries after the watermark and the current vectors of
 those rows in one read transaction, on a connection with no transaction of its own (a private
-one per database file), and applies them: the work is proportional to what changed. A graph is
-saved beside the database (``<file>-tidb-vector/<token>.<rootpage>.<watermark>.usearch``,
-written to a temporary name and renamed, so a crash leaves the previous file), after which the
-log entries it holds are deleted. Opening a database loads the newest saved graph and folds the
-log after it: the first search does not rebuild anything.
+one per database file), and applies them: the work is proportional to what changed.
+
+A graph is saved beside the database (``<file>-tidb-vector/<token>.<save>.usearch``): written
+and fsynced under a temporary name, then, in one write transaction, the log entries it holds are
+deleted, the database records the save's random id (``schema.record_saved_graph``), the file is
+renamed to its name and the folder fsynced. A crash or a full disk at any step leaves the
+database naming the previous file, which is deleted only after the commit. Opening a database
+loads the file the database names, verified (``ann.AnnGraph.load``), and folds the log after it:
+the first search rebuilds nothing. A file that fails the check is set aside as ``.corrupt`` with
+one warning and the graph is rebuilt from the table, which is the truth: the folder is a cache.
+A read-only database is never written: its graph is built in memory and not saved.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +32,18 @@ from typing import Any, cast
 import numpy as np
 
 from .... import codec
-from .ann import AnnGraph
-from .schema import IndexEntry, Quote, changed_rows, compact, installed, log_position, reconcile
+from .ann import AnnGraph, GraphFileError, GraphStamp
+from .schema import (
+    IndexEntry,
+    Quote,
+    SavedGraph,
+    changed_rows,
+    installed,
+    log_position,
+    reconcile,
+    record_saved_graph,
+    saved_graph,
+)
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -37,6 +55,8 @@ SAVE_MIN = 1000
 RECENT_ROWS = 100
 #: Catch-ups remembered per graph, for searches planned before one of them.
 HISTORY = 64
+#: After a save that failed (a full disk, a writer holding the database), wait this long before the next try.
+SAVE_RETRY_SECONDS = 30.0
 
 
 @dataclass
@@ -52,6 +72,12 @@ class Graph:
     recent: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_ROWS))
     #: (watermark after a catch-up, the rows it changed): what a search planned earlier must rank exactly
     history: deque[tuple[int, np.ndarray]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    #: saved files that failed their check and could not be set aside (read-only): never read again
+    rejected: set[Path] = field(default_factory=set)
+    #: no save before this time.monotonic() (a save failed)
+    retry_at: float = 0.0
+    #: the one message that a read-only database's graph lives in memory only was given
+    told_read_only: bool = False
 
     @property
     def ready(self) -> bool:
@@ -102,44 +128,89 @@ def table_rootpage(cursor: Any, quote: Quote, schema: str, table: str) -> int:
 
 
 class GraphFiles:
-    """Where the graphs of one database file are saved."""
+    """Where the graphs of one database file are saved; ``writable`` is False for a database opened read-only."""
 
-    def __init__(self, database_file: str) -> None:
+    def __init__(self, database_file: str, writable: bool = True) -> None:
+        self.database_file = database_file
         self.folder = Path(database_file + "-tidb-vector")
+        self.writable = writable
 
-    def newest(self, token: str, rootpage: int, lowest: int, highest: int) -> tuple[Path, int] | None:
-        """The saved graph with the highest watermark in ``[lowest, highest]`` for this incarnation."""
-        best: tuple[Path, int] | None = None
-        if not self.folder.is_dir():
+    def path(self, token: str, save: str) -> Path:
+        return self.folder / f"{token}.{save}.usearch"
+
+    def load(self, graph: Graph, stamp: GraphStamp) -> AnnGraph | None:
+        """The verified graph ``stamp`` names, or None: missing, or failed its check (set aside, one warning)."""
+        path = self.path(stamp.token, stamp.save)
+        if path in graph.rejected:
             return None
-        for path in self.folder.glob(f"{token}.{rootpage}.*.usearch"):
-            try:
-                watermark = int(path.name.split(".")[2])
-            except (IndexError, ValueError):
-                continue
-            if lowest <= watermark <= highest and (best is None or watermark > best[1]):
-                best = (path, watermark)
-        return best
+        try:
+            return AnnGraph.load(path, stamp)
+        except FileNotFoundError:  # deleted (allowed: it is rebuilt), or replaced by a newer save meanwhile
+            return None
+        except (GraphFileError, RuntimeError, OSError) as exc:
+            self._set_aside(graph, path, exc)
+            return None
 
-    def save(self, graph: Graph) -> None:
-        assert graph.ann is not None
-        self.folder.mkdir(parents=True, exist_ok=True)
-        final = self.folder / f"{graph.entry.token}.{graph.rootpage}.{graph.watermark}.usearch"
+    def _set_aside(self, graph: Graph, path: Path, problem: Exception) -> None:
+        graph.rejected.add(path)
+        where = "left in place (the database is read-only)"
+        if self.writable:
+            aside = path.with_name(path.name + ".corrupt")
+            try:
+                os.replace(path, aside)
+                where = f"moved to {aside.name}"
+            except OSError:
+                pass
+        log.warning("vector index %r: the saved graph %s is not used: %s. It was %s; the index is rebuilt from "
+                    "the table.", graph.entry.name, path, problem, where)
+
+    def write(self, ann: AnnGraph, stamp: GraphStamp) -> Path | None:
+        """Write the graph under a temporary name, fsynced; None when the database itself is gone (its
+        folder is never created again). OSError when the disk is full: nothing is left behind."""
+        if not os.path.exists(self.database_file):
+            return None
+        if not self.folder.is_dir():
+            self.folder.mkdir()  # never parents: a deleted database directory stays deleted
+            _fsync_folder(self.folder.parent)
+        final = self.path(stamp.token, stamp.save)
         partial = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        graph.ann.save(partial)
-        with open(partial, "rb+") as handle:
-            os.fsync(handle.fileno())
+        try:
+            ann.save(partial, stamp)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return partial
+
+    def publish(self, partial: Path, stamp: GraphStamp) -> Path:
+        """Give a written graph its name (inside the transaction that records it) and make the rename durable."""
+        final = self.path(stamp.token, stamp.save)
         os.replace(partial, final)
-        for old in self.folder.glob(f"{graph.entry.token}.*.usearch"):
-            if old != final:
+        _fsync_folder(self.folder)
+        return final
+
+    def remove_except(self, token: str, keep: set[Path]) -> None:
+        """Delete ``token``'s saved graphs but ``keep`` (best effort: a file in use stays readable to its users)."""
+        for old in self.folder.glob(f"{token}.*.usearch"):
+            if old not in keep:
                 old.unlink(missing_ok=True)
 
     def prune(self, live_tokens: set[str]) -> None:
         """Delete the files of indexes that no longer exist."""
         if self.folder.is_dir():
-            for path in self.folder.glob("*.usearch"):
+            for path in [*self.folder.glob("*.usearch"), *self.folder.glob("*.usearch.corrupt")]:
                 if path.name.split(".")[0] not in live_tokens:
                     path.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """A rename or a new entry survives power loss once its folder is fsynced (POSIX; a no-op elsewhere)."""
+    if os.name != "posix":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphFiles | None) -> None:
@@ -160,14 +231,14 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
         )
         if start_over:
             graph.ann, graph.watermark, graph.rootpage, graph.unsaved = None, -1, rootpage, 0
-            saved = files.newest(entry.token, rootpage, current.compacted_through, position) if files else None
-            if saved is not None:
+            saved = saved_graph(cursor, quote, schema, entry.token) if files else None
+            # The file the database names, of this table's b-tree, whose log entries are all still there.
+            if files and saved and saved.rootpage == rootpage and current.compacted_through <= saved.watermark <= position:
                 dim = _column_dim(cursor, quote, schema, entry)
-                try:
-                    graph.ann = AnnGraph.load(saved[0], entry.metric, dim) if dim else None
-                    graph.watermark = saved[1] if graph.ann is not None else -1
-                except (OSError, RuntimeError, ValueError):
-                    graph.ann, graph.watermark = None, -1
+                if dim:
+                    stamp = GraphStamp(entry.token, saved.save, rootpage, saved.watermark, entry.metric, dim)
+                    graph.ann = files.load(graph, stamp)
+                    graph.watermark = saved.watermark if graph.ann is not None else -1
         if graph.ann is None or graph.watermark < 0:
             rowids, vectors = read_vectors(cursor, quote, schema, entry.table, entry.column, None)
             full_build = True
@@ -219,32 +290,79 @@ def _column_dim(cursor: Any, quote: Quote, schema: str, entry: IndexEntry) -> in
 
 
 def maybe_save(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphFiles | None) -> None:
-    """Save the graph when enough changed, then drop the log entries it holds (best effort)."""
+    """Save the graph when enough changed, and drop the log entries it holds (best effort: a search never
+    waits for a writer, and a failed save leaves the previous graph and the table as they were)."""
     if files is None or graph.ann is None:
         return
-    if graph.unsaved < max(SAVE_MIN, SAVE_SHARE * len(graph.ann)):
+    if graph.unsaved < max(SAVE_MIN, SAVE_SHARE * len(graph.ann)) or time.monotonic() < graph.retry_at:
         return
-    try:
-        files.save(graph)
-    except OSError as exc:  # a read-only folder, a full disk: keep serving from memory, log once per try
-        log.warning("vector index %r: could not save its graph beside the database (%s)", graph.entry.name, exc)
+    if not files.writable:
+        if not graph.told_read_only:
+            graph.told_read_only = True
+            log.warning("vector index %r: %s is opened read-only, so its graph (%d rows) is kept in memory and not "
+                        "saved; each new process builds it again from the table", graph.entry.name,
+                        files.database_file, len(graph.ann))
         graph.unsaved = 0
         return
-    graph.unsaved = 0
+    dim = graph.ann.dim
+    stamp = GraphStamp(graph.entry.token, secrets.token_hex(16), graph.rootpage, graph.watermark, graph.entry.metric,
+                       dim)
+    try:
+        partial = files.write(graph.ann, stamp)
+    except OSError as exc:  # a full disk, a read-only folder: keep serving from memory, try again later
+        log.warning("vector index %r: could not save its graph beside the database (%s); the previous one is kept",
+                    graph.entry.name, exc)
+        graph.retry_at = time.monotonic() + SAVE_RETRY_SECONDS
+        return
+    if partial is None:  # the database file was deleted: nothing is recreated
+        graph.unsaved = 0
+        return
+    if _record(graph, cursor, quote, schema, files, partial, stamp):
+        graph.unsaved = 0
+    else:
+        partial.unlink(missing_ok=True)
+        graph.retry_at = time.monotonic() + SAVE_RETRY_SECONDS
+
+
+def _record(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphFiles, partial: Path,
+            stamp: GraphStamp) -> bool:
+    """The write transaction of a save: compact the log, name the new file, rename it; then drop the old one."""
     timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
     cursor.execute("PRAGMA busy_timeout = 0")  # never make a search wait for writers
+    final: Path | None = None
+    previous: SavedGraph | None = None
     try:
-        cursor.execute("BEGIN IMMEDIATE")
-    except Exception:  # a writer holds the database: compact at a later save
-        cursor.execute(f"PRAGMA busy_timeout = {int(timeout)}")
-        return
-    try:
-        compact(cursor, quote, schema, graph.entry.token, graph.watermark)
-        cursor.execute("COMMIT")
-    except Exception:
-        cursor.execute("ROLLBACK")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except Exception:  # a writer holds the database: save at a later search
+            return False
+        try:
+            current = installed(cursor, quote, schema).get(graph.entry.name)
+            if current is None or current.token != stamp.token or current.compacted_through > stamp.watermark:
+                cursor.execute("ROLLBACK")  # dropped, replaced, or a newer graph was saved meanwhile
+                return False
+            previous = saved_graph(cursor, quote, schema, stamp.token)
+            record_saved_graph(cursor, quote, schema, stamp.token,
+                               SavedGraph(stamp.save, stamp.watermark, stamp.rootpage))
+            final = files.publish(partial, stamp)
+            keep = {final} | ({files.path(stamp.token, previous.save)} if previous else set())
+            files.remove_except(stamp.token, keep)  # files no database state names (crashed saves)
+            cursor.execute("COMMIT")
+        except Exception as exc:
+            try:
+                cursor.execute("ROLLBACK")
+            except Exception:
+                pass  # SQLite already rolled back (a failed COMMIT)
+            if final is not None:
+                final.unlink(missing_ok=True)
+            log.warning("vector index %r: could not record its saved graph (%s); the previous one is kept",
+                        graph.entry.name, exc)
+            return False
     finally:
         cursor.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    if previous is not None and previous.save != stamp.save:
+        files.path(stamp.token, previous.save).unlink(missing_ok=True)
+    return True
 
 
 def reconcile_change_logs(dbapi_connection: Any, quote: Quote) -> None:
