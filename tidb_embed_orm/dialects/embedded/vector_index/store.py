@@ -233,7 +233,8 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
             graph.ann, graph.watermark, graph.rootpage, graph.unsaved = None, -1, rootpage, 0
             saved = saved_graph(cursor, quote, schema, entry.token) if files else None
             # The file the database names, of this table's b-tree, whose log entries are all still there.
-            if files and saved and saved.rootpage == rootpage and current.compacted_through <= saved.watermark <= position:
+            usable = saved and saved.rootpage == rootpage and current.compacted_through <= saved.watermark <= position
+            if files and saved and usable:
                 dim = _column_dim(cursor, quote, schema, entry)
                 if dim:
                     stamp = GraphStamp(entry.token, saved.save, rootpage, saved.watermark, entry.metric, dim)

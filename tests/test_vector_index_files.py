@@ -1,0 +1,346 @@
+"""The saved graph beside an embedded database is a verified cache: damaged, foreign or out-of-date files
+are never used (and never crash the process), a failed save leaves the previous graph, and nothing the
+user deleted is created again.
+
+Searches after damage run in a fresh process: a crash (a segfault in the graph walk) fails the test
+instead of killing pytest, and nothing cached in this process hides what a new user would see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select
+
+from tidb_embed_orm import Vector, VectorIndex
+
+ROOT = Path(__file__).resolve().parents[1]
+DIM = 24
+ROWS = 4000
+
+
+def table() -> Table:
+    return Table("docs", MetaData(), Column("id", Integer, primary_key=True), Column("v", Vector(DIM)),
+                 VectorIndex("ix_docs_v", "v"))
+
+
+def add_rows(path: Path, start: int, count: int, seed: int) -> None:
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    docs = table()
+    docs.metadata.create_all(engine)
+    rng = np.random.default_rng(seed)
+    with engine.begin() as conn:
+        conn.execute(insert(docs), [{"id": start + i, "v": rng.standard_normal(DIM)} for i in range(count)])
+    engine.dispose()
+
+
+def search_once(path: Path) -> None:
+    """A search in this process: builds (or catches up) the graph and saves it."""
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    docs = table()
+    with engine.connect() as conn:
+        conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(np.ones(DIM))).limit(3)).all()
+    engine.dispose()
+
+
+SEARCH = """
+import json, logging, sys
+import numpy as np
+from sqlalchemy import create_engine, select
+sys.path.insert(0, {tests!r})
+from test_vector_index_files import table, DIM
+from tidb_embed_orm.dialects.embedded.vector_index import ann
+
+warnings = []
+
+class Keep(logging.Handler):
+    def emit(self, record):
+        warnings.append(record.getMessage())
+
+logging.getLogger("tidb_embed_orm").addHandler(Keep(logging.WARNING))
+engine = create_engine("sqlite+tidb_embed:///{path}")
+docs = table()
+queries = np.random.default_rng(7).standard_normal((20, DIM))
+indexed, walked, scan = [], [], []
+exact_work = ann.EXACT_WORK
+with engine.connect() as conn:
+    for q in queries:
+        distance = docs.c.v.cosine_distance(q)
+        ann.EXACT_WORK = 0  # walk the graph's links, as large tables do: damaged links are what crash a walk
+        walked.append(conn.execute(select(docs.c.id).order_by(distance).limit(10)).scalars().all())
+        ann.EXACT_WORK = exact_work  # every stored vector compared: the answer is exact unless a vector is wrong
+        indexed.append(conn.execute(select(docs.c.id).order_by(distance).limit(10)).scalars().all())
+        scan.append(conn.execute(select(docs.c.id).order_by(distance + 0).limit(10)).scalars().all())
+engine.dispose()
+print(json.dumps({{"indexed": indexed, "walked": walked, "scan": scan, "warnings": warnings}}))
+"""
+
+
+def fresh_process_search(path: Path) -> dict:
+    done = subprocess.run([sys.executable, "-c", SEARCH.format(tests=str(ROOT / "tests"), path=path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"the search process died ({done.returncode}): {done.stderr[-2000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def folder(path: Path) -> Path:
+    return Path(f"{path}-tidb-vector")
+
+
+def graphs(path: Path) -> list[Path]:
+    return sorted(folder(path).glob("*.usearch"))
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory) -> Path:
+    """A database with a saved graph, copied (with its folder) by each test."""
+    path = tmp_path_factory.mktemp("original") / "docs.db"
+    add_rows(path, 0, ROWS, seed=1)
+    search_once(path)
+    assert len(graphs(path)) == 1
+    return path
+
+
+@pytest.fixture
+def copy(original, tmp_path) -> Path:
+    path = tmp_path / "docs.db"
+    shutil.copy(original, path)
+    shutil.copytree(folder(original), folder(path))
+    return path
+
+
+def assert_scan_answer(result: dict) -> None:
+    """The index's answer is the scan's; its graph walk finds (almost) the same rows (HNSW is approximate)."""
+    assert result["indexed"] == result["scan"]
+    hits = sum(len(set(walked) & set(scan)) for walked, scan in zip(result["walked"], result["scan"], strict=True))
+    assert hits / sum(len(scan) for scan in result["scan"]) >= 0.95
+
+
+def test_an_intact_graph_is_loaded_not_rebuilt(copy):
+    before = graphs(copy)
+    result = fresh_process_search(copy)
+    assert_scan_answer(result)
+    assert result["warnings"] == []
+    assert graphs(copy) == before  # a rebuild saves a new file under a new name
+
+
+def zero_tail(data: bytearray, rng) -> None:
+    data[len(data) * 3 // 4 :] = bytes(len(data) - len(data) * 3 // 4)
+
+
+def zero_before_trailer(data: bytearray, rng) -> None:  # usearch's header and our trailer intact
+    end = len(data) - 400
+    data[end - 200_000 : end] = bytes(200_000)
+
+
+def garbage_in_the_middle(data: bytearray, rng) -> None:
+    middle = len(data) // 2
+    data[middle : middle + 65536] = rng.integers(0, 256, 65536, dtype=np.uint8).tobytes()
+
+
+def five_bit_flips_in_the_last_quarter(data: bytearray, rng) -> None:
+    for at in rng.integers(len(data) * 3 // 4, len(data) - 400, 5):
+        data[at] ^= 1 << int(rng.integers(0, 8))
+
+
+def one_bit_flip_in_the_header(data: bytearray, rng) -> None:
+    data[40] ^= 0x10
+
+
+def one_bit_flip_in_the_trailer(data: bytearray, rng) -> None:
+    data[len(data) - 60] ^= 0x01
+
+
+def truncated_by_one_byte(data: bytearray, rng) -> None:
+    del data[-1:]
+
+
+def truncated_to_half(data: bytearray, rng) -> None:
+    del data[len(data) // 2 :]
+
+
+def emptied(data: bytearray, rng) -> None:
+    del data[:]
+
+
+DAMAGE = [zero_tail, zero_before_trailer, garbage_in_the_middle, five_bit_flips_in_the_last_quarter,
+          one_bit_flip_in_the_header, one_bit_flip_in_the_trailer, truncated_by_one_byte, truncated_to_half, emptied]
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=[d.__name__ for d in DAMAGE])
+def test_a_damaged_graph_is_set_aside_with_one_warning_and_rebuilt(copy, damage):
+    (saved,) = graphs(copy)
+    data = bytearray(saved.read_bytes())
+    damage(data, np.random.default_rng(len(data)))
+    saved.write_bytes(bytes(data))
+    result = fresh_process_search(copy)
+    assert_scan_answer(result)
+    assert len(result["warnings"]) == 1 and str(saved) in result["warnings"][0], result["warnings"]
+    assert Path(f"{saved}.corrupt").exists() and not saved.exists()
+    (rebuilt,) = graphs(copy)  # rebuilt from the table and saved anew
+    again = fresh_process_search(copy)
+    assert_scan_answer(again)
+    assert again["warnings"] == [] and graphs(copy) == [rebuilt]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bit_flips_anywhere_never_crash_the_search(copy, seed):
+    (saved,) = graphs(copy)
+    data = bytearray(saved.read_bytes())
+    rng = np.random.default_rng(100 + seed)
+    for at in rng.integers(0, len(data), 3):
+        data[at] ^= 1 << int(rng.integers(0, 8))
+    saved.write_bytes(bytes(data))
+    result = fresh_process_search(copy)
+    assert_scan_answer(result)
+    assert len(result["warnings"]) == 1
+
+
+def test_a_graph_of_another_database_with_the_same_name_is_not_used(copy, tmp_path):
+    other = tmp_path / "other" / "docs.db"
+    other.parent.mkdir()
+    add_rows(other, 0, ROWS, seed=2)  # same table, same ids, same log positions, other vectors
+    search_once(other)
+    (ours,) = graphs(copy)
+    (theirs,) = graphs(other)
+    shutil.copy(theirs, ours)  # under the very name this database expects
+    result = fresh_process_search(copy)
+    assert_scan_answer(result)
+    assert len(result["warnings"]) == 1 and "another database" in result["warnings"][0]
+
+
+def test_the_folder_of_a_fork_is_not_used(copy, tmp_path):
+    fork = tmp_path / "fork" / "docs.db"
+    fork.parent.mkdir()
+    shutil.copy(copy, fork)
+    shutil.copytree(folder(copy), folder(fork))
+    add_rows(fork, ROWS, 1500, seed=3)
+    search_once(fork)  # the fork saves a graph of its own history
+    add_rows(copy, ROWS, 1500, seed=4)  # the same ids and log positions, other vectors
+    shutil.rmtree(folder(copy))
+    shutil.copytree(folder(fork), folder(copy))
+    result = fresh_process_search(copy)
+    assert_scan_answer(result)
+
+
+def test_a_restored_older_database_beside_a_newer_graph_folder(copy, tmp_path):
+    backup = tmp_path / "backup.db"
+    shutil.copy(copy, backup)
+    add_rows(copy, ROWS, 1500, seed=5)
+    search_once(copy)  # a newer graph replaces the one the backup names
+    shutil.copy(backup, copy)  # restore the .db alone
+    Path(f"{copy}-wal").unlink(missing_ok=True)
+    add_rows(copy, ROWS, 1500, seed=6)  # log positions move past the newer graph's, with other rows
+    result = fresh_process_search(copy)
+    assert_scan_answer(result)
+    assert result["warnings"] == []
+
+
+def test_a_newer_database_beside_an_older_graph_folder(copy, tmp_path):
+    older_folder = tmp_path / "older-folder"
+    shutil.copytree(folder(copy), older_folder)
+    add_rows(copy, ROWS, 1500, seed=7)
+    search_once(copy)
+    shutil.rmtree(folder(copy))
+    shutil.copytree(older_folder, folder(copy))
+    result = fresh_process_search(copy)
+    assert_scan_answer(result)
+    assert result["warnings"] == []
+
+
+FULL_DISK = """
+import logging, resource, signal, sys
+import numpy as np
+from sqlalchemy import create_engine, insert, select
+sys.path.insert(0, {tests!r})
+from test_vector_index_files import table, DIM, ROWS
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stdout)
+engine = create_engine("sqlite+tidb_embed:///{path}")
+docs = table()
+rng = np.random.default_rng(11)
+with engine.begin() as conn:  # enough changes for the next search to save a new graph
+    conn.execute(insert(docs), [{{"id": ROWS + i, "v": rng.standard_normal(DIM)}} for i in range(1200)])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+with engine.connect() as conn:
+    print("found", conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(np.ones(DIM))).limit(3)).all())
+engine.dispose()
+"""
+
+
+def test_a_save_that_runs_out_of_space_keeps_the_previous_graph(copy):
+    (saved,) = graphs(copy)
+    before = saved.read_bytes()
+    limit = len(before) // 2  # the database's own writes fit; a whole graph does not
+    script = FULL_DISK.format(tests=str(ROOT / "tests"), path=copy, limit=limit)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "found" in done.stdout and "could not save its graph" in done.stdout
+    assert graphs(copy) == [saved] and saved.read_bytes() == before  # the previous graph, untouched
+    assert not [p for p in folder(copy).iterdir() if p.name.endswith(".tmp")]  # no partial file left
+    result = fresh_process_search(copy)  # loads the previous graph and folds the 1,200 rows from the log
+    assert_scan_answer(result)
+    assert result["warnings"] == []
+    assert len(result["scan"][0]) == 10
+
+
+def test_a_deleted_database_directory_is_not_created_again(tmp_path):
+    directory = tmp_path / "gone"
+    directory.mkdir()
+    path = directory / "docs.db"
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    docs = table()
+    docs.metadata.create_all(engine)
+    rng = np.random.default_rng(12)
+    with engine.begin() as conn:
+        conn.execute(insert(docs), [{"id": i, "v": rng.standard_normal(DIM)} for i in range(2000)])
+    with engine.connect() as conn:
+        conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(np.ones(DIM))).limit(3)).all()
+        shutil.rmtree(directory)  # the user removes the database while a connection is open
+        conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(-np.ones(DIM))).limit(3)).all()
+    with engine.connect() as conn:
+        conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(np.ones(DIM))).limit(3)).all()
+    engine.dispose()
+    assert not directory.exists()
+
+
+def test_dispose_closes_the_connections_the_engine_opened(tmp_path):
+    path = tmp_path / "docs.db"
+    add_rows(path, 0, 300, seed=13)
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    docs = table()
+    stmt = select(docs.c.id).order_by(docs.c.v.cosine_distance(np.ones(DIM))).limit(3)
+    with engine.connect() as conn:
+        expected = conn.execute(stmt).scalars().all()
+    readers = list(engine.dialect.vector_indexes._readers.values())
+    assert readers
+    engine.dispose()
+    assert not engine.dialect.vector_indexes._readers
+    for reader in readers:
+        with pytest.raises(Exception, match="closed"):
+            reader.connection.execute("SELECT 1")
+    if sys.platform.startswith("linux"):  # no descriptor of the database file is left open in this process
+        fds = Path("/proc/self/fd")
+        assert not [fd for fd in fds.iterdir() if os.path.realpath(fd) == os.path.realpath(path)]
+    with engine.connect() as conn:  # a disposed engine is used again as before
+        assert conn.execute(stmt).scalars().all() == expected
+    engine.dispose()
+
+
+def test_saved_graph_files_are_named_by_the_database(copy):
+    """What the docs page says about the folder: one file per index, named by the save the database records."""
+    (saved,) = graphs(copy)
+    engine = create_engine(f"sqlite+tidb_embed:///{copy}")
+    with engine.connect() as conn:
+        token, save = conn.exec_driver_sql("SELECT token, save FROM _tidb_embed_vector_graph").one()
+    engine.dispose()
+    assert saved.name == f"{token}.{save}.usearch"
+    assert saved.read_bytes()[-8:] == b"TIDBVEC1"
