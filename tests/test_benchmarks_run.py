@@ -18,6 +18,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_orm_bulk_insert.py", ["--rows", "100"], "ratio ORM / raw encode"),
         ("bench_vector_index.py", ["--rows", "3000", "--dim", "32", "--queries", "10", "--engines", "ours"], "recall@10 vs exact"),
         ("bench_codec.py", ["--count", "50"], "speed-up vs the faster alternative"),
+        ("bench_graph_open.py", ["--rows", "3000", "--dim", "32", "--trials", "3"], "of which the xxh3-128 digest"),
         ("bench_hybrid_search.py", ["--rows", "500", "--searches", "2", "--skip-quality"], "ratio hybrid / vector-only"),
         ("bench_tidb_path.py", ["--rows", "200", "--searches", "20", "--search-rows", "200"], "compiled cache: 1 compile(s)"),
     ],

@@ -89,6 +89,14 @@ def _verified_content(view: memoryview, expected: GraphStamp) -> memoryview:
     return view[:content_end]
 
 
+def _map(descriptor: int) -> mmap.mmap:
+    """A read-only map of a whole file; on Linux its pages are read in at once (the check reads them all)."""
+    populate = getattr(mmap, "MAP_POPULATE", 0)
+    if populate:
+        return mmap.mmap(descriptor, 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
+    return mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
+
+
 def _keys(rowids: np.ndarray) -> np.ndarray:
     """SQLite rowids are signed 64-bit; usearch keys are unsigned: reinterpret the bits."""
     return np.ascontiguousarray(rowids, dtype=np.int64).view(np.uint64)
@@ -181,7 +189,7 @@ class AnnGraph:
         with open(path, "rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
                 raise GraphFileError("it is empty")
-            mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            mapping = _map(handle.fileno())
         content = _verified_content(memoryview(mapping), stamp)
         graph = cls(stamp.metric, stamp.dim)
         graph._index.view(content)  # the verified bytes themselves: no second read of a file that may change
