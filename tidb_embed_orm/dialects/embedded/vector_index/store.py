@@ -78,6 +78,8 @@ class Graph:
     retry_at: float = 0.0
     #: the one message that a read-only database's graph lives in memory only was given
     told_read_only: bool = False
+    #: the last save failed (and said so): later failures are only logged at DEBUG until one succeeds
+    save_failed: bool = False
 
     @property
     def ready(self) -> bool:
@@ -311,15 +313,17 @@ def maybe_save(graph: Graph, cursor: Any, quote: Quote, schema: str, files: Grap
     try:
         partial = files.write(graph.ann, stamp)
     except OSError as exc:  # a full disk, a read-only folder: keep serving from memory, try again later
-        log.warning("vector index %r: could not save its graph beside the database (%s); the previous one is kept",
-                    graph.entry.name, exc)
+        (log.debug if graph.save_failed else log.warning)(
+            "vector index %r: could not save its graph beside the database (%s); the previous one is kept and "
+            "the save is tried again later", graph.entry.name, exc)
+        graph.save_failed = True
         graph.retry_at = time.monotonic() + SAVE_RETRY_SECONDS
         return
     if partial is None:  # the database file was deleted: nothing is recreated
         graph.unsaved = 0
         return
     if _record(graph, cursor, quote, schema, files, partial, stamp):
-        graph.unsaved = 0
+        graph.unsaved, graph.save_failed = 0, False
     else:
         partial.unlink(missing_ok=True)
         graph.retry_at = time.monotonic() + SAVE_RETRY_SECONDS
