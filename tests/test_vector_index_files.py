@@ -292,7 +292,8 @@ def test_a_save_that_runs_out_of_space_keeps_the_previous_graph(copy):
     assert len(result["scan"][0]) == 10
 
 
-def test_a_deleted_database_directory_is_not_created_again(tmp_path):
+@pytest.mark.parametrize("what", ["its directory", "the database and its graph folder"])
+def test_what_the_user_deleted_is_not_created_again(tmp_path, what):
     directory = tmp_path / "gone"
     directory.mkdir()
     path = directory / "docs.db"
@@ -300,16 +301,27 @@ def test_a_deleted_database_directory_is_not_created_again(tmp_path):
     docs = table()
     docs.metadata.create_all(engine)
     rng = np.random.default_rng(12)
+    nearest = select(docs.c.id).order_by(docs.c.v.cosine_distance(np.ones(DIM))).limit(3)
     with engine.begin() as conn:
         conn.execute(insert(docs), [{"id": i, "v": rng.standard_normal(DIM)} for i in range(2000)])
     with engine.connect() as conn:
-        conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(np.ones(DIM))).limit(3)).all()
-        shutil.rmtree(directory)  # the user removes the database while a connection is open
-        conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(-np.ones(DIM))).limit(3)).all()
-    with engine.connect() as conn:
-        conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(np.ones(DIM))).limit(3)).all()
+        conn.execute(nearest).all()  # built and saved
+        assert folder(path).is_dir()
+        if what == "its directory":
+            shutil.rmtree(directory)  # the user removes the database while a connection is open
+        else:
+            for leftover in [path, Path(f"{path}-wal"), Path(f"{path}-shm")]:
+                leftover.unlink(missing_ok=True)
+            shutil.rmtree(folder(path))
+        # the open connection still writes to the file it has open: enough for the next search to save
+        conn.execute(insert(docs), [{"id": 5000 + i, "v": rng.standard_normal(DIM)} for i in range(1500)])
+        conn.commit()
+        assert len(conn.execute(nearest).all()) == 3
     engine.dispose()
-    assert not directory.exists()
+    if what == "its directory":
+        assert not directory.exists()
+    else:
+        assert sorted(p.name for p in directory.iterdir()) == []
 
 
 def test_dispose_closes_the_connections_the_engine_opened(tmp_path):
@@ -344,3 +356,28 @@ def test_saved_graph_files_are_named_by_the_database(copy):
     engine.dispose()
     assert saved.name == f"{token}.{save}.usearch"
     assert saved.read_bytes()[-8:] == b"TIDBVEC1"
+
+
+def test_async_engine_dispose_closes_the_connections_the_engine_opened(tmp_path):
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    path = tmp_path / "docs.db"
+    add_rows(path, 0, 300, seed=14)
+    docs = table()
+
+    async def main() -> list:
+        engine = create_async_engine(f"sqlite+tidb_embed:///{path}")
+        async with engine.connect() as conn:
+            found = (await conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(np.ones(DIM))).limit(3))).all()
+        readers = list(engine.sync_engine.dialect.vector_indexes._readers.values())
+        await engine.dispose()
+        assert readers and not engine.sync_engine.dialect.vector_indexes._readers
+        return [reader.connection for reader in readers] + [found]
+
+    *connections, found = asyncio.run(main())
+    assert len(found) == 3
+    for connection in connections:
+        with pytest.raises(Exception, match="closed"):
+            connection.execute("SELECT 1")
