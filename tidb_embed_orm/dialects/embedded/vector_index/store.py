@@ -138,6 +138,7 @@ class GraphFiles:
         self.writable = writable
 
     def path(self, token: str, save: str) -> Path:
+        """The file of save ``save`` of index ``token`` (the name says which; the trailer inside is what is checked)."""
         return self.folder / f"{token}.{save}.usearch"
 
     def load(self, graph: Graph, stamp: GraphStamp) -> AnnGraph | None:
