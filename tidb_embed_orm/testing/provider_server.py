@@ -83,7 +83,11 @@ class ProviderServer:
                     action = "ok"
                 if action.isdigit():
                     headers = {"Retry-After": "0"} if action == "429" else {}
-                    return self._send(int(action), _error_body(provider, int(action), f"scripted {action}"), headers)
+                    message = f"scripted {action}"
+                    if action in ("401", "403"):  # as OpenAI does: the key quoted back
+                        sent = self.headers.get("Authorization") or self.headers.get("x-goog-api-key") or ""
+                        message = f"Incorrect API key provided: {sent.removeprefix('Bearer ')}"
+                    return self._send(int(action), _error_body(provider, int(action), message), headers)
                 if action == "malformed":
                     return self._send_raw(200, b"<html>not json</html>")
                 status, payload = server.answer(self.path, body, action)
