@@ -239,3 +239,34 @@ def test_a_text_over_the_models_limit_is_refused_before_a_paid_call():
         with pytest.raises(InputTooLongError, match="25 characters is longer than .* accepts \\(20 characters\\)"):
             embedder.embed(["short", "x" * 25])
         assert server.requests == []
+
+
+# -- HuggingFace: the current adapter's contract (pingcap/tidb PR #69981), case by case ------------
+
+
+def test_huggingface_options_go_beside_inputs_and_inputs_wins():
+    from tidb_embed_orm.embedders.huggingface_api import HuggingFaceInferenceEmbedder
+
+    from .hf_server import FeatureExtractionServer
+
+    with FeatureExtractionServer() as server:
+        embedder = HuggingFaceInferenceEmbedder("BAAI/bge-m3", api_key=KEY, base_url=server.base_url + "/")
+        embedder.embed(["test"], {"normalize": True})  # TestHuggingFaceEmbedder_WithOptions
+        embedder.embed(["test"], {"inputs": ["other"], "truncate": False})
+        embedder.embed(["test"])
+        embedder.embed([f"t{i}" for i in range(40)])
+        first, clash, plain, *batches = server.requests
+    assert first["path"] == "/models/BAAI/bge-m3/pipeline/feature-extraction"  # each segment escaped, base trimmed
+    assert first["authorization"] == f"Bearer {KEY}"
+    assert first["body"] == {"inputs": ["test"], "normalize": True}
+    assert clash["body"] == {"inputs": ["test"], "truncate": False}
+    assert plain["body"] == {"inputs": ["test"]}
+    assert [len(b["inputs"]) for b in batches] == [16, 16, 8]
+
+
+@pytest.mark.parametrize("base", ["ftp://hf.example/x", "router.huggingface.co/hf-inference", "http://hf.example"])
+def test_huggingface_base_is_http_or_https_only(base):
+    from tidb_embed_orm.embedders.huggingface_api import HuggingFaceInferenceEmbedder
+
+    with pytest.raises(EmbeddingUnavailableError, match="HuggingFace base URL"):
+        HuggingFaceInferenceEmbedder("BAAI/bge-m3", api_key=KEY, base_url=base)
