@@ -270,3 +270,14 @@ def test_huggingface_base_is_http_or_https_only(base):
 
     with pytest.raises(EmbeddingUnavailableError, match="HuggingFace base URL"):
         HuggingFaceInferenceEmbedder("BAAI/bge-m3", api_key=KEY, base_url=base)
+
+
+def test_the_key_stays_out_of_every_log_line(provider, server, caplog):
+    caplog.set_level("DEBUG")  # httpx and httpcore included
+    embedder = make(provider, server)
+    embedder.embed(["x"])
+    server.script[:] = ["401"]
+    with pytest.raises(ProviderAuthError):
+        embedder.embed(["y"])
+    assert caplog.records  # httpx did log the requests ...
+    assert KEY not in caplog.text and KEY[:10] not in caplog.text  # ... without the key

@@ -223,3 +223,49 @@ op.add_auto_embedding_column("posts", sa.Column("embedding", tidb_embed_orm.Auto
     sizes = [len(r["body"]["input"]) for r in openai_server.requests]
     assert sum(sizes) == 40 and max(sizes) <= 16
     engine.dispose()
+
+
+PER_PROVIDER = [
+    ("openai", AutoEmbeddingVector("openai/text-embedding-3-small", source="content", dim=16), {}, {}),
+    ("cohere", AutoEmbeddingVector("cohere/embed-v4.0", source="content", dim=256),
+     {"input_type": "search_document"}, {"input_type": "search_query"}),
+    ("jina_ai", AutoEmbeddingVector("jina_ai/jina-embeddings-v3", source="content", dim=32),
+     {"task": "retrieval.passage"}, {"task": "retrieval.query"}),
+    ("gemini", AutoEmbeddingVector("gemini/gemini-embedding-001", source="content", dim=128),
+     {"task_type": "RETRIEVAL_DOCUMENT"}, {"task_type": "RETRIEVAL_QUERY"}),
+    ("nvidia_nim", AutoEmbeddingVector("nvidia_nim/nvidia/nv-embed-v1", source="content"),
+     {"input_type": "passage"}, {"input_type": "query"}),
+]
+
+
+def sent_options(provider, body):
+    """The EMBED_TEXT options as they reached the server (Gemini: on each request of the batch)."""
+    fixed = {"model", "input", "texts", "encoding_format", "embedding_type", "content",
+             "dimensions", "output_dimension", "output_dimensionality"}
+    items = body["requests"] if provider == "gemini" else [body]
+    found = [{k: v for k, v in item.items() if k not in fixed} for item in items]
+    assert all(options == found[0] for options in found)
+    return found[0]
+
+
+@pytest.mark.parametrize("client_mode", [False, True], ids=["embedded", "client-mode"])
+@pytest.mark.parametrize("provider, column_type, stored, query", PER_PROVIDER, ids=[p[0] for p in PER_PROVIDER])
+def test_every_provider_stores_and_searches_with_its_own_options(tmp_path, provider, column_type, stored, query,
+                                                                 client_mode):
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'p.db'}")
+    if client_mode:
+        engine = use_client_embedding(engine)
+    table = docs_table(column_type)
+    table.create(engine)
+    with ProviderServer(provider) as server:
+        configure_provider(engine, provider, KEY, base_url=server.base_url)
+        with engine.begin() as conn:
+            conn.execute(insert(table), [{"id": i, "content": f"document {i}"} for i in range(20)])
+        with engine.connect() as conn:
+            assert nearest(conn, table, "which document?") in range(20)  # the server's vectors mean nothing
+            assert rows(conn, "SELECT DISTINCT vec_dims(embedding) FROM docs") == [(column_type.dim,)]
+        *writes, search = server.requests
+    assert sum(len(w["body"].get("requests") or w["body"].get("input") or w["body"]["texts"]) for w in writes) == 20
+    assert all(sent_options(provider, w["body"]) == stored for w in writes)
+    assert sent_options(provider, search["body"]) == query
+    engine.dispose()
