@@ -27,6 +27,8 @@ ENV_KEYS: dict[str, tuple[str, ...]] = {
     "nvidia_nim": ("NVIDIA_API_KEY", "NVIDIA_NIM_API_KEY", "TIDB_EXP_EMBED_NVIDIA_NIM_API_KEY"),
     "huggingface": ("HF_TOKEN", "TIDB_EXP_EMBED_HUGGINGFACE_API_KEY"),
 }
+#: Environment variable pointing the HuggingFace Inference API client at another endpoint.
+HF_BASE_URL_ENV = "TIDB_EMBED_ORM_HF_BASE_URL"
 #: Environment variables pointing a provider at another endpoint (TiDB has one only for OpenAI).
 ENV_BASES: dict[str, tuple[str, ...]] = {
     "openai": ("TIDB_EXP_EMBED_OPENAI_API_BASE", "OPENAI_BASE_URL"),
@@ -34,7 +36,7 @@ ENV_BASES: dict[str, tuple[str, ...]] = {
     "jina_ai": ("TIDB_EMBED_ORM_JINA_AI_BASE_URL",),
     "gemini": ("TIDB_EMBED_ORM_GEMINI_BASE_URL",),
     "nvidia_nim": ("TIDB_EMBED_ORM_NVIDIA_NIM_BASE_URL",),
-    "huggingface": ("TIDB_EMBED_ORM_HF_BASE_URL",),
+    "huggingface": (HF_BASE_URL_ENV,),
 }
 assert set(ENV_KEYS) == {p for p, v in PROVIDER_KEY_VARIABLES.items() if v}
 

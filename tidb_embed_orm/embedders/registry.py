@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +16,6 @@ from .provider_keys import ENV_KEYS, credentials_for
 if TYPE_CHECKING:
     from ..providers import ProviderCredentials
 
-#: Environment variable pointing the HuggingFace Inference API client at another endpoint.
-HF_BASE_URL_ENV = "TIDB_EMBED_ORM_HF_BASE_URL"
 
 _EMBEDDERS: dict[str, Embedder] = {}
 _LOCAL_PATHS: dict[str, Path] = {}
@@ -91,16 +88,11 @@ def resolve_embedder(
         path = find_local_model(repo, _LOCAL_PATHS)
         if path is not None:
             return load_local_model(path, repo)
-        configured = credentials(provider) if credentials is not None else None
-        token = os.environ.get("HF_TOKEN")
-        if (configured is not None and configured.key is not None) or token:
+        key, base = credentials_for(provider, credentials(provider) if credentials is not None else None)
+        if key is not None:  # the engine's key, else HF_TOKEN / TIDB_EXP_EMBED_HUGGINGFACE_API_KEY
             from .huggingface_api import HuggingFaceInferenceEmbedder
 
-            return HuggingFaceInferenceEmbedder(
-                repo,
-                api_key=configured.key if configured is not None and configured.key is not None else token,
-                base_url=(configured.base_url if configured is not None else None) or os.environ.get(HF_BASE_URL_ENV),
-            )
+            return HuggingFaceInferenceEmbedder(repo, api_key=key, base_url=base)
     hint = install_hint(repo) if provider == "huggingface" else None
     raise EmbeddingUnavailableError(
         f"no embedder can serve {model!r} on this machine. "
