@@ -281,3 +281,11 @@ def test_the_key_stays_out_of_every_log_line(provider, server, caplog):
         embedder.embed(["y"])
     assert caplog.records  # httpx did log the requests ...
     assert KEY not in caplog.text and KEY[:10] not in caplog.text  # ... without the key
+
+
+def test_an_oversized_answer_is_refused_unread(provider, server, monkeypatch):
+    from tidb_embed_orm.embedders import provider_http
+
+    monkeypatch.setattr(provider_http, "MAX_RESPONSE_BYTES", 1024)
+    with pytest.raises(EmbeddingFailedError, match="answered more than 0 MB .* refusing to read it"):
+        make(provider, server).embed([f"text {i}" for i in range(16)])

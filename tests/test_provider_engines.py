@@ -269,3 +269,15 @@ def test_every_provider_stores_and_searches_with_its_own_options(tmp_path, provi
     assert all(sent_options(provider, w["body"]) == stored for w in writes)
     assert sent_options(provider, search["body"]) == query
     engine.dispose()
+
+
+def test_raw_tidb_sql_with_a_capitalised_provider(engine, openai_server):
+    # TiDB trims and lower-cases the provider of EMBED_TEXT's model name; so does the embedded engine.
+    configure_provider(engine, "openai", KEY, base_url=openai_server.base_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE notes (id INT PRIMARY KEY, c TEXT, v VECTOR(16) GENERATED ALWAYS AS "
+            """(EMBED_TEXT('OpenAI/text-embedding-3-small', c, '{"dimensions": 16}')) STORED)""")
+        conn.exec_driver_sql("INSERT INTO notes (id, c) VALUES (1, 'alpha'), (2, 'beta')")
+        assert rows(conn, "SELECT count(*) FROM notes WHERE vec_dims(v) = 16") == [(2,)]
+    assert openai_server.requests[0]["body"]["model"] == "text-embedding-3-small"
