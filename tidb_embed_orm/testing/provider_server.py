@@ -52,6 +52,18 @@ def _error_body(provider: str, status: int, message: str) -> dict[str, Any]:
     return {"detail": message}  # Jina AI, NVIDIA NIM
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up (a timeout being tested) is not an error worth a traceback on stderr."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 class ProviderServer:
     """``with ProviderServer("openai") as server: ...`` — see the module docstring."""
 
@@ -105,7 +117,7 @@ class ProviderServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self.root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self.base_url = self.root + BASE_PATHS[provider]
