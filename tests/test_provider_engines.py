@@ -281,3 +281,21 @@ def test_raw_tidb_sql_with_a_capitalised_provider(engine, openai_server):
         conn.exec_driver_sql("INSERT INTO notes (id, c) VALUES (1, 'alpha'), (2, 'beta')")
         assert rows(conn, "SELECT count(*) FROM notes WHERE vec_dims(v) = 16") == [(2,)]
     assert openai_server.requests[0]["body"]["model"] == "text-embedding-3-small"
+
+
+def test_provider_defaults_survive_reflection_and_autogenerate_sees_no_change(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from tidb_embed_orm.alembic.render import python_source
+
+    metadata = MetaData()
+    Table("docs", metadata, Column("id", Integer, primary_key=True), Column("content", Text),
+          Column("embedding", AutoEmbeddingVector("cohere/embed-english-v3.0", source="content")))
+    metadata.create_all(engine)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        reflected = Table("docs", MetaData(), autoload_with=conn).c.embedding.type
+    assert reflected.options == {"input_type": "search_document", "input_type@search": "search_query"}
+    # A migration script spells the defaults out: it keeps meaning the same if the defaults change later.
+    assert "options={'input_type': 'search_document', 'input_type@search': 'search_query'}" in python_source(reflected)

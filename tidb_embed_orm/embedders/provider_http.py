@@ -8,7 +8,8 @@ does the rest, the same way for all of them:
 - texts go in batches of at most 16, as TiDB's batcher (``pkg/inference/embedding/batcher/batcher.go``,
   ``DefaultMaxBatchSize = 16``) sends them, or fewer where the provider's own limit is lower;
 - a timeout per request, and retries with exponential backoff on 429, 5xx, timeouts and dropped
-  connections, honouring ``Retry-After`` (TiDB never retries; a client running a bulk load must);
+  connections, honouring ``Retry-After`` up to ``max_backoff`` (TiDB never retries; a client running a
+  bulk load must); a refused connection fails at once (nothing is listening: offline, wrong port);
 - 401/403 names the key variable, 404 the model, 400/422 the options; the server's own message is
   quoted (cut short, the key masked), the key itself never appears anywhere.
 
