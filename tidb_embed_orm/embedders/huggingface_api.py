@@ -171,7 +171,8 @@ class HuggingFaceInferenceEmbedder:
         if status in (401, 403):
             return HuggingFaceAuthError(
                 f"the HuggingFace Inference API refused the API key ({status}) for {self.repo!r}: set a valid key "
-                "with configure_provider(engine, 'huggingface', key) or the HF_TOKEN environment variable"
+                "with configure_provider(engine, 'huggingface', key), SET @@GLOBAL.TIDB_EXP_EMBED_HUGGINGFACE_API_KEY "
+                "= '<API_KEY>' or the HF_TOKEN environment variable"
             )
         if status == 404:
             return EmbeddingUnavailableError(
