@@ -21,11 +21,14 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_graph_open.py", ["--rows", "3000", "--dim", "32", "--trials", "3"], "of which the xxh3-128 digest"),
         ("bench_hybrid_search.py", ["--rows", "500", "--searches", "2", "--skip-quality"], "ratio hybrid / vector-only"),
         ("bench_tidb_path.py", ["--rows", "200", "--searches", "20", "--search-rows", "200"], "compiled cache: 1 compile(s)"),
+        ("bench_providers.py", ["--texts", "64", "--dim", "64"], "ratio ours / SDK"),
     ],
 )
 def test_benchmark_runs(script, args, expected):
     # find_spec, not import: pytidb registers its own global SQLAlchemy hooks when imported.
     if script in ("bench_codec.py", "bench_tidb_path.py") and importlib.util.find_spec("pytidb") is None:
+        pytest.skip("benchmark-only dependency: pip install -e '.[bench]'")
+    if script == "bench_providers.py" and importlib.util.find_spec("openai") is None:
         pytest.skip("benchmark-only dependency: pip install -e '.[bench]'")
     if script == "bench_tidb_path.py":
         from tidb_embed_orm.testing.mariadb import MariaDBUnavailable, running_mariadb

@@ -111,7 +111,9 @@ def test_batching_counts_requests_at_the_server(client_engine, server):
     with Session(client_engine) as session:
         session.add_all([Doc(id=i, content=f"document {i} about topic {i % 17}") for i in range(1000)])
         session.commit()
-    assert len(server.requests) == math.ceil(1000 / 50)
+    # 20 batches of 50 from the service, each sent as TiDB's batcher sends: at most 16 texts a request
+    assert len(server.requests) == math.ceil(1000 / 50) * math.ceil(50 / 16)
+    assert max(len(r["inputs"]) for r in server.requests) == 16
     assert sum(len(r["inputs"]) for r in server.requests) == 1000
 
 

@@ -1,13 +1,18 @@
 """The embedding-model registry: what TiDB's EMBED_TEXT accepts, and what each model produces.
 
-Names are ``provider/model`` exactly as EMBED_TEXT takes them. The HuggingFace entries are the
-models of TiDB's "HuggingFace Embeddings" page; the others are the providers TiDB documents.
+Names are ``provider/model`` exactly as EMBED_TEXT takes them. Every entry is a model of TiDB's
+docs (pingcap/docs ``ai/integrations/vector-search-auto-embedding-*.md`` and
+``ai/integrations/embedding-huggingface.md``) unless ``verified=False`` says the provider documents it
+but TiDB's pages do not. Besides its size, an entry records what TiDB's docs say a column needs:
+the options a provider requires (Cohere's ``input_type``...), applied as defaults at declaration so
+that TiDB receives them too, and hard input limits, enforced before a paid call.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from .exc import DimensionError, UnknownModelError
 
@@ -20,6 +25,17 @@ PROVIDER_KEY_VARIABLES: dict[str, str | None] = {
     "gemini": "TIDB_EXP_EMBED_GEMINI_API_KEY",
     "nvidia_nim": "TIDB_EXP_EMBED_NVIDIA_NIM_API_KEY",
     "tidbcloud_free": None,  # hosted by TiDB Cloud: no key
+}
+
+#: How each provider is called in messages.
+PROVIDER_LABELS: dict[str, str] = {
+    "huggingface": "HuggingFace",
+    "openai": "OpenAI",
+    "cohere": "Cohere",
+    "jina_ai": "Jina AI",
+    "gemini": "Gemini",
+    "nvidia_nim": "NVIDIA NIM",
+    "tidbcloud_free": "TiDB Cloud",
 }
 
 #: TiDB's VECTOR type holds at most this many dimensions.
@@ -46,6 +62,15 @@ class EmbeddingModel:
     dim_option: str | None = None
     hosted_by_tidb: bool = False
     notes: str = field(default="", compare=False)
+    #: Hard input limit in characters, where the docs give one (checked before any call is made).
+    max_input_chars: int | None = None
+    #: False: the provider documents the model, TiDB's pages do not (TiDB passes any name through).
+    verified: bool = True
+    #: Options the docs say a column of this model needs: (key, for stored text, for query text),
+    #: written into the declaration as ``key`` and ``key@search`` when the user gives neither.
+    defaults: tuple[tuple[str, Any, Any], ...] = ()
+    #: For a TiDB-hosted model: the bring-your-own-key model giving the same vectors, if any.
+    byok: str | None = None
 
     @property
     def provider(self) -> str:
@@ -64,74 +89,104 @@ class EmbeddingModel:
     def supports_dim(self, dim: int) -> bool:
         return dim == self.dim or dim in self.dims
 
+    @property
+    def dim_paths(self) -> tuple[str, ...]:
+        """Where a size can be asked for in the options: ``key`` or ``outer.inner`` (Gemini's nested config)."""
+        if self.dim_option is None:
+            return ()
+        return (self.dim_option, *_NESTED_SIZE_PATHS.get(self.provider, ()))
+
 
 def _range(lo: int, hi: int, step: int) -> tuple[int, ...]:
     return tuple(range(lo, hi + 1, step))
 
 
+#: Sizes asked for by a nested option: Gemini's docs show {"embedding_config": {"output_dimensionality": N}}.
+_NESTED_SIZE_PATHS: dict[str, tuple[str, ...]] = {"gemini": ("embedding_config.output_dimensionality",)}
+
+_COHERE_INPUT_TYPE = (("input_type", "search_document", "search_query"),)
+_JINA_TASK = (("task", "retrieval.passage", "retrieval.query"),)
+_GEMINI_TASK = (("task_type", "RETRIEVAL_DOCUMENT", "RETRIEVAL_QUERY"),)
+_NIM_INPUT_TYPE = (("input_type", "passage", "query"),)
+#: Provider-wide defaults (every Cohere v3/v4 and Gemini embedding model takes them); others are per model.
+PROVIDER_DEFAULTS: dict[str, tuple[tuple[str, Any, Any], ...]] = {"cohere": _COHERE_INPUT_TYPE, "gemini": _GEMINI_TASK}
+
+_HF = "huggingface/"
 _MODELS: tuple[EmbeddingModel, ...] = (
-    # The seed page: HuggingFace Inference API, bring your own key.
-    EmbeddingModel("huggingface/intfloat/multilingual-e5-large", 1024, max_input_tokens=512),
-    EmbeddingModel("huggingface/BAAI/bge-m3", 1024, max_input_tokens=8192),
-    EmbeddingModel("huggingface/sentence-transformers/all-MiniLM-L6-v2", 384, max_input_tokens=256),
-    EmbeddingModel("huggingface/sentence-transformers/all-mpnet-base-v2", 768, max_input_tokens=384),
+    # HuggingFace Inference API, bring your own key (vector-search-auto-embedding-huggingface.md).
+    EmbeddingModel(_HF + "intfloat/multilingual-e5-large", 1024, max_input_tokens=512),
+    EmbeddingModel(_HF + "BAAI/bge-m3", 1024, max_input_tokens=8192),
+    EmbeddingModel(_HF + "sentence-transformers/all-MiniLM-L6-v2", 384, max_input_tokens=256),
+    EmbeddingModel(_HF + "sentence-transformers/all-mpnet-base-v2", 768, max_input_tokens=384),
     EmbeddingModel(
-        "huggingface/Qwen/Qwen3-Embedding-0.6B",
+        _HF + "Qwen/Qwen3-Embedding-0.6B",
         1024,
         max_input_tokens=512,
         notes="The HuggingFace Inference API may be unstable for this model.",
     ),
-    # Hosted by TiDB Cloud, free, no key.
+    # ... and the further models of embedding-huggingface.md (bert-base-uncased and
+    # distilbert-base-uncased are left out: they are not sentence-embedding models, so the
+    # feature-extraction API answers token vectors, which no VECTOR column can hold).
+    EmbeddingModel(_HF + "sentence-transformers/all-MiniLM-L12-v2", 384, max_input_tokens=256),
+    EmbeddingModel(_HF + "BAAI/bge-small-en-v1.5", 384, max_input_tokens=512),
+    EmbeddingModel(_HF + "BAAI/bge-base-en-v1.5", 768, max_input_tokens=512),
+    EmbeddingModel(_HF + "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2", 384, max_input_tokens=256),
+    EmbeddingModel(_HF + "sentence-transformers/paraphrase-multilingual-mpnet-base-v2", 768, max_input_tokens=384),
+    # Hosted by TiDB Cloud, free, no key (vector-search-auto-embedding-amazon-titan.md, -cohere.md).
     EmbeddingModel(
         "tidbcloud_free/amazon/titan-embed-text-v2",
         1024,
         dims=(512, 256),
         max_input_tokens=8192,
+        max_input_chars=50000,
         dim_option="dimensions",
         hosted_by_tidb=True,
     ),
-    EmbeddingModel("tidbcloud_free/cohere/embed-english-v3", 1024, max_input_tokens=512, hosted_by_tidb=True),
     EmbeddingModel(
-        "tidbcloud_free/cohere/embed-multilingual-v3", 1024, max_input_tokens=512, hosted_by_tidb=True
+        "tidbcloud_free/cohere/embed-english-v3", 1024, max_input_tokens=512, max_input_chars=2048,
+        hosted_by_tidb=True, defaults=_COHERE_INPUT_TYPE, byok="cohere/embed-english-v3.0",
     ),
-    # OpenAI.
     EmbeddingModel(
-        "openai/text-embedding-3-small", 1536, dims=_range(512, 1536, 1), max_input_tokens=8191,
+        "tidbcloud_free/cohere/embed-multilingual-v3", 1024, max_input_tokens=512, max_input_chars=2048,
+        hosted_by_tidb=True, defaults=_COHERE_INPUT_TYPE, byok="cohere/embed-multilingual-v3.0",
+    ),
+    # OpenAI: `dimensions` takes any size from 1 to the model's (OpenAI's API reference); TiDB's
+    # docs show 512-1536 and 256-3072 as examples and pass the option through unchecked.
+    EmbeddingModel(
+        "openai/text-embedding-3-small", 1536, dims=_range(1, 1536, 1), max_input_tokens=8191,
         dim_option="dimensions",
     ),
     EmbeddingModel(
-        "openai/text-embedding-3-large", 3072, dims=_range(256, 3072, 1), max_input_tokens=8191,
+        "openai/text-embedding-3-large", 3072, dims=_range(1, 3072, 1), max_input_tokens=8191,
         dim_option="dimensions",
     ),
-    EmbeddingModel("openai/text-embedding-ada-002", 1536, max_input_tokens=8191),
-    # Cohere.
+    EmbeddingModel("openai/text-embedding-ada-002", 1536, max_input_tokens=8191, verified=False),
+    # Cohere (vector-search-auto-embedding-cohere.md): v3 and v4 need input_type.
     EmbeddingModel(
         "cohere/embed-v4.0", 1536, dims=(256, 512, 1024), max_input_tokens=128000,
         dim_option="output_dimension",
     ),
     EmbeddingModel("cohere/embed-english-v3.0", 1024, max_input_tokens=512),
     EmbeddingModel("cohere/embed-multilingual-v3.0", 1024, max_input_tokens=512),
-    EmbeddingModel("cohere/embed-english-light-v3.0", 384, max_input_tokens=512),
-    EmbeddingModel("cohere/embed-multilingual-light-v3.0", 384, max_input_tokens=512),
-    # Jina AI.
-    EmbeddingModel(
-        "jina_ai/jina-embeddings-v4", 2048, dims=(128, 256, 512, 1024), max_input_tokens=32768,
-        dim_option="dimensions",
-    ),
+    EmbeddingModel("cohere/embed-english-light-v3.0", 384, max_input_tokens=512, verified=False),
+    EmbeddingModel("cohere/embed-multilingual-light-v3.0", 384, max_input_tokens=512, verified=False),
+    # Jina AI (vector-search-auto-embedding-jina-ai.md): v4 is documented at 2048 only.
+    EmbeddingModel("jina_ai/jina-embeddings-v4", 2048, max_input_tokens=32768, defaults=_JINA_TASK),
     EmbeddingModel(
         "jina_ai/jina-embeddings-v3", 1024, dims=(32, 64, 128, 256, 512, 768), max_input_tokens=8192,
-        dim_option="dimensions",
+        dim_option="dimensions", defaults=_JINA_TASK,
     ),
-    # Google Gemini.
+    # Google Gemini (vector-search-auto-embedding-gemini.md).
     EmbeddingModel(
         "gemini/gemini-embedding-001", 3072, dims=_range(128, 3072, 1), max_input_tokens=2048,
         dim_option="output_dimensionality",
     ),
-    # NVIDIA NIM.
+    # NVIDIA NIM (vector-search-auto-embedding-nvidia-nim.md).
     EmbeddingModel("nvidia_nim/baai/bge-m3", 1024, max_input_tokens=8192),
+    EmbeddingModel("nvidia_nim/nvidia/nv-embed-v1", 4096, defaults=_NIM_INPUT_TYPE),
     EmbeddingModel(
         "nvidia_nim/nvidia/llama-3.2-nv-embedqa-1b-v2", 2048, dims=(384, 512, 768, 1024),
-        max_input_tokens=8192, dim_option="dimensions",
+        max_input_tokens=8192, dim_option="dimensions", verified=False, defaults=_NIM_INPUT_TYPE,
     ),
 )
 
@@ -182,8 +237,48 @@ def _name_problem(provider: str, segments: list[str]) -> str | None:
     return None
 
 
+def normalize_model_name(name: str) -> str:
+    """``name`` with its provider trimmed and lower-cased, as TiDB reads it (``OpenAI/x`` is ``openai/x``)."""
+    if not isinstance(name, str) or "/" not in name:
+        return name
+    provider, _, model = name.partition("/")
+    return f"{provider.strip().lower()}/{model}"
+
+
+def get_model_or_none(name: str) -> EmbeddingModel | None:
+    """The registry entry of ``name`` (provider normalised), or None."""
+    return _REGISTRY.get(normalize_model_name(name))
+
+
+def defaults_for(name: str) -> tuple[tuple[str, Any, Any], ...]:
+    """The options a column of ``name`` needs when declared without them (see EmbeddingModel.defaults)."""
+    entry = get_model_or_none(name)
+    if entry is not None and entry.defaults:
+        return entry.defaults
+    return PROVIDER_DEFAULTS.get(normalize_model_name(name).split("/", 1)[0], ())
+
+
+def requested_sizes(entry: EmbeddingModel | None, options: Any) -> list[tuple[str, Any]]:
+    """Every (path, value) in ``options`` that asks a provider for a size: top-level size keys and nested paths."""
+    if not isinstance(options, dict):
+        return []
+    found = [(key, options[key]) for key in sorted(SIZE_OPTION_KEYS & set(options))]
+    paths = set(entry.dim_paths if entry is not None else ()) | {p for ps in _NESTED_SIZE_PATHS.values() for p in ps}
+    for path in sorted(paths):
+        outer, _, inner = path.partition(".")
+        nested = options.get(outer) if inner else None
+        if isinstance(nested, dict) and inner in nested:
+            found.append((path, nested[inner]))
+    return found
+
+
+#: EMBED_TEXT option keys that ask a provider for another output size (the registry's dim_option values).
+SIZE_OPTION_KEYS = frozenset({"dimensions", "output_dimension", "output_dimensionality"})
+
+
 def get_model(name: str) -> EmbeddingModel:
     """The registry entry of ``name``, or a clear error listing similar known models."""
+    name = normalize_model_name(name)
     parse_model_name(name)
     try:
         return _REGISTRY[name]
@@ -220,6 +315,7 @@ def check_dimensions(dim: int) -> int:
 
 def resolve_dim(name: str, dim: int | None) -> tuple[int, EmbeddingModel | None]:
     """The column dimension for ``name``: the registry's, or ``dim`` checked against it."""
+    name = normalize_model_name(name)
     parse_model_name(name)
     known = _REGISTRY.get(name)
     if known is None:

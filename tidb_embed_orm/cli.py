@@ -37,6 +37,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _models(args: argparse.Namespace) -> int:
+    if getattr(args, "action", None) == "pull":
+        from .embedders.pull import pull_model
+
+        print(pull_model(args.model, progress=not args.quiet))
+        return 0
     if args.provider is not None and args.provider not in PROVIDER_KEY_VARIABLES:
         raise UnknownProviderError(
             f"unknown provider {args.provider!r}; known providers: {', '.join(sorted(PROVIDER_KEY_VARIABLES))}"
@@ -44,7 +49,9 @@ def _models(args: argparse.Namespace) -> int:
     for model in list_models(args.provider):
         sizes = f"{model.dim}" + (" (selectable)" if model.dims else "")
         tokens = f", max {model.max_input_tokens} tokens" if model.max_input_tokens else ""
-        print(f"{model.name}: {sizes} dims, {'/'.join(model.metrics)}{tokens}")
+        chars = f", max {model.max_input_chars} characters" if model.max_input_chars else ""
+        unverified = " (not in TiDB's docs)" if not model.verified else ""
+        print(f"{model.name}: {sizes} dims, {'/'.join(model.metrics)}{tokens}{chars}{unverified}")
     return 0
 
 
@@ -74,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the embedding models TiDB's EMBED_TEXT accepts")
     models.add_argument("--provider", help=f"one of: {', '.join(sorted(PROVIDER_KEY_VARIABLES))}")
     models.set_defaults(run=_models)
+    model_actions = models.add_subparsers(dest="action", parser_class=_Parser)
+    pull = model_actions.add_parser(
+        "pull", help="download a huggingface/<org>/<name> model into the HuggingFace cache (size announced first)"
+    )
+    pull.add_argument("model", help="for example huggingface/BAAI/bge-m3")
     return parser
 
 

@@ -95,8 +95,20 @@ class UnsupportedOptionsError(EmbeddingFailedError):
     """EMBED_TEXT options an embedder cannot honour: refused, never silently ignored."""
 
 
-class HuggingFaceAuthError(EmbeddingFailedError):
-    """401/403: the key is wrong, missing or lacks permission."""
+class ProviderAuthError(EmbeddingFailedError):
+    """401/403 from an embedding provider: the key is wrong, missing or lacks permission."""
+
+
+class HuggingFaceAuthError(ProviderAuthError):
+    """401/403 from the HuggingFace Inference API."""
+
+
+class InputTooLongError(EmbeddingFailedError):
+    """A text longer than the model's documented input limit, refused before a paid call is made."""
+
+
+class ProviderOptionsWarning(UserWarning):
+    """EMBED_TEXT options TiDB passes on as they are, but the provider is known to ignore or reject."""
 
 
 class ProviderKeyError(TidbEmbedError, RuntimeError):

@@ -19,7 +19,7 @@ from sqlalchemy.engine.interfaces import Dialect
 
 from .catalog import PROVIDER_KEY_VARIABLES
 from .embedding_mode import mode_of
-from .exc import ProviderKeyError, UnknownProviderError
+from .exc import ProviderKeyError, TidbEmbedError, UnknownProviderError
 from .secrets import ApiKey
 
 if TYPE_CHECKING:
@@ -28,9 +28,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ProviderCredentials:
-    """A provider key kept in the client, and the endpoint to call (None: the provider's own)."""
+    """A provider key kept in the client, and the endpoint to call (None: the provider's own).
 
-    key: ApiKey
+    ``key`` is None where only a base URL was set (``SET @@GLOBAL.TIDB_EXP_EMBED_OPENAI_API_BASE``
+    before the key, or a keyless OpenAI-compatible server on this machine).
+    """
+
+    key: ApiKey | None
     base_url: str | None = None
 
 
@@ -145,7 +149,40 @@ def set_global(conn: Connection, variable: str | None, value: str | ApiKey, what
 
 
 def store_client_key(dialect: Dialect, provider: str, key: ApiKey, base_url: str | None = None) -> None:
-    _CLIENT_KEYS.setdefault(dialect, {})[provider] = ProviderCredentials(key, base_url)
+    """Keep ``key`` (and ``base_url`` when given) for ``provider``; a base set earlier stays, as on TiDB."""
+    if base_url is not None:
+        base_url = _checked_base(provider, base_url, sends_key=True)
+    keys = _CLIENT_KEYS.setdefault(dialect, {})
+    previous = keys.get(provider)
+    if base_url is None and previous is not None:
+        base_url = previous.base_url
+    keys[provider] = ProviderCredentials(key, base_url)
+    _forget_embedders(dialect, provider)
+
+
+def store_client_base(dialect: Dialect, provider: str, base_url: str) -> None:
+    """``SET @@GLOBAL.TIDB_EXP_EMBED_OPENAI_API_BASE = '...'`` on an engine embedding on the client ('' resets it)."""
+    base = _checked_base(provider, base_url, sends_key=False) if base_url.strip() else None
+    keys = _CLIENT_KEYS.setdefault(dialect, {})
+    previous = keys.get(provider)
+    keys[provider] = ProviderCredentials(previous.key if previous else None, base)
+    _forget_embedders(dialect, provider)
+
+
+def _checked_base(provider: str, base_url: str, *, sends_key: bool) -> str:
+    from .embedders.provider_http import check_base_url
+
+    try:
+        return check_base_url(provider, base_url, sends_key=sends_key)
+    except TidbEmbedError as exc:
+        raise ProviderKeyError(str(exc)) from None
+
+
+def _forget_embedders(dialect: Dialect, provider: str) -> None:
+    """Embedders made with the old key or base, and vectors from the old endpoint, are dropped."""
+    service = getattr(dialect, "embedding_service", None)
+    if service is not None:
+        service.forget_provider(provider)
 
 
 def client_credentials(dialect: Dialect, provider: str) -> ProviderCredentials | None:

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..catalog import _REGISTRY
+from ..catalog import get_model_or_none, requested_sizes
 from ..codec import Float32Array
 from ..exc import EmbeddingFailedError, TidbEmbedError
 from ..options import ProviderOptions
@@ -24,12 +24,11 @@ FeedKey = tuple[str, str | None]
 
 def expected_dim(model: str, options: ProviderOptions | None) -> int | None:
     """The size EMBED_TEXT(model, ..., options) must produce, when the registry knows it."""
-    entry = _REGISTRY.get(model)
+    entry = get_model_or_none(model)
     if entry is None:
         return None
-    if options and entry.dim_option:
-        size = options.get(entry.dim_option)
-        if isinstance(size, int):
+    for path, size in requested_sizes(entry, dict(options or {})):
+        if path in entry.dim_paths and isinstance(size, int) and not isinstance(size, bool):
             return size
     return entry.dim
 
@@ -177,6 +176,15 @@ class EmbeddingService:
         self._cache.move_to_end(key)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
+
+    def forget_provider(self, provider: str) -> None:
+        """Drop the embedders and cached vectors of ``provider``'s models (its key or endpoint changed)."""
+        prefix = provider + "/"
+        with self._lock:
+            for model in [m for m in self._embedders if m.startswith(prefix)]:
+                del self._embedders[model]
+            for key in [k for k in self._cache if k[0].startswith(prefix)]:
+                del self._cache[key]
 
     def clear_cache(self) -> None:
         with self._lock:

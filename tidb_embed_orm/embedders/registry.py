@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..catalog import parse_model_name
+from ..catalog import get_model_or_none, normalize_model_name, parse_model_name
 from ..exc import EmbeddingUnavailableError
 from .base import Embedder
 from .local import MODELS_DIR_ENV, find_local_model, load_local_model
+from .provider_keys import ENV_KEYS, credentials_for
 
 if TYPE_CHECKING:
     from ..providers import ProviderCredentials
 
-#: Environment variable pointing the HuggingFace Inference API client at another endpoint.
-HF_BASE_URL_ENV = "TIDB_EMBED_ORM_HF_BASE_URL"
 
 _EMBEDDERS: dict[str, Embedder] = {}
 _LOCAL_PATHS: dict[str, Path] = {}
@@ -25,6 +23,7 @@ _LOCAL_PATHS: dict[str, Path] = {}
 
 def register_embedder(model: str, embedder: Embedder) -> None:
     """Serve ``model`` (a ``provider/model`` name) with ``embedder`` on every client-side engine."""
+    model = normalize_model_name(model)
     parse_model_name(model)
     if not callable(getattr(embedder, "embed", None)):
         raise TypeError("an embedder needs an embed(texts) -> (n, dim) array method")
@@ -32,7 +31,8 @@ def register_embedder(model: str, embedder: Embedder) -> None:
 
 
 def unregister_embedder(model: str) -> None:
-    _EMBEDDERS.pop(model, None)
+    """Stop serving ``model`` with the embedder given to :func:`register_embedder`."""
+    _EMBEDDERS.pop(normalize_model_name(model), None)
 
 
 def register_local_model(model: str, path: str | Path) -> None:
@@ -72,25 +72,27 @@ def resolve_embedder(
 
     Otherwise EmbeddingUnavailableError naming every way to provide one.
     """
+    model = normalize_model_name(model)
     provider, repo = parse_model_name(model)
     if overrides and model in overrides:
         return overrides[model]
     if model in _EMBEDDERS:
         return _EMBEDDERS[model]
+    if provider == "tidbcloud_free":
+        raise EmbeddingUnavailableError(tidbcloud_free_message(model))
+    if provider in API_EMBEDDERS:
+        configured = credentials(provider) if credentials is not None else None
+        key, base = credentials_for(provider, configured)
+        return _api_embedder(provider, repo, key, base)
     if provider == "huggingface":
         path = find_local_model(repo, _LOCAL_PATHS)
         if path is not None:
             return load_local_model(path, repo)
-        configured = credentials(provider) if credentials is not None else None
-        token = os.environ.get("HF_TOKEN")
-        if configured is not None or token:
+        key, base = credentials_for(provider, credentials(provider) if credentials is not None else None)
+        if key is not None:  # the engine's key, else HF_TOKEN / TIDB_EXP_EMBED_HUGGINGFACE_API_KEY
             from .huggingface_api import HuggingFaceInferenceEmbedder
 
-            return HuggingFaceInferenceEmbedder(
-                repo,
-                api_key=configured.key if configured is not None else token,
-                base_url=(configured.base_url if configured is not None else None) or os.environ.get(HF_BASE_URL_ENV),
-            )
+            return HuggingFaceInferenceEmbedder(repo, api_key=key, base_url=base)
     hint = install_hint(repo) if provider == "huggingface" else None
     raise EmbeddingUnavailableError(
         f"no embedder can serve {model!r} on this machine. "
@@ -108,4 +110,38 @@ def resolve_embedder(
             if provider == "huggingface"
             else ""
         )
+    )
+
+
+def _api_embedder(provider: str, model: str, key: Any, base: str | None) -> Embedder:
+    import importlib
+
+    module_name, class_name = API_EMBEDDERS[provider]
+    cls = getattr(importlib.import_module(f"{__package__}.{module_name}"), class_name)
+    return cls(model, api_key=key, base_url=base)  # type: ignore[no-any-return]
+
+
+#: provider -> (module, class) of the client-side embedder calling its API as TiDB does.
+API_EMBEDDERS: dict[str, tuple[str, str]] = {
+    "openai": ("openai", "OpenAIEmbedder"),
+    "cohere": ("cohere", "CohereEmbedder"),
+    "jina_ai": ("jina", "JinaEmbedder"),
+    "gemini": ("gemini", "GeminiEmbedder"),
+    "nvidia_nim": ("nvidia_nim", "NvidiaNIMEmbedder"),
+}
+
+
+def tidbcloud_free_message(model: str) -> str:
+    """Why a ``tidbcloud_free/*`` column cannot be embedded here, and the model to use instead."""
+    entry = get_model_or_none(model)
+    instead = (
+        f"declare the column with {entry.byok!r} (the same model, your own key: "
+        f"{ENV_KEYS[entry.byok.split('/', 1)[0]][0]} or configure_provider)"
+        if entry is not None and entry.byok
+        else "declare the column with a model you can call (for example huggingface/BAAI/bge-m3, 1024 dimensions, "
+        "which runs locally), or register_embedder() one that gives the same vectors"
+    )
+    return (
+        f"{model!r} is served only by TiDB Cloud's own inference service (TiDB Cloud Starter), not from this "
+        f"machine: {instead}"
     )

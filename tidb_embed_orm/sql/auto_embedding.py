@@ -16,14 +16,23 @@ from sqlalchemy.sql.base import SchemaEventTarget
 from sqlalchemy.sql.compiler import DDLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..catalog import _REGISTRY, EmbeddingModel, parse_model_name, resolve_dim
+from ..catalog import (
+    SIZE_OPTION_KEYS,
+    EmbeddingModel,
+    get_model_or_none,
+    normalize_model_name,
+    parse_model_name,
+    requested_sizes,
+    resolve_dim,
+)
 from ..exc import DimensionError, InvalidOptionsError, SourceColumnError
 from ..options import EmbedOptions, ProviderOptions, json_of
 from .elements import EMBED_DISTANCES, EmbedText, SourceColumnRef
+from .provider_options import check_provider_options, with_provider_defaults
 from .vector import Vector
 
 #: EMBED_TEXT option keys that ask a provider for another output size (the registry's dim_option values).
-DIMENSION_OPTION_KEYS = frozenset({"dimensions", "output_dimension", "output_dimensionality"})
+DIMENSION_OPTION_KEYS = SIZE_OPTION_KEYS
 
 
 def normalized_options(options: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -78,13 +87,15 @@ def _check_encodable(text: str, path: str) -> None:
 def _dimension_in_options(
     model: str, entry: EmbeddingModel | None, dim: int | None, options: dict[str, Any] | None
 ) -> int | None:
-    """The column dimension, reconciled with a size asked for in ``options`` (or a refusal)."""
-    size_keys = DIMENSION_OPTION_KEYS | ({entry.dim_option} if entry is not None and entry.dim_option else set())
-    for key in sorted(size_keys & set(options or {})):
-        value = options[key]  # type: ignore[index]
+    """The column dimension, reconciled with a size asked for in ``options`` (or a refusal).
+
+    Sizes are found at the top level (``dimensions``, ``output_dimension``, ``output_dimensionality``)
+    and nested where a provider's docs put them (Gemini's ``embedding_config.output_dimensionality``).
+    """
+    for key, value in requested_sizes(entry, options):
         if isinstance(value, bool) or not isinstance(value, int):
             raise DimensionError(f"options[{key!r}] must be an int number of dimensions, got {value!r}")
-        if entry is not None and key != entry.dim_option:
+        if entry is not None and key not in entry.dim_paths:
             if value == (dim if dim is not None else entry.dim):
                 continue  # says what the column has anyway
             expected = f"use the {entry.dim_option!r} option or dim=N" if entry.dim_option else "its size is fixed"
@@ -106,7 +117,7 @@ def _dimension_in_options(
 
 def _frozen_options(model: EmbeddingModel | None, dim: int, options: dict[str, Any] | None) -> EmbedOptions | None:
     merged: dict[str, Any] = {}
-    if model is not None and dim != model.dim and model.dim_option:
+    if model is not None and dim != model.dim and model.dim_option and not requested_sizes(model, options):
         merged[model.dim_option] = dim
     if options:
         merged.update(options)
@@ -131,12 +142,24 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
         *,
         dim: int | None = None,
         options: Mapping[str, Any] | None = None,
+        provider_defaults: bool = True,
     ) -> None:
+        """``provider_defaults=False`` keeps the options exactly as given (a type read back from a database).
+
+        Otherwise the options the provider's docs say a column needs are added when absent
+        (Cohere's ``input_type`` / ``input_type@search``, Jina's ``task``, Gemini's ``task_type``,
+        NIM's ``input_type``), and options a provider is known to reject or ignore are refused or
+        warned about here, at declaration (see ``sql/provider_options.py``).
+        """
         if not isinstance(source, str) or not source:
             raise TypeError(f"source must be the name of the text column to embed, got {source!r}")
+        model = normalize_model_name(model)
         parse_model_name(model)
         plain_options = normalized_options(options)
-        dim = _dimension_in_options(model, _REGISTRY.get(model), dim, plain_options)
+        if provider_defaults:
+            check_provider_options(model, plain_options)
+            plain_options = with_provider_defaults(model, plain_options)
+        dim = _dimension_in_options(model, get_model_or_none(model), dim, plain_options)
         resolved_dim, entry = resolve_dim(model, dim)
         super().__init__(resolved_dim)
         self.model = model
@@ -146,7 +169,7 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
     def adapt(self, cls: type[Any], **kw: Any) -> Any:
         # SQLAlchemy's generic copy only sees positional __init__ arguments; dim and options matter.
         if isinstance(cls, type) and issubclass(cls, AutoEmbeddingVector):
-            return cls(self.model, self.source, dim=self.dim, options=self.options)
+            return cls(self.model, self.source, dim=self.dim, options=self.options, provider_defaults=False)
         return super().adapt(cls, **kw)
 
     def copy(self, **kw: Any) -> AutoEmbeddingVector:

@@ -76,7 +76,9 @@ def auto_embedding_type(expression: str, dim: int | None) -> AutoEmbeddingVector
     if parsed is None:
         return None
     try:
-        column_type = AutoEmbeddingVector(parsed.model, source=parsed.source, dim=dim, options=parsed.options)
+        column_type = AutoEmbeddingVector(
+            parsed.model, source=parsed.source, dim=dim, options=parsed.options, provider_defaults=False
+        )
     except DimensionError as exc:
         # A database the library did not create (the TiDB page's DDL with VECTOR(1024) for a 384-d
         # model): reflection describes what is there, so the column stays a plain Vector(N).

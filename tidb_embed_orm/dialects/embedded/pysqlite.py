@@ -24,7 +24,7 @@ from .tidb_sql.hook import (
 )
 from .tidb_sql.triggers import drop_table_triggers, schema_versions
 
-KeySink = Callable[[str, ApiKey], None]
+KeySink = Callable[[str, "ApiKey | str"], None]
 #: A column definition of type VECTOR in CREATE TABLE text: its (maybe quoted) name.
 _VECTOR_COLUMN = re.compile(r"""(?:^|[,(])\s*("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)\s+VECTOR\b""", re.IGNORECASE)
 _FACTORIES: dict[Any, type] = {}
@@ -135,7 +135,7 @@ def connection_factory(dbapi: Any) -> type:
             finally:
                 cursor.close()
 
-        def store_provider_key(self, provider: str, key: ApiKey) -> None:
+        def store_provider_key(self, provider: str, key: ApiKey | str) -> None:
             sink = self.key_sink()
             if sink is None:
                 raise RuntimeError("this connection's engine is gone: the key has nowhere to go")
@@ -161,13 +161,22 @@ def split_statements(script: str, complete: Callable[[str], bool]) -> list[str]:
 
 def attach_dialect(dbapi_connection: Any, dialect: Any) -> None:
     """Keys SET on this connection are kept for ``dialect`` (held weakly), as configure_provider keeps them."""
-    from ...providers import store_client_key
+    from ...providers import store_client_base, store_client_key
 
     dialect_ref = weakref.ref(dialect)
 
     def current() -> KeySink | None:
         alive = dialect_ref()
-        return None if alive is None else (lambda provider, key: store_client_key(alive, provider, key))
+        if alive is None:
+            return None
+
+        def store(provider: str, value: ApiKey | str) -> None:
+            if isinstance(value, ApiKey):
+                store_client_key(alive, provider, value)
+            else:
+                store_client_base(alive, provider, value)
+
+        return store
 
     dbapi_connection.key_sink = current
 

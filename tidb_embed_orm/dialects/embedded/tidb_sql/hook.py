@@ -42,8 +42,11 @@ from .values import STORE_FUNCTION
 from .vec_embed import rewrite_vec_embed
 
 _KEY_VARIABLES = {variable: provider for provider, variable in PROVIDER_KEY_VARIABLES.items() if variable}
+#: TiDB's one endpoint variable (pkg/sessionctx/variable: TiDBExpEmbedOpenAIAPIBase).
+_BASE_VARIABLES = {"TIDB_EXP_EMBED_OPENAI_API_BASE": "openai"}
 
-KeySink = Callable[[str, ApiKey], None]
+#: Called with (provider, ApiKey) for a key, or (provider, str) for an API base URL.
+KeySink = Callable[[str, "ApiKey | str"], None]
 
 
 def needs_rewrite(statement: Statement) -> bool:
@@ -133,11 +136,11 @@ def set_provider_key(
         tokens = [tokens[0], Token("variable", f"@@{tokens[1].text}.{tokens[2].text}", 0), *tokens[3:]]
     variable = tokens[1].text.lstrip("@") if len(tokens) > 1 and tokens[1].kind == "variable" else ""
     scope, _, name = variable.rpartition(".")
-    provider = _KEY_VARIABLES.get(name.upper())
+    provider = _KEY_VARIABLES.get(name.upper()) or _BASE_VARIABLES.get(name.upper())
     if provider is None or scope.upper() not in ("GLOBAL", ""):
         raise UnsupportedStatementError(
             f"the embedded engine keeps only provider keys (SET @@GLOBAL.TIDB_EXP_EMBED_<PROVIDER>_API_KEY "
-            f"= '...'), not {variable or 'this SET'}"
+            f"= '...') and TIDB_EXP_EMBED_OPENAI_API_BASE, not {variable or 'this SET'}"
         )
     rest = tokens[2:]
     if len(rest) == 3 and rest[0].is_punct(":") and rest[1].is_punct("="):  # :=
@@ -154,7 +157,7 @@ def set_provider_key(
         key = parameters[value.text[1:]] if isinstance(parameters, Mapping) else parameters[0]
     else:
         raise UnsupportedStatementError(f"SET @@GLOBAL.{name.upper()} takes one string value: SET ... = '<API_KEY>'")
-    store(provider, ApiKey(key))
+    store(provider, key if name.upper() in _BASE_VARIABLES else ApiKey(key))
     return True
 
 
