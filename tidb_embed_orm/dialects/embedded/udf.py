@@ -17,6 +17,7 @@ from ... import codec
 from ...embedders.cache import EmbeddingService
 from ...exc import EmbedTextInRawSql
 from ...options import stored_options
+from . import fts_tokens
 from .tidb_sql import values
 
 
@@ -113,6 +114,12 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
 
     def nullable(function: Callable[[codec.Float32Array], Any]) -> Callable[[Any], Any]:
         return lambda value: None if value is None else function(codec.sql_value(value))
+
+    # The tokens a MULTILINGUAL or NGRAM full-text index stores (its triggers call it; fts5.py).
+    def tokens(spec: Any, text: Any) -> str | None:
+        return None if text is None else fts_tokens.document_tokens(str(spec), str(text))
+
+    connection.create_function(fts_tokens.TOKENS_FUNCTION, 2, guarded(tokens), deterministic=True)
 
     connection.create_function("VEC_DIMS", 1, guarded(nullable(lambda v: int(v.shape[0]))), deterministic=True)
     connection.create_function(
