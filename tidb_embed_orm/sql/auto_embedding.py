@@ -146,7 +146,9 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
     def adapt(self, cls: type[Any], **kw: Any) -> Any:
         # SQLAlchemy's generic copy only sees positional __init__ arguments; dim and options matter.
         if isinstance(cls, type) and issubclass(cls, AutoEmbeddingVector):
-            return cls(self.model, self.source, dim=self.dim, options=self.options)
+            adapted = cls(self.model, self.source, dim=self.dim, options=self.options)
+            adapted.reads_lists = self.reads_lists
+            return adapted
         return super().adapt(cls, **kw)
 
     def copy(self, **kw: Any) -> AutoEmbeddingVector:
@@ -180,6 +182,7 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
         return EmbedText(self.model, SourceColumnRef(self.source), self.options_json)
 
     def _set_parent(self, parent: SchemaEventTarget, **kw: Any) -> None:
+        super()._set_parent(parent, **kw)
         if not isinstance(parent, Column):
             return
         if parent.computed is None:

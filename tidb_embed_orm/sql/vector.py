@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import String, literal
 from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.sql.base import SchemaEventTarget
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import UserDefinedType
 
@@ -16,6 +17,7 @@ from .. import codec
 from ..catalog import check_dimensions
 from ..exc import TextQueryNotSupported, VectorValueError
 from .elements import DISTANCES, EMBED_DISTANCES, VectorDistance
+from .model_fields import watch_mapped_classes
 
 
 @dataclass(frozen=True)
@@ -68,14 +70,17 @@ class VectorComparator(UserDefinedType.Comparator[np.ndarray]):  # type: ignore[
         return DISTANCES[metric](column, literal(value, type_=Vector(value.shape[0])))
 
 
-class Vector(UserDefinedType[np.ndarray]):  # type: ignore[type-arg]
+class Vector(UserDefinedType[np.ndarray], SchemaEventTarget):  # type: ignore[type-arg]
     """A ``VECTOR(N)`` column: numpy ``float32`` arrays out, arrays or lists of floats in.
 
-    Values are checked (dimension, NaN/Inf, 1-D, at most 16383) before anything is sent.
+    Values are checked (dimension, NaN/Inf, 1-D, at most 16383) before anything is sent. On a pydantic
+    model (SQLModel) field annotated ``list[float]`` the column reads lists instead (``model_fields.py``).
     """
 
     cache_ok = True
     comparator_factory = VectorComparator
+    #: Values read back as lists of floats, not arrays (set for ``list[float]`` model fields only).
+    reads_lists = False
 
     def __init__(self, dim: int | None = None) -> None:
         self.dim = None if dim is None else check_dimensions(dim)
@@ -98,11 +103,26 @@ class Vector(UserDefinedType[np.ndarray]):  # type: ignore[type-arg]
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any]:
         decode = wire_format(dialect).decode
+        if self.reads_lists:
+            def as_list(value: Any) -> Any:
+                return None if value is None else decode(value).tolist()
+
+            return as_list
 
         def process(value: Any) -> Any:
             return None if value is None else decode(value)
 
         return process
+
+    def adapt(self, cls: type[Any], **kw: Any) -> Any:
+        # the dialect's copy of the type must read what this one reads
+        adapted = super().adapt(cls, **kw)
+        if self.reads_lists:
+            adapted.reads_lists = True
+        return adapted
+
+    def _set_parent(self, parent: SchemaEventTarget, **kw: Any) -> None:
+        watch_mapped_classes()
 
     def literal_processor(self, dialect: Dialect) -> Callable[[Any], str]:
         string_literal = String().literal_processor(dialect)
