@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .catalog import PROVIDER_KEY_VARIABLES, list_models
 from .exc import UnknownProviderError
@@ -55,11 +55,28 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.url, key)
 
 
+def _add_global_flags(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--traceback", action="store_true", default=default, help="show the full traceback of an error")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress messages on stderr")
+
+
+def _global_flags_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``-q`` and ``--traceback`` after any subcommand too (``demo -q``), as git and pip take theirs.
+
+    A subcommand's copy defaults to SUPPRESS, so it sets the flag only when given there and never
+    resets what was given before the subcommand.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in dict.fromkeys(action.choices.values()):
+                _add_global_flags(subparser, argparse.SUPPRESS)
+                _global_flags_everywhere(subparser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="TiDB Auto Embedding for SQLAlchemy: the demo and the model registry.")
     parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
-    parser.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    _add_global_flags(parser, False)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = commands.add_parser("demo", help="run the TiDB HuggingFace Embeddings page end to end")
     demo.add_argument(
@@ -74,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the embedding models TiDB's EMBED_TEXT accepts")
     models.add_argument("--provider", help=f"one of: {', '.join(sorted(PROVIDER_KEY_VARIABLES))}")
     models.set_defaults(run=_models)
+    _global_flags_everywhere(parser)  # last: every subcommand added above takes them
     return parser
 
 

@@ -92,8 +92,8 @@ def fulltext_search(entity: Any, match: FtsMatchWord, *, where: ColumnElement[bo
     """
     if not isinstance(match, FtsMatchWord):
         raise FulltextError("fulltext_search takes a full-text match such as Doc.content.fts_match('query text')")
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise FulltextError(f"limit is an int >= 1, got {limit!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise FulltextError(f"limit is an int >= 0, got {limit!r}")  # 0: no rows, as nearest(k=0)
     table = _searched_table(match)
     joined = match.through_join()
     score = joined.label("score")
