@@ -6,7 +6,7 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ..catalog import _REGISTRY
 from ..codec import Float32Array
@@ -15,8 +15,14 @@ from ..options import ProviderOptions
 from .base import Embedder, as_matrix, embed_batch
 from .feed import StatementFeed
 
-#: progress(model, done, total) after each batch of a long embedding run.
-ProgressCallback = Callable[[str, int, int], None]
+
+class ProgressCallback(Protocol):
+    """``progress(model, done, total)``, called after each batch of a long embedding run
+    (``create_engine(url, embedding_progress=...)``); any function of three positional arguments."""
+
+    def __call__(self, model: str, done: int, total: int, /) -> None:
+        """Report that ``done`` of ``total`` texts have been embedded with ``model``."""
+
 CacheKey = tuple[str, str | None, str]
 #: A feed's key: the model and the canonical JSON of the provider options.
 FeedKey = tuple[str, str | None]

@@ -32,6 +32,7 @@ def register_embedder(model: str, embedder: Embedder) -> None:
 
 
 def unregister_embedder(model: str) -> None:
+    """Forget the process-wide embedder registered for ``model`` (nothing happens if there is none)."""
     _EMBEDDERS.pop(model, None)
 
 

@@ -152,6 +152,7 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
         return super().adapt(cls, **kw)
 
     def copy(self, **kw: Any) -> AutoEmbeddingVector:
+        """A copy with the same model, source, dimension and options."""
         return self.adapt(self.__class__)  # type: ignore[no-any-return]
 
     @property
@@ -179,6 +180,7 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
         return EmbedText(self.model, text, json_of(self.search_options()))
 
     def generation_expression(self) -> EmbedText:
+        """``EMBED_TEXT('model', `source`[, 'options'])``: the column's generated-column expression."""
         return EmbedText(self.model, SourceColumnRef(self.source), self.options_json)
 
     def _set_parent(self, parent: SchemaEventTarget, **kw: Any) -> None:
@@ -192,6 +194,7 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
             event.listen(parent, "after_parent_attach", _reattach_computed)
 
     def text_distance(self, column: ColumnElement[Any], metric: str, text: str) -> ColumnElement[float]:
+        """``VEC_EMBED_<METRIC>_DISTANCE(column, text)``: TiDB embeds the bound text with the column's model."""
         return EMBED_DISTANCES[metric](column, bindparam(None, text, type_=String()))
 
     def __repr__(self) -> str:

@@ -86,6 +86,7 @@ class Vector(UserDefinedType[np.ndarray], SchemaEventTarget):  # type: ignore[ty
         self.dim = None if dim is None else check_dimensions(dim)
 
     def get_col_spec(self, **kw: Any) -> str:
+        """``VECTOR(N)``, or ``VECTOR`` without a dimension."""
         return "VECTOR" if self.dim is None else f"VECTOR({self.dim})"
 
     @property
@@ -134,6 +135,7 @@ class Vector(UserDefinedType[np.ndarray], SchemaEventTarget):  # type: ignore[ty
         return process
 
     def text_distance(self, column: ColumnElement[Any], metric: str, text: str) -> ColumnElement[float]:
+        """A distance to a query text: refused, a plain vector column has no model to embed it with."""
         raise TextQueryNotSupported(
             f"{column} is a plain Vector column: it has no embedding model, so a text query cannot be "
             f"embedded. Pass a vector, or declare the column as AutoEmbeddingVector(model, source=...) "

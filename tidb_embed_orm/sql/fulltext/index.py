@@ -46,6 +46,7 @@ class FulltextIndex(Index):
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """The indexed columns' names, in index order."""
         return tuple(str(getattr(c, "name", c)) for c in self.expressions)
 
     @property
