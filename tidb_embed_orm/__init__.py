@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __version__ = "0.1.0"
+"""The package version (the distribution's metadata reads it from here: ``pyproject.toml``)."""
 
 from .catalog import EmbeddingModel, get_model, list_models, register_model
 from .client.marks import ClientFilledTableError

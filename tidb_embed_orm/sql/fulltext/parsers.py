@@ -65,8 +65,11 @@ class FulltextParser:
 
 
 STANDARD = FulltextParser("STANDARD")
+"""TiDB's ``STANDARD`` parser: words split at spaces and punctuation, lower-cased (English text)."""
 MULTILINGUAL = FulltextParser("MULTILINGUAL")
+"""TiDB's ``MULTILINGUAL`` parser: language-aware words (Chinese, Japanese, Korean too), case-insensitive."""
 NGRAM = FulltextParser("NGRAM")
+"""TiDB's ``NGRAM`` parser (3-grams); call it for others: ``NGRAM(min_gram=2, max_gram=3, granularity="char")``."""
 PARSERS = {p.name: p for p in (STANDARD, MULTILINGUAL, NGRAM)}
 
 
