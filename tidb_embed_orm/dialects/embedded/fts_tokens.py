@@ -20,7 +20,9 @@ CJK-bigram scheme (Lucene's CJKAnalyzer): ``イヤホン`` must appear as consec
 give their dictionary sub-words: 数据库 → 数据, 数据库) and queries with its precise mode.
 
 The segmenter an index was built with is part of its spec (baked into its triggers); writing to an
-index built with jieba where jieba is missing is refused with the command that installs it.
+index built with jieba where jieba is missing is refused with the command that installs it. A query
+is cut with the running process's segmenter (the compiler does not read the index's spec), so an
+index must be created again after jieba is installed or removed.
 
 ``NGRAM(min_gram, max_gram, granularity, lower_case)`` indexes exactly the grams asked for: every
 length from min_gram to max_gram, inside each word (``granularity='word'``) or over the whole text,
