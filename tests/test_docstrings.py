@@ -71,3 +71,9 @@ def test_alembic_operations_have_docstrings():
 
 def test_version_comes_from_the_package():
     assert isinstance(tidb_embed_orm.__version__, str) and tidb_embed_orm.__version__[0].isdigit()
+
+
+def test_version_is_the_distributions():
+    from importlib.metadata import version
+
+    assert tidb_embed_orm.__version__ == version("tidb-embed-orm")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-"""The package version (the distribution's metadata reads it from here: ``pyproject.toml``)."""
+__version__ = "0.1.0"  # the package version: pyproject.toml reads it from here
 
 from .catalog import EmbeddingModel, get_model, list_models, register_model
 from .client.marks import ClientFilledTableError
