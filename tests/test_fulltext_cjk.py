@@ -179,3 +179,16 @@ def test_chinese_exact_term_recall_of_the_benchmark_set(tmp_path):
     assert recall["NGRAM(min_gram=2)"] >= 0.9
     assert recall["NGRAM (3/3, TiDB default)"] < 0.5  # two-character words have no 3-gram, as on TiDB
     assert fts_tokens.jieba_available()  # the patched-out segmenter is back
+
+
+def test_queries_are_cut_as_the_index_was_built_whatever_is_installed_later(tmp_path, monkeypatch):
+    monkeypatch.setattr(fts_tokens, "_jieba", lambda: None)
+    engine, table = make_engine(tmp_path, MULTILINGUAL, STOCK_ITEMS)  # built with bigrams
+    monkeypatch.undo()
+    assert fts_tokens.jieba_available()
+    with engine.connect() as conn:
+        sql = str(select(table.c.id).where(fts_match(table.c.title, "x")).compile(conn))
+    assert "tidb_fts_match((SELECT sql FROM sqlite_master" in sql
+    assert search(engine, table, "蓝牙耳机") == [14]  # the bigram phrase, not jieba's two words
+    assert sorted(search(engine, table, "蓝牙")) == [11, 14, 15]
+    engine.dispose()

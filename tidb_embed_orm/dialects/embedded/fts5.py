@@ -44,7 +44,7 @@ from . import fts_tokens
 
 PREFIX = "_tidb_fts_"
 _WORD = re.compile(r"[^\W_]+")
-_META = re.compile(r"/\* tidb_embed_orm fulltext (?P<json>\{.*?\}) \*/", re.DOTALL)
+_META = fts_tokens.META
 
 
 def fts_table_name(table_name: str, index_name: str) -> str:
@@ -196,17 +196,8 @@ def fts5_expression(text: str, parser: ft.FulltextParser | str, columns: tuple[s
     """
     parser = ft.as_parser(parser)
     if fts_tokens.is_tokenized(parser):
-        units, operator = fts_tokens.query_units(fts_tokens.spec(parser), text)
-        phrases = [" ".join(fts_tokens.fts_token(t) for t in unit) for unit in units]
-    else:
-        phrases, operator = _WORD.findall(text), "OR"
-    if not phrases:
-        return '""'  # an empty phrase: matches nothing, as a query without words does on TiDB
-    # an FTS5 phrase (and column name) is quoted as a SQLite identifier is: "..." with " doubled
-    joined = f" {operator} ".join(quote_identifier(p) for p in dict.fromkeys(phrases))
-    if columns:
-        return "{" + " ".join(quote_identifier(c) for c in columns) + "} : (" + joined + ")"
-    return joined
+        return fts_tokens.tokenized_query(fts_tokens.spec(parser), text, columns)
+    return fts_tokens.combine(_WORD.findall(text), "OR", columns)
 
 
 class Fts5Query(TypeDecorator[str]):
@@ -274,10 +265,19 @@ def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw
     from_, index = _index_for(element)
     names = tuple(str(c.name) for c in element.columns)  # type: ignore[attr-defined]
     column_filter = None if set(names) == set(index.column_names) else names
-    query = element.query._with_binary_element_type(Fts5Query(index.parser, column_filter))
-    fts = quote_identifier(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
+    fts_name = fts_table_name(str(_base_table(from_).name), index.effective_name)  # type: ignore[union-attr]
+    fts = quote_identifier(fts_name)
     rowid = compiler.process(column("rowid", _selectable=from_), **kw)
-    match = f"{fts} MATCH {compiler.process(query, **kw)}"
+    if fts_tokens.is_tokenized(index.parser):
+        # cut the query as the index was built (its spec is in its CREATE VIRTUAL TABLE text)
+        table_sql = f"(SELECT sql FROM sqlite_master WHERE type = 'table' AND name = {string_literal(fts_name)})"
+        columns = "NULL" if column_filter is None else string_literal(json.dumps(list(column_filter)))
+        query_sql = (f"{fts_tokens.MATCH_FUNCTION}({table_sql}, {columns}, "
+                     f"{compiler.process(element.query, **kw)})")
+    else:
+        query_sql = compiler.process(element.query._with_binary_element_type(Fts5Query(index.parser, column_filter)),
+                                     **kw)
+    match = f"{fts} MATCH {query_sql}"
     if element.joined:  # the FTS5 table is in the FROM clause (FulltextJoin): read it there
         return match if _is_where_filter(element, compiler, kw) else f"(-bm25({fts}))"
     if _is_where_filter(element, compiler, kw):

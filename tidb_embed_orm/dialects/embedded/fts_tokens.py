@@ -19,10 +19,10 @@ CJK-bigram scheme (Lucene's CJKAnalyzer): ``イヤホン`` must appear as consec
 ``オンイヤーヘッドホン`` does not match it. Documents are cut with jieba's search mode (long words also
 give their dictionary sub-words: 数据库 → 数据, 数据库) and queries with its precise mode.
 
-The segmenter an index was built with is part of its spec (baked into its triggers); writing to an
-index built with jieba where jieba is missing is refused with the command that installs it. A query
-is cut with the running process's segmenter (the compiler does not read the index's spec), so an
-index must be created again after jieba is installed or removed.
+The segmenter an index was built with is part of its spec: baked into its triggers, and kept in its
+``CREATE VIRTUAL TABLE`` text, from which a query reads it (:data:`MATCH_FUNCTION`), so documents and
+queries are always cut alike, whatever is installed later. Writing to an index built with jieba where
+jieba is missing is refused with the command that installs it.
 
 ``NGRAM(min_gram, max_gram, granularity, lower_case)`` indexes exactly the grams asked for: every
 length from min_gram to max_gram, inside each word (``granularity='word'``) or over the whole text,
@@ -41,9 +41,17 @@ from typing import Any
 
 from ...exc import FulltextError
 from ...sql.fulltext.parsers import FulltextParser
+from ...sql.scanner import quote_identifier
 
 TOKENS_FUNCTION = "tidb_fts_tokens"
-"""The SQL function ``tidb_fts_tokens(spec_text, text)`` the triggers call (registered in ``udf.py``)."""
+"""The SQL function ``tidb_fts_tokens(spec, text)`` the triggers call (registered in ``udf.py``)."""
+MATCH_FUNCTION = "tidb_fts_match"
+"""The SQL function ``tidb_fts_match(fts_table_sql, columns_json, query)``: a query as the FTS5 MATCH
+expression of the index whose ``CREATE VIRTUAL TABLE`` text is given (``fts5.py`` passes it from
+``sqlite_master``), so a query is always cut with the segmenter the index was built with."""
+#: The index's description, kept in a comment of its CREATE VIRTUAL TABLE text.
+META = re.compile(r"/\* tidb_embed_orm fulltext (?P<json>\{.*?\}) \*/", re.DOTALL)
+_WORD = re.compile(r"[^\W_]+")
 
 _HAN = "\u3005\u3007\u3021-\u3029\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _KANA = "\u3041-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f"
@@ -170,10 +178,54 @@ def query_units(spec_text: str, text: str) -> tuple[list[list[str]], str]:
     return list(_multilingual(text, options["segmenter"], query=True)), "OR"
 
 
+def combine(phrases: list[str], operator: str, columns: tuple[str, ...] | None) -> str:
+    """Phrases as one FTS5 query: each quoted (user text never becomes FTS5 syntax), joined by
+    ``operator``, limited to ``columns`` when given."""
+    if not phrases:
+        return '""'  # an empty phrase: matches nothing, as a query without words does on TiDB
+    # an FTS5 phrase (and column name) is quoted as a SQLite identifier is: "..." with " doubled
+    joined = f" {operator} ".join(quote_identifier(p) for p in dict.fromkeys(phrases))
+    if columns:
+        return "{" + " ".join(quote_identifier(c) for c in columns) + "} : (" + joined + ")"
+    return joined
+
+
+def tokenized_query(spec_text: str, text: str, columns: tuple[str, ...] | None) -> str:
+    """A query as the FTS5 MATCH expression of an index with this spec."""
+    units, operator = query_units(spec_text, text)
+    return combine([" ".join(fts_token(t) for t in unit) for unit in units], operator, columns)
+
+
+@functools.lru_cache(maxsize=256)
+def _table_meta(table_sql: str) -> tuple[str | None, str | None]:
+    match = META.search(table_sql)
+    if match is None:
+        return None, None
+    meta = json.loads(match["json"])
+    return meta.get("parser"), meta.get("spec")
+
+
+def match_expression(table_sql: str | None, columns_json: str | None, text: str) -> str:
+    """:data:`MATCH_FUNCTION`: ``text`` as the MATCH expression of the index created by ``table_sql``.
+
+    An index made before its spec was recorded (by unicode61 or trigram) gets the words of the query,
+    OR-ed (NGRAM: those of 3+ characters, AND-ed), as it was searched then.
+    """
+    columns = tuple(json.loads(columns_json)) if columns_json else None
+    parser, spec_text = _table_meta(table_sql or "")
+    if spec_text is not None:
+        return tokenized_query(spec_text, text, columns)
+    words = _WORD.findall(text)
+    if parser == "NGRAM":
+        return combine([w for w in words if len(w) >= 3], "AND", columns)
+    return combine(words, "OR", columns)
+
+
 @functools.lru_cache(maxsize=64)
 def _options(spec_text: str) -> dict[str, Any]:
     return {k: json.loads(v) for k, v in (item.split("=", 1) for item in spec_text.split())}
 
 
-__all__ = ["TOKENS_FUNCTION", "document_tokens", "fts_token", "is_tokenized", "jieba_available", "query_units",
+__all__ = ["MATCH_FUNCTION", "META", "TOKENS_FUNCTION", "combine", "document_tokens", "match_expression",
+           "tokenized_query", "fts_token", "is_tokenized", "jieba_available", "query_units",
            "spec"]

@@ -121,6 +121,14 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
 
     connection.create_function(fts_tokens.TOKENS_FUNCTION, 2, guarded(tokens), deterministic=True)
 
+    def match(table_sql: Any, columns_json: Any, text: Any) -> str | None:
+        if text is None:
+            return None
+        return fts_tokens.match_expression(None if table_sql is None else str(table_sql),
+                                           None if columns_json is None else str(columns_json), str(text))
+
+    connection.create_function(fts_tokens.MATCH_FUNCTION, 3, guarded(match), deterministic=True)
+
     connection.create_function("VEC_DIMS", 1, guarded(nullable(lambda v: int(v.shape[0]))), deterministic=True)
     connection.create_function(
         "VEC_L2_NORM", 1, guarded(nullable(lambda v: float(np.linalg.norm(v)))), deterministic=True
