@@ -110,3 +110,11 @@ def test_page_examples_run(page, tmp_path):
     for block, output in zip(blocks, printed, strict=True):
         if block.expected is not None:
             assert normalize(output) == normalize(block.expected), f"{where}:{block.line} printed something else"
+
+
+def test_the_readme_is_a_front_door_whose_links_resolve():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme) < 8000
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    assert "docs/index.md" in links
+    assert [link for link in links if "://" not in link and not (REPO / link).exists()] == []

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -77,8 +78,17 @@ def _jieba() -> Any:
     except ImportError:
         return None
     # A private tokenizer with the default dictionary only: what an index holds must not depend on
-    # words some other code added to jieba's global one.
-    return jieba.Tokenizer()
+    # words some other code added to jieba's global one. Loaded now, with jieba's own debug lines
+    # ("Building prefix dict ...") held back for the moment: they would land on the user's stderr.
+    tokenizer = jieba.Tokenizer()
+    jieba_logger = logging.getLogger("jieba")
+    previous = jieba_logger.level
+    jieba_logger.setLevel(logging.WARNING)
+    try:
+        tokenizer.initialize()
+    finally:
+        jieba_logger.setLevel(previous)
+    return tokenizer
 
 
 def spec(parser: FulltextParser) -> str:
