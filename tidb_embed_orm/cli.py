@@ -20,6 +20,7 @@ PROG = "tidb-embed-orm"
 
 
 def version() -> str:
+    """The installed distribution's version (or a note when run from a source tree never installed)."""
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as dist_version
 
@@ -74,6 +75,7 @@ def _global_flags_everywhere(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: global flags (taken before or after a subcommand), ``demo`` and ``models``."""
     parser = _Parser(prog=PROG, description="TiDB Auto Embedding for SQLAlchemy: the demo and the model registry.")
     parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     _add_global_flags(parser, False)
@@ -112,6 +114,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (errors are one line on stderr)."""
     args = build_parser().parse_args(argv)
     _show_progress(args.quiet)
     try:

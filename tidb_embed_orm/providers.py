@@ -40,6 +40,7 @@ _CLIENT_KEYS: weakref.WeakKeyDictionary[Dialect, dict[str, ProviderCredentials]]
 
 
 def check_provider(provider: str) -> str:
+    """Refuse a provider TiDB does not know, naming the ones it does."""
     if provider not in PROVIDER_KEY_VARIABLES:
         raise UnknownProviderError(
             f"unknown embedding provider {provider!r}; known providers: {', '.join(sorted(PROVIDER_KEY_VARIABLES))}"
@@ -145,6 +146,7 @@ def set_global(conn: Connection, variable: str | None, value: str | ApiKey, what
 
 
 def store_client_key(dialect: Dialect, provider: str, key: ApiKey, base_url: str | None = None) -> None:
+    """Keep a key for client-side embedding on engines of ``dialect`` (never sent to the database)."""
     _CLIENT_KEYS.setdefault(dialect, {})[provider] = ProviderCredentials(key, base_url)
 
 
@@ -154,6 +156,7 @@ def client_credentials(dialect: Dialect, provider: str) -> ProviderCredentials |
 
 
 def client_key(dialect: Dialect, provider: str) -> ApiKey | None:
+    """The key kept for client-side embedding on engines of ``dialect`` for ``provider``, if any."""
     credentials = client_credentials(dialect, provider)
     return None if credentials is None else credentials.key
 

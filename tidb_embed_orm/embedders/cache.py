@@ -87,6 +87,7 @@ class EmbeddingService:
         self.window_batches = 32
 
     def embedder(self, model: str) -> Embedder:
+        """The embedder that serves ``model`` (registered, local or the provider's API), created once."""
         with self._lock:
             found = self._embedders.get(model)
             if found is None:
@@ -147,6 +148,7 @@ class EmbeddingService:
             self._feeds.pop(connection, None)
 
     def end_statement(self, connection: int) -> None:
+        """Forget the texts a finished statement announced."""
         self._feeds.pop(connection, None)
 
     def _embed_missing(
@@ -185,5 +187,6 @@ class EmbeddingService:
             self._cache.popitem(last=False)
 
     def clear_cache(self) -> None:
+        """Drop every cached vector."""
         with self._lock:
             self._cache.clear()

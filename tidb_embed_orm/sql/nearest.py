@@ -44,6 +44,7 @@ class NearestCandidates(ColumnElement[bool]):
 
     @property
     def table(self) -> Table:
+        """The table whose vector column the distance reads."""
         return list(self.distance.clauses)[0].table  # type: ignore[attr-defined, no-any-return]
 
 

@@ -41,15 +41,20 @@ class VectorComparator(UserDefinedType.Comparator[np.ndarray]):  # type: ignore[
     """Distance methods available on every vector column."""
 
     def cosine_distance(self, other: Any) -> ColumnElement[float]:
+        """Cosine distance to a vector (``VEC_COSINE_DISTANCE``) or, on an auto-embedding column, to a
+        query text (``VEC_EMBED_COSINE_DISTANCE``)."""
         return self._distance("cosine", other)
 
     def l2_distance(self, other: Any) -> ColumnElement[float]:
+        """Euclidean distance to a vector (``VEC_L2_DISTANCE``) or a query text (``VEC_EMBED_L2_DISTANCE``)."""
         return self._distance("l2", other)
 
     def l1_distance(self, other: Any) -> ColumnElement[float]:
+        """Manhattan distance to a vector (``VEC_L1_DISTANCE``) or a query text (``VEC_EMBED_L1_DISTANCE``)."""
         return self._distance("l1", other)
 
     def negative_inner_product(self, other: Any) -> ColumnElement[float]:
+        """Negative inner product with a vector or a query text (``VEC_NEGATIVE_INNER_PRODUCT`` / ``VEC_EMBED_...``)."""
         return self._distance("negative_inner_product", other)
 
     def _distance(self, metric: str, other: Any) -> ColumnElement[float]:
@@ -91,9 +96,11 @@ class Vector(UserDefinedType[np.ndarray], SchemaEventTarget):  # type: ignore[ty
 
     @property
     def python_type(self) -> type:
+        """``numpy.ndarray``: what values read back as."""
         return np.ndarray
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any]:
+        """Check a value (dimension, NaN/Inf, 1-D) and encode it in the dialect's wire format."""
         encode = wire_format(dialect).encode
         dim = self.dim
 
@@ -103,6 +110,7 @@ class Vector(UserDefinedType[np.ndarray], SchemaEventTarget):  # type: ignore[ty
         return process
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any]:
+        """Decode the database's value to a float32 array (a list for ``list[float]`` model fields)."""
         decode = wire_format(dialect).decode
         if self.reads_lists:
             def as_list(value: Any) -> Any:
@@ -126,6 +134,7 @@ class Vector(UserDefinedType[np.ndarray], SchemaEventTarget):  # type: ignore[ty
         watch_mapped_classes()
 
     def literal_processor(self, dialect: Dialect) -> Callable[[Any], str]:
+        """A vector as a SQL string literal of TiDB's text form, for ``literal_binds``."""
         string_literal = String().literal_processor(dialect)
         dim = self.dim
 
@@ -143,10 +152,12 @@ class Vector(UserDefinedType[np.ndarray], SchemaEventTarget):  # type: ignore[ty
         )
 
     def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        """A value compared with a vector column is a vector of the same type."""
         return self
 
 
 def distance_function(metric: str) -> type[VectorDistance]:
+    """The distance element class of ``metric`` (``cosine``, ``l2``, ``l1``, ``negative_inner_product``)."""
     try:
         return DISTANCES[metric]
     except KeyError:

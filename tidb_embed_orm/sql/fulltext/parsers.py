@@ -46,6 +46,7 @@ class FulltextParser:
 
     @property
     def option_dict(self) -> dict[str, Any]:
+        """The options given, as a dict (``NGRAM(min_gram=2).option_dict == {'min_gram': 2}``)."""
         return dict(self.options)
 
     def sql(self) -> str:

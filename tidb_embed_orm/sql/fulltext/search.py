@@ -43,10 +43,12 @@ class FtsMatchWord(FunctionElement[float]):
 
     @property
     def query(self) -> BindParameter[Any]:
+        """The bound query text."""
         return list(self.clauses)[0]  # type: ignore[return-value]
 
     @property
     def columns(self) -> list[ColumnElement[Any]]:  # type: ignore[override]  # the searched columns
+        """The searched columns, in the order given."""
         return list(self.clauses)[1:]
 
     def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> Any:
@@ -143,6 +145,7 @@ class SearchableTextComparator(Text.Comparator[str]):
     """``Doc.content.fts_match("java programming")``."""
 
     def fts_match(self, query: str, *more_columns: Any, parser: FulltextParser | str | None = None) -> FtsMatchWord:
+        """``FTS_MATCH_WORD(query, this column[, more columns])``: a filter in WHERE, the BM25 score elsewhere."""
         return fts_match(self.expr, query, *more_columns, parser=parser)
 
 
@@ -153,5 +156,6 @@ class SearchableText(Text):
     cache_ok = True
 
     def coerce_compared_value(self, op: Any, value: Any) -> TypeEngine[Any]:
+        """A value compared with the column is text."""
         return Text()
 
