@@ -4,11 +4,16 @@
    paraphrases, and both) in a table with a FULLTEXT index and an all-MiniLM-L6-v2 auto-embedding
    column (the real local model). Prints recall@10 and nDCG@10 of vector-only, full-text-only and
    hybrid (RRF k=60) search, per kind of query and overall.
-2. Latency at ``--rows`` (100,000) rows: precomputed random 384-d vectors in a Vector(384) column and
+2. Chinese full text (``--chinese-fulltext-only`` runs just this part, in seconds): the exact-term
+   set of ``chinese_fulltext_set.py`` (48 passages, 24 queries, mostly two-character words) under
+   each parser; prints full-text recall@10 per parser (MULTILINGUAL with jieba and with character
+   bigrams, NGRAM(min_gram=2), and TiDB's default NGRAM 3/3 and STANDARD for contrast).
+3. Latency at ``--rows`` (100,000) rows: precomputed random 384-d vectors in a Vector(384) column and
    synthetic text under a FULLTEXT index (embedding 100k texts with MiniLM takes far too long on
    2 CPU cores). Prints the median of one vector-only, one full-text-only and one hybrid search.
 
     .venv/bin/python benchmarks/bench_hybrid_search.py [--rows 100000] [--searches 5]
+    .venv/bin/python benchmarks/bench_hybrid_search.py --chinese-fulltext-only
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # the retrieval set, and this checkout's package
 
+import chinese_fulltext_set  # noqa: E402
 from retrieval_set import build  # noqa: E402
 
 from tidb_embed_orm import (  # noqa: E402
+    MULTILINGUAL,
+    NGRAM,
     STANDARD,
     AutoEmbeddingVector,
     FulltextIndex,
@@ -122,6 +130,54 @@ def quality(workdir: Path) -> None:
     engine.dispose()
 
 
+CHINESE_PARSERS = {
+    "MULTILINGUAL (jieba)": MULTILINGUAL,
+    "MULTILINGUAL (bigrams)": MULTILINGUAL,
+    "NGRAM(min_gram=2)": NGRAM(min_gram=2),
+    "NGRAM (3/3, TiDB default)": NGRAM,
+    "STANDARD": STANDARD,
+}
+
+
+def chinese_fulltext_recall(workdir: Path) -> dict[str, float]:
+    """Mean full-text recall@10 of the Chinese exact-term set, per parser (a fresh table each)."""
+    from tidb_embed_orm.dialects.embedded import fts_tokens
+
+    results = {}
+    for number, (label, parser) in enumerate(CHINESE_PARSERS.items()):
+        saved = fts_tokens._jieba
+        if "bigrams" in label:  # as where the cjk extra (jieba) is not installed
+            fts_tokens._jieba = lambda: None  # type: ignore[assignment]
+        try:
+            engine = create_engine(f"sqlite+tidb_embed:///{workdir / f'chinese{number}.db'}")
+            table = Table("passages", MetaData(), Column("id", Integer, primary_key=True), Column("content", Text),
+                          FulltextIndex("ft_content", "content", parser=parser))
+            table.metadata.create_all(engine)
+            with engine.begin() as conn:
+                passages = chinese_fulltext_set.PASSAGES
+                conn.execute(table.insert(), [{"id": i, "content": p} for i, p in enumerate(passages)])
+            scores = []
+            with engine.connect() as conn:
+                for query in chinese_fulltext_set.QUERIES:
+                    match = fts_match(table.c.content, query)
+                    found = list(conn.scalars(select(table.c.id).where(match).order_by(match.desc()).limit(K)))
+                    wanted = chinese_fulltext_set.relevant(query)
+                    scores.append(len(set(found) & wanted) / min(len(wanted), K))
+            engine.dispose()
+        finally:
+            fts_tokens._jieba = saved  # type: ignore[method-assign]
+        results[label] = statistics.fmean(scores)
+    return results
+
+
+def chinese_fulltext(workdir: Path) -> None:
+    print(f"Chinese exact-term set: {len(chinese_fulltext_set.PASSAGES)} passages, "
+          f"{len(chinese_fulltext_set.QUERIES)} queries")
+    print(f"{'parser':<28}{'full-text recall@10':>22}")
+    for label, value in chinese_fulltext_recall(workdir).items():
+        print(f"{label:<28}{value:>22.3f}")
+
+
 def latency(workdir: Path, rows: int, searches: int) -> None:
     rng = np.random.default_rng(7)
     words = [f"w{i}" for i in range(20_000)]
@@ -180,8 +236,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--searches", type=int, default=5)
     parser.add_argument("--skip-quality", action="store_true", help="only the latency part (no MiniLM)")
+    parser.add_argument("--chinese-fulltext-only", action="store_true", help="only the Chinese full-text recall part")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
+        chinese_fulltext(Path(workdir))
+        if args.chinese_fulltext_only:
+            return
         if not args.skip_quality:
             quality(Path(workdir))
         latency(Path(workdir), args.rows, args.searches)

@@ -63,3 +63,29 @@ def test_demo_reports_model_loading_and_embedding_progress_on_stderr():
     assert "rebuilding 'sample': 5 rows, each embedded again" in result.stderr  # says the cost first
     assert "rebuilding 'sample': copied 5/5 rows" in result.stderr
     assert "1. id=1" in result.stdout and "loading" not in result.stdout
+
+
+def test_global_flags_are_taken_after_the_subcommand_too():
+    bad = "mysql+nosuchdriver://u@127.0.0.1:1/x"
+    assert "Traceback" in cli("demo", "--traceback", "--url", bad).stderr
+    assert "Traceback" in cli("demo", "--url", bad, "--traceback").stderr
+    quiet = cli("models", "-q", "--provider", "huggingface")
+    assert quiet.returncode == 0 and "huggingface/BAAI/bge-m3" in quiet.stdout
+    # given before the subcommand, a flag is not reset by the subcommand's own default
+    assert "Traceback" in cli("--traceback", "demo", "-q", "--url", bad).stderr
+
+
+def test_demo_with_a_bad_url_says_nothing_before_the_error():
+    result = cli("demo", "--url", "notaurl", "-q")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "--url is not a database URL: pass a TiDB URL such as mysql+pymysql://" in result.stderr
+    assert "notaurl" not in result.stderr  # a URL can hold a password: it is not echoed
+
+
+def test_demo_with_an_unreachable_database_announces_and_drops_nothing():
+    result = cli("demo", "--url", "mysql+pymysql://u:secret@127.0.0.1:1/x")
+    assert result.returncode == 1 and result.stdout == ""
+    assert "will create" not in result.stdout and "could not drop" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "Can't connect to MySQL server" in result.stderr
+    assert "secret" not in result.stderr

@@ -94,6 +94,10 @@ def test_demo_url_leaves_the_users_tables_and_migration_history_alone(tmp_path):
     assert created.startswith("tidb_embed_demo_") and said.index("will create") < said.index("migrating")
     assert "1. id=1" in said and "2. id=4" in said
     assert "cleaned up: dropped" in said and created in said.split("cleaned up: dropped")[1]
+    shown = said.split("the SQL TiDB receives for the same code:")[1]  # the tables this run used
+    assert f"CREATE TABLE {created} (" in shown and f"CREATE TABLE {created}_version (" in shown
+    assert f"FROM {created} ORDER BY VEC_EMBED_COSINE_DISTANCE({created}.embedding" in shown
+    assert "CREATE TABLE sample" not in shown and "alembic_version" not in shown
     engine.dispose()
     engine = create_engine(url)
     assert set(inspect(engine).get_table_names()) == before

@@ -178,7 +178,8 @@ def test_fts_match_takes_text_queries_on_text_columns():
     ('x" OR * NEAR(a b) {title}: ^', "STANDARD", '"x" OR "OR" OR "NEAR" OR "a" OR "b" OR "title"'),
     ("error-8200", "MULTILINGUAL", '"error" OR "8200"'),
     ("  ?!  ", "STANDARD", '""'),
-    ("handle an apple", "NGRAM", '"handle" AND "apple"'),
+    ("handle an apple", "NGRAM", '"han" AND "and" AND "ndl" AND "dle" AND "app" AND "ppl" AND "ple"'),
+    ("向量 a", NGRAM(min_gram=2), '"向量"'),  # a word shorter than min_gram has no gram
 ])
 def test_user_text_becomes_quoted_fts5_words(text, parser, expected):
     assert fts5_expression(text, parser, None) == expected

@@ -96,7 +96,9 @@ def test_options_in_the_statement(mysql_dialect):
     (lambda: search("q", fusion=RRF(k=-1)), "RRF k is an int >= 0"),
     (lambda: search("q", fusion=Weighted(vector=float("nan"))), "finite number"),
     (lambda: search("q", fusion="rrf"), "fusion is RRF"),
-    (lambda: search("q", limit=0), "limit is an int >= 1"),
+    (lambda: search("q", limit=-1), "limit is an int >= 0"),
+    (lambda: search("q", limit=True), "limit is an int >= 0"),
+    (lambda: search("q", candidates=0), "candidates is an int >= 1"),
     (lambda: hybrid_search(Doc, vector=Doc.id, text=Doc.content.fts_match("q")), "vector= is a distance"),
     (lambda: hybrid_search(Doc, vector=Doc.content_vector.cosine_distance("q"), text=Doc.id == 1), "text= is a full-text match"),
 ])
@@ -207,3 +209,17 @@ def test_rows_without_a_vector_take_no_vector_rank(tmp_path):
         assert all(r.Doc.id < 100 for r in rows)
     finally:
         engine.dispose()
+
+
+@pytest.mark.real_model
+def test_limit_zero_is_no_rows_everywhere_as_in_sql(page_engine):
+    from tidb_embed_orm import fulltext_search, nearest
+
+    with Session(page_engine) as session:
+        assert session.execute(search(PAGE_QUERY, limit=0)).all() == []
+        assert session.scalars(nearest(Doc, Doc.content_vector.cosine_distance(PAGE_QUERY), k=0)).all() == []
+        assert session.execute(fulltext_search(Doc, Doc.content.fts_match("8200"), limit=0)).all() == []
+    for make in (lambda: nearest(Doc, Doc.content_vector.cosine_distance("q"), k=-1),
+                 lambda: fulltext_search(Doc, Doc.content.fts_match("q"), limit=-1)):
+        with pytest.raises(ValueError, match=r"(k|limit) is an int >= 0, got -1"):
+            make()

@@ -1,4 +1,4 @@
-"""Every name the README or an error message tells a user to call can be imported from tidb_embed_orm."""
+"""Every name the README, the documentation pages or an error message tells a user to call can be imported."""
 
 from __future__ import annotations
 
@@ -33,7 +33,12 @@ def names_in(text: str) -> set[str]:
 
 
 def readme_names() -> set[str]:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    """The names in the README and in every page of docs/."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    return set().union(*(page_names(page.read_text(encoding="utf-8")) for page in pages))
+
+
+def page_names(readme: str) -> set[str]:
     # The pytidb comparison's left column names pytidb's API, not ours: keep only our column.
     head, header, rest = readme.partition("| pytidb | tidb-embed-orm |")
     if header:
@@ -42,7 +47,7 @@ def readme_names() -> set[str]:
         readme = head + "\n".join(ours) + "\n\n" + tail
     spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", readme, flags=re.S))
     found = set().union(*(names_in(span) for span in spans))
-    for block in re.findall(r"```python\n(.*?)```", readme, flags=re.S):
+    for block in re.findall(r"```python(?: notest)?\n(.*?)```", readme, flags=re.S):
         for node in ast.walk(ast.parse(block)):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tidb_embed_orm"):
                 found |= {f"{node.module}:{alias.name}" for alias in node.names}

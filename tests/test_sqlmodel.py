@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import create_engine
+from sqlalchemy import Column, create_engine
 from sqlalchemy.exc import StatementError
 from sqlmodel import Field, Session, SQLModel, select
 
-from tidb_embed_orm import DimensionError
+from tidb_embed_orm import AutoEmbeddingVector, DimensionError, Vector
 from tidb_embed_orm.sqlmodel import VectorValue, auto_embedding_field, vector_field
 from tidb_embed_orm.testing.seed import SEED_QUERY, add_seed_rows, seed_search
 
@@ -27,6 +27,19 @@ class Sample(SQLModel, table=True):
 class Point(SQLModel, table=True):
     id: int = Field(primary_key=True)
     v: VectorValue | None = vector_field(3)
+
+
+class Chunk(SQLModel, table=True):
+    """As pytidb users write it: list[float] and an sa_column."""
+
+    id: int = Field(primary_key=True)
+    content: str | None = None
+    embedding: list[float] | None = Field(default=None, sa_column=Column(AutoEmbeddingVector(MINILM, source="content")))
+
+
+class ListPoint(SQLModel, table=True):
+    id: int = Field(primary_key=True)
+    v: list[float] | None = Field(default=None, sa_column=Column(Vector(3)))
 
 
 class SearchHit(SQLModel):
@@ -87,3 +100,36 @@ def test_plain_vector_fields_round_trip_and_bad_vectors_are_refused(engine):
         session.add(Point(id=2, v=[1.0, 2.0]))  # table models skip validation: the column type refuses
         session.commit()
     assert isinstance(info.value.orig, DimensionError) and "does not fit VECTOR(3)" in str(info.value)
+
+
+@pytest.mark.real_model
+def test_list_float_fields_as_pytidb_users_write_them_serialise_and_search(engine):
+    with Session(engine) as session:
+        add_seed_rows(session, Chunk)
+        assert seed_search(session, Chunk) == [1, 4]
+        row = session.get(Chunk, 1)
+        assert isinstance(row.embedding, list) and len(row.embedding) == 384
+        data = json.loads(row.model_dump_json())
+    assert data["embedding"] == row.embedding
+    again = Chunk.model_validate(data)
+    assert again.embedding == row.embedding
+
+
+def test_list_float_fields_validate_length_and_finiteness_at_model_validate(engine):
+    with pytest.raises(ValidationError, match=r"(?s)v\n.*vector has 2 dimensions, does not fit VECTOR\(3\)"):
+        ListPoint.model_validate({"id": 1, "v": [1.0, 2.0]})
+    with pytest.raises(ValidationError, match="NaN and infinite values are not allowed"):
+        ListPoint.model_validate({"id": 1, "v": [1.0, float("inf"), 2.0]})
+    with pytest.raises(ValidationError, match="does not fit VECTOR\\(384\\)"):
+        Chunk.model_validate({"id": 1, "content": "x", "embedding": [0.5] * 3})
+    point = ListPoint.model_validate({"id": 1, "v": [1, 2, 3]})
+    with Session(engine) as session:
+        session.add(point)
+        session.commit()
+        stored = session.exec(select(ListPoint.v)).one()
+        assert stored == [1.0, 2.0, 3.0]
+        assert session.get(ListPoint, 1).model_dump() == {"id": 1, "v": [1.0, 2.0, 3.0]}
+        # the numpy-annotated fields of the other tables still read arrays
+        session.add(Point(id=9, v=[1.0, 2.0, 3.0]))
+        session.commit()
+        assert isinstance(session.exec(select(Point.v).where(Point.id == 9)).one(), np.ndarray)

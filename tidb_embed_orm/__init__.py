@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the package version: pyproject.toml reads it from here
 
 from .catalog import EmbeddingModel, get_model, list_models, register_model
 from .client.marks import ClientFilledTableError
@@ -21,6 +21,7 @@ from .embedders.cache import ProgressCallback
 from .embedders.huggingface_api import HuggingFaceAuthError, HuggingFaceInferenceEmbedder
 from .exc import (
     DimensionError,
+    EmbeddedEngineRequiredError,
     EmbeddingFailedError,
     EmbeddingUnavailableError,
     InvalidApiKeyError,
@@ -35,6 +36,7 @@ from .exc import (
 from .ext.orm import auto_embedding_column
 from .key_log_mask import install_key_protection as _install_key_protection
 from .options import EmbedOptions, ProviderOptions
+from .plain_sqlite import install_plain_sqlite_hint as _install_plain_sqlite_hint
 from .providers import ProviderKeyError, configure_provider
 from .secrets import ApiKey
 from .sql.auto_embedding import AutoEmbeddingVector
@@ -62,6 +64,10 @@ _tidb.setup()
 # logging filter and two Engine-class event listeners; no SQL changes.
 _install_key_protection()
 
+# EMBED_TEXT & co. on plain sqlite:// fail with a line naming sqlite+tidb_embed:// (plain_sqlite.py):
+# one Engine-class handle_error listener; no SQL changes.
+_install_plain_sqlite_hint()
+
 __all__ = [
     "__version__",
     "MULTILINGUAL",
@@ -81,6 +87,7 @@ __all__ = [
     "ClientFilledColumnError",
     "ClientFilledTableError",
     "DimensionError",
+    "EmbeddedEngineRequiredError",
     "Embedder",
     "EmbeddingFailedError",
     "EmbedOptions",

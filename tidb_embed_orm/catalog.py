@@ -74,6 +74,7 @@ class EmbeddingModel:
 
     @property
     def provider(self) -> str:
+        """The provider part of the name: ``huggingface`` for ``huggingface/BAAI/bge-m3``."""
         return self.name.split("/", 1)[0]
 
     @property
@@ -87,6 +88,7 @@ class EmbeddingModel:
         return PROVIDER_KEY_VARIABLES[self.provider]
 
     def supports_dim(self, dim: int) -> bool:
+        """Whether the model makes vectors of ``dim`` dimensions (its default or a selectable size)."""
         return dim == self.dim or dim in self.dims
 
     @property

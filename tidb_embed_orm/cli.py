@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .catalog import PROVIDER_KEY_VARIABLES, list_models
 from .exc import UnknownProviderError
@@ -20,6 +20,7 @@ PROG = "tidb-embed-orm"
 
 
 def version() -> str:
+    """The installed distribution's version (or a note when run from a source tree never installed)."""
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as dist_version
 
@@ -62,11 +63,29 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.url, key)
 
 
+def _add_global_flags(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--traceback", action="store_true", default=default, help="show the full traceback of an error")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress messages on stderr")
+
+
+def _global_flags_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``-q`` and ``--traceback`` after any subcommand too (``demo -q``), as git and pip take theirs.
+
+    A subcommand's copy defaults to SUPPRESS, so it sets the flag only when given there and never
+    resets what was given before the subcommand.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in dict.fromkeys(action.choices.values()):
+                _add_global_flags(subparser, argparse.SUPPRESS)
+                _global_flags_everywhere(subparser)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: global flags (taken before or after a subcommand), ``demo`` and ``models``."""
     parser = _Parser(prog=PROG, description="TiDB Auto Embedding for SQLAlchemy: the demo and the model registry.")
     parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
-    parser.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    _add_global_flags(parser, False)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = commands.add_parser("demo", help="run the TiDB HuggingFace Embeddings page end to end")
     demo.add_argument(
@@ -86,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pull", help="download a huggingface/<org>/<name> model into the HuggingFace cache (size announced first)"
     )
     pull.add_argument("model", help="for example huggingface/BAAI/bge-m3")
+    _global_flags_everywhere(parser)  # last: every subcommand added above takes them
     return parser
 
 
@@ -106,6 +126,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (errors are one line on stderr)."""
     args = build_parser().parse_args(argv)
     _show_progress(args.quiet)
     try:

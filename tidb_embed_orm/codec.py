@@ -52,6 +52,7 @@ def to_array(value: Any, dim: int | None = None) -> Float32Array:
 
 
 def check_array(array: Float32Array, dim: int | None) -> None:
+    """Refuse what TiDB would: empty, over 16383 dimensions, a wrong dimension, NaN or infinity."""
     n = array.shape[0]
     if n == 0:
         raise VectorValueError("a vector must have at least 1 dimension, got an empty one")
@@ -102,6 +103,7 @@ def encode_bytes(value: Any, dim: int | None = None) -> bytes:
 
 
 def decode_bytes(blob: bytes | memoryview, error: type[VectorValueError] = VectorValueError) -> Float32Array:
+    """A float32 array from the embedded engine's little-endian float32 bytes."""
     if len(blob) % 4:
         raise error(f"a float32 vector blob must be a multiple of 4 bytes, got {len(blob)}")
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)

@@ -121,3 +121,7 @@ class FulltextError(TidbEmbedError, ValueError):
 
 class TextQueryNotSupported(TidbEmbedError, TypeError):
     """A text query against a plain Vector column, which has no model to embed the text with."""
+
+
+class EmbeddedEngineRequiredError(TidbEmbedError, RuntimeError):
+    """A TiDB function (EMBED_TEXT, VEC_*, FTS_MATCH_WORD) run on plain ``sqlite://``: use ``sqlite+tidb_embed://``."""

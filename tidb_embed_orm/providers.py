@@ -44,6 +44,7 @@ _CLIENT_KEYS: weakref.WeakKeyDictionary[Dialect, dict[str, ProviderCredentials]]
 
 
 def check_provider(provider: str) -> str:
+    """Refuse a provider TiDB does not know, naming the ones it does."""
     if provider not in PROVIDER_KEY_VARIABLES:
         raise UnknownProviderError(
             f"unknown embedding provider {provider!r}; known providers: {', '.join(sorted(PROVIDER_KEY_VARIABLES))}"
@@ -191,6 +192,7 @@ def client_credentials(dialect: Dialect, provider: str) -> ProviderCredentials |
 
 
 def client_key(dialect: Dialect, provider: str) -> ApiKey | None:
+    """The key kept for client-side embedding on engines of ``dialect`` for ``provider``, if any."""
     credentials = client_credentials(dialect, provider)
     return None if credentials is None else credentials.key
 

@@ -29,6 +29,7 @@ class ApiKey:
         self._value = value
 
     def reveal(self) -> str:
+        """The key itself: only for the one place that must send it (a SET or an Authorization header)."""
         return self._value
 
     def mask(self, text: str) -> str:

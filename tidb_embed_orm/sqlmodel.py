@@ -9,6 +9,12 @@
 
 ``VectorValue`` is a numpy ``float32`` array in Python, a JSON list of numbers in
 ``model_dump_json()`` / OpenAPI schemas, and validates back from a list (or an array).
+
+The pytidb spelling works too, with lists in Python (``sql/model_fields.py``)::
+
+    embedding: list[float] | None = Field(sa_column=Column(AutoEmbeddingVector(MINILM, source="content")))
+
+``model_validate`` then checks the list's length against the column and refuses NaN/Inf.
 """
 
 from __future__ import annotations

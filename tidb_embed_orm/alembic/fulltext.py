@@ -50,10 +50,12 @@ class CreateFulltextIndexOp(MigrateOperation):
                               add_columnar_replica_on_demand=add_columnar_replica_on_demand))
 
     def reverse(self) -> DropFulltextIndexOp:
+        """The operation that undoes this one (what autogenerate writes in ``downgrade()``)."""
         return DropFulltextIndexOp(self.index_name, self.table_name, schema=self.schema, columns=self.columns,
                                    parser=self.parser)
 
     def index(self) -> FulltextIndex:
+        """The index this operation creates, as a SQLAlchemy ``Index`` on a table of the right name."""
         table = Table(self.table_name, MetaData(), *(Column(c, Text) for c in self.columns), schema=self.schema)
         return FulltextIndex(self.index_name, *table.c, parser=self.parser,
                              add_columnar_replica_on_demand=self.add_columnar_replica_on_demand)
@@ -75,6 +77,7 @@ class DropFulltextIndexOp(MigrateOperation):
         operations.invoke(cls(index_name, table_name, schema=schema))
 
     def reverse(self) -> CreateFulltextIndexOp:
+        """The operation that undoes this one (what autogenerate writes in ``downgrade()``)."""
         if self.columns is None or self.parser is None:
             raise ValueError("cannot reverse drop_fulltext_index without the index's columns and parser")
         return CreateFulltextIndexOp(self.index_name, self.table_name, self.columns, parser=self.parser,

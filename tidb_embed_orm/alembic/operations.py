@@ -41,6 +41,7 @@ class AddAutoEmbeddingColumnOp(MigrateOperation):
         operations.invoke(cls(table_name, column, schema=schema, copy_from=copy_from))
 
     def reshape(self, columns: list[Column[Any]]) -> list[Column[Any]]:
+        """The table's columns after this operation: the rebuild creates the copy with these."""
         if self.column.name in {c.name for c in columns}:
             raise TableRebuildError(f"table {self.table_name!r} already has a column {self.column.name!r}")
         source = cast(AutoEmbeddingVector, self.column.type).source
@@ -55,6 +56,7 @@ class AddAutoEmbeddingColumnOp(MigrateOperation):
         return self.column.name in table.c
 
     def reverse(self) -> DropAutoEmbeddingColumnOp:
+        """The operation that undoes this one (what autogenerate writes in ``downgrade()``)."""
         return DropAutoEmbeddingColumnOp(self.table_name, self.column.name, schema=self.schema,
                                          existing_column=self.column, copy_from=_after(self))
 
@@ -74,14 +76,17 @@ class DropAutoEmbeddingColumnOp(MigrateOperation):
         operations.invoke(cls(table_name, column_name, schema=schema, copy_from=copy_from))
 
     def reshape(self, columns: list[Column[Any]]) -> list[Column[Any]]:
+        """The table's columns after this operation: the rebuild creates the copy with these."""
         if self.column_name not in {c.name for c in columns}:
             raise TableRebuildError(f"table {self.table_name!r} has no column {self.column_name!r}")
         return [c for c in columns if c.name != self.column_name]
 
     def done(self, table: Table) -> bool:
+        """Whether ``table`` already has the shape this operation gives it (a rerun after a crash)."""
         return self.column_name not in table.c
 
     def reverse(self) -> AddAutoEmbeddingColumnOp:
+        """The operation that undoes this one (what autogenerate writes in ``downgrade()``)."""
         if self.existing_column is None:
             raise ValueError("cannot reverse drop_auto_embedding_column without the dropped column's definition")
         return AddAutoEmbeddingColumnOp(self.table_name, self.existing_column, schema=self.schema,
@@ -109,6 +114,7 @@ class AlterAutoEmbeddingOp(MigrateOperation):
                               copy_from=copy_from))
 
     def reshape(self, columns: list[Column[Any]]) -> list[Column[Any]]:
+        """The table's columns after this operation: the rebuild creates the copy with these."""
         current = next((c for c in columns if c.name == self.column_name), None)
         if current is None:
             raise TableRebuildError(f"table {self.table_name!r} has no column {self.column_name!r}")
@@ -118,10 +124,12 @@ class AlterAutoEmbeddingOp(MigrateOperation):
         return [replacement if c.name == self.column_name else c for c in columns]
 
     def done(self, table: Table) -> bool:
+        """Whether ``table`` already has the shape this operation gives it (a rerun after a crash)."""
         current = table.c.get(self.column_name)
         return current is not None and type_signature(current.type) == type_signature(self.type_)
 
     def reverse(self) -> AlterAutoEmbeddingOp:
+        """The operation that undoes this one (what autogenerate writes in ``downgrade()``)."""
         if self.existing_type is None:
             raise ValueError("cannot reverse alter_auto_embedding without existing_type=")
         return AlterAutoEmbeddingOp(self.table_name, self.column_name, self.existing_type,
@@ -160,10 +168,12 @@ class CreateVectorIndexOp(MigrateOperation):
                               tiflash_replica=tiflash_replica))
 
     def reverse(self) -> DropVectorIndexOp:
+        """The operation that undoes this one (what autogenerate writes in ``downgrade()``)."""
         return DropVectorIndexOp(self.index_name, self.table_name, schema=self.schema,
                                  column_name=self.column_name, metric=self.metric)
 
     def index(self) -> VectorIndex:
+        """The index this operation creates, as a SQLAlchemy ``Index`` on a table of the right name."""
         table = Table(self.table_name, MetaData(), Column(self.column_name, Vector()), schema=self.schema)
         return VectorIndex(self.index_name, table.c[self.column_name], metric=self.metric, tiflash_replica=None)
 
@@ -183,6 +193,7 @@ class DropVectorIndexOp(MigrateOperation):
         operations.invoke(cls(index_name, table_name, schema=schema))
 
     def reverse(self) -> CreateVectorIndexOp:
+        """The operation that undoes this one (what autogenerate writes in ``downgrade()``)."""
         if self.column_name is None or self.metric is None:
             raise ValueError("cannot reverse drop_vector_index without the index's column and metric")
         return CreateVectorIndexOp(self.index_name, self.table_name, self.column_name, self.metric,

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import create_engine, insert, make_url, select, text
+from sqlalchemy import URL, create_engine, insert, make_url, select, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from ..providers import configure_provider
@@ -90,28 +91,30 @@ def second_model_embedder(out: TextIO) -> dict[str, Any]:
     return {SECOND_MODEL: HashingTestEmbedder(768)}
 
 
-def offline_migration_sql(revisions: str = "head", migrations: Path = MIGRATIONS) -> str:
+def offline_migration_sql(
+    revisions: str = "head", migrations: Path = MIGRATIONS, tables: DemoTables = DemoTables()
+) -> str:
     """``alembic upgrade head --sql`` against a mysql URL: the DDL TiDB runs for the migrations."""
     from alembic import command
 
     buffer = io.StringIO()
-    config = _config(migrations, DemoTables())
+    config = _config(migrations, tables)
     config.output_buffer = buffer
     config.set_main_option("sqlalchemy.url", "mysql+pymysql://")
     command.upgrade(config, revisions, sql=True)
     return buffer.getvalue()
 
 
-def tidb_sql(search_text: str) -> list[str]:
-    """The statements TiDB receives for the same code, rendered for reading."""
+def tidb_sql(search_text: str, tables: DemoTables = DemoTables()) -> list[str]:
+    """The statements TiDB receives for the same code on ``tables`` (the ones the run used), for reading."""
     dialect = mysql.dialect()
-    sample = demo_model()
+    sample = demo_model(tables.table)
     rows = [{"id": i, "content": c} for i, c in SEED_ROWS]
     query = select(sample.id, sample.content).order_by(sample.embedding.cosine_distance(search_text)).limit(2)
     return [
-        offline_migration_sql("0001").strip(),
+        offline_migration_sql("0001", tables=tables).strip(),
         str(insert(sample).values(rows).compile(dialect=dialect, compile_kwargs={"literal_binds": True})) + ";",
-        offline_migration_sql("0001:head").strip(),
+        offline_migration_sql("0001:head", tables=tables).strip(),
         str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})) + ";",
     ]
 
@@ -157,34 +160,51 @@ def run(engine: Engine, tables: DemoTables, out: TextIO) -> None:
     for rank, (doc_id, content, distance) in enumerate(hits, 1):
         print(f"  {rank}. id={doc_id} distance={distance:.4f}  {content}", file=out)
     print("\nthe SQL TiDB receives for the same code:", file=out)
-    for statement in tidb_sql(SEED_QUERY):
+    for statement in tidb_sql(SEED_QUERY, tables):
         print(f"\n{statement}", file=out)
 
 
+def _parse_url(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:  # the URL itself is not repeated: it may hold a password
+        raise ArgumentError(
+            "--url is not a database URL: pass a TiDB URL such as mysql+pymysql://user:password@host:4000/test, "
+            "or leave --url out to run on a fresh embedded database"
+        ) from None
+
+
 def main(url: str | None, api_key: str | None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run the demo; with ``url``, as a guest in that database (nothing is said before it is reachable)."""
     workdir = None
     if url is None:
         workdir = tempfile.TemporaryDirectory(prefix="tidb-embed-orm-demo-")
         url = f"sqlite+tidb_embed:///{Path(workdir.name) / 'demo.db'}"
         tables = DemoTables()
-        print(f"embedded engine: {url}", file=out)
     else:
         tables = DemoTables.unique()
-        print(f"database: {url.split('@')[-1]}", file=out)
-        print(
-            f"the demo will create the table {tables.table} and its Alembic version table {tables.version_table}, "
-            "and drop both when it ends; nothing else in this database is read or changed",
-            file=out,
-        )
-    embedded = make_url(url).drivername == "sqlite+tidb_embed"
+    embedded = _parse_url(url).drivername == "sqlite+tidb_embed"
     options = {"embedding_progress": _progress(err), "embedders": second_model_embedder(out)} if embedded else {}
     engine = create_engine(url, **options)
+    began = False  # once the first migration starts, the demo's tables may exist and are dropped at the end
     try:
+        if workdir is not None:
+            print(f"embedded engine: {url}", file=out)
+        else:
+            with engine.connect():  # unreachable or refused: fail before announcing anything
+                pass
+            print(f"database: {url.split('@')[-1]}", file=out)
+            print(
+                f"the demo will create the table {tables.table} and its Alembic version table "
+                f"{tables.version_table}, and drop both when it ends; nothing else in this database is read or changed",
+                file=out,
+            )
         if api_key:
             configure_provider(engine, "huggingface", api_key)
+        began = True
         run(engine, tables, out)
     finally:
-        if workdir is None:
+        if workdir is None and began:
             try:
                 dropped = drop_demo_tables(engine, tables)
                 print(f"\ncleaned up: dropped {', '.join(dropped) or 'nothing'}", file=out)

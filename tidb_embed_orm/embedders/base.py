@@ -29,6 +29,7 @@ class Embedder(Protocol):
 
 
 def takes_options(embedder: Any) -> bool:
+    """Whether ``embedder.embed`` accepts ``options=`` (EMBED_TEXT options go only to one that does)."""
     try:
         parameters = inspect.signature(embedder.embed).parameters
     except (TypeError, ValueError):

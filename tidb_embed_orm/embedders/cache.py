@@ -6,7 +6,7 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ..catalog import get_model_or_none, requested_sizes
 from ..codec import Float32Array
@@ -15,8 +15,14 @@ from ..options import ProviderOptions
 from .base import Embedder, as_matrix, embed_batch
 from .feed import StatementFeed
 
-#: progress(model, done, total) after each batch of a long embedding run.
-ProgressCallback = Callable[[str, int, int], None]
+
+class ProgressCallback(Protocol):
+    """``progress(model, done, total)``, called after each batch of a long embedding run
+    (``create_engine(url, embedding_progress=...)``); any function of three positional arguments."""
+
+    def __call__(self, model: str, done: int, total: int, /) -> None:
+        """Report that ``done`` of ``total`` texts have been embedded with ``model``."""
+
 CacheKey = tuple[str, str | None, str]
 #: A feed's key: the model and the canonical JSON of the provider options.
 FeedKey = tuple[str, str | None]
@@ -80,6 +86,7 @@ class EmbeddingService:
         self.window_batches = 32
 
     def embedder(self, model: str) -> Embedder:
+        """The embedder that serves ``model`` (registered, local or the provider's API), created once."""
         with self._lock:
             found = self._embedders.get(model)
             if found is None:
@@ -140,6 +147,7 @@ class EmbeddingService:
             self._feeds.pop(connection, None)
 
     def end_statement(self, connection: int) -> None:
+        """Forget the texts a finished statement announced."""
         self._feeds.pop(connection, None)
 
     def _embed_missing(
@@ -187,5 +195,6 @@ class EmbeddingService:
                 del self._cache[key]
 
     def clear_cache(self) -> None:
+        """Drop every cached vector."""
         with self._lock:
             self._cache.clear()

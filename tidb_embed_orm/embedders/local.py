@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 class SentenceTransformerEmbedder:
     """A local sentence-transformers model on the CPU (or ``device``)."""
 
-    def __init__(self, path: str | Path, *, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(self, path: str | Path, *, device: str = "cpu", batch_size: int = 64, name: str | None = None) -> None:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
@@ -32,6 +32,8 @@ class SentenceTransformerEmbedder:
             ) from None
         _quiet_transformers()
         self.path = Path(path)
+        #: How messages name the model (its registry name when loaded by name, else the folder's).
+        self.name = name or self.path.name
         self.batch_size = batch_size
         self.model: Any = SentenceTransformer(str(path), device=device, local_files_only=True)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
@@ -42,6 +44,7 @@ class SentenceTransformerEmbedder:
             )
         self.dim = int(dim)
         self._unnormalized: Any = None
+        self._said_overlong = False
 
     def embed(self, texts: Sequence[str], options: Mapping[str, Any] | None = None) -> Float32Array:
         """Embed ``texts``, honouring the EMBED_TEXT options that mean something locally.
@@ -55,6 +58,8 @@ class SentenceTransformerEmbedder:
         direction = local.pop("truncation_direction", None)
         if local.pop("truncate", True) is False:
             self._refuse_overlong(texts)
+        elif not self._said_overlong:
+            self._note_overlong(texts, direction or "right")
         tokenizer = getattr(model, "tokenizer", None)
         previous = getattr(tokenizer, "truncation_side", None)
         if direction is not None and tokenizer is not None:
@@ -79,18 +84,49 @@ class SentenceTransformerEmbedder:
                 self._unnormalized = self.model
         return self._unnormalized
 
-    def _refuse_overlong(self, texts: Sequence[str]) -> None:
+    def _overlong(self, texts: Sequence[str]) -> tuple[int, int] | None:
+        """(tokens, limit) of the first text longer than the model's window, or None."""
         limit = getattr(self.model, "max_seq_length", None)
         tokenizer = getattr(self.model, "tokenizer", None)
         if not limit or tokenizer is None:
-            return
+            return None
         for text in texts:
-            length = len(tokenizer(text, truncation=False)["input_ids"])
-            if length > limit:
-                raise EmbeddingFailedError(
-                    f"a text of {length} tokens is longer than {self.path.name}'s limit of {limit}, and the column's "
-                    "options say truncate: false; shorten the text or allow truncation"
-                )
+            # a token covers at least one character, plus two special tokens: shorter texts cannot overflow
+            if len(text) + 2 > limit:
+                length = len(tokenizer(text, truncation=False)["input_ids"])
+                if length > limit:
+                    return length, int(limit)
+        return None
+
+    def _note_overlong(self, texts: Sequence[str], direction: str) -> None:
+        """Say once per model that a text was cut to the window (as the hosted model does; TiDB sends texts whole).
+
+        TiDB passes the text to the provider unchanged (pkg/inference/embedding/huggingface/huggingface.go
+        posts ``{"inputs": texts}``); HuggingFace's feature-extraction task takes ``truncate`` and
+        ``truncation_direction``, and sentence-transformers, which serves these models, keeps the first
+        ``max_seq_length`` tokens. So the text is cut here too, and said once, since a cut text is
+        searchable by its beginning only.
+        """
+        found = self._overlong(texts)
+        if found is None:
+            return
+        self._said_overlong = True
+        length, limit = found
+        kept = "first" if direction == "right" else "last"
+        logger.warning(
+            "%s reads at most %d tokens: a text of %d tokens was embedded from its %s %d only (said once per "
+            "model); split long documents into chunks, or set the EMBED_TEXT option {\"truncate\": false} to "
+            "refuse such texts", self.name, limit, length, kept, limit,
+        )
+
+    def _refuse_overlong(self, texts: Sequence[str]) -> None:
+        found = self._overlong(texts)
+        if found is not None:
+            length, limit = found
+            raise EmbeddingFailedError(
+                f"a text of {length} tokens is longer than {self.name}'s limit of {limit}, and the column's "
+                "options say truncate: false; shorten the text or allow truncation"
+            )
 
 
 LOCAL_OPTIONS = ("normalize", "truncate", "truncation_direction", "prompt_name", "prompt", "dimensions")
@@ -148,7 +184,7 @@ def load_local_model(path: Path, name: str | None = None) -> SentenceTransformer
         label = name or str(path)
         logger.info("loading the local model %s ...", label)
         started = time.perf_counter()
-        _LOADED[path] = SentenceTransformerEmbedder(path)
+        _LOADED[path] = SentenceTransformerEmbedder(path, name=name)
         logger.info("loaded %s in %.1fs", label, time.perf_counter() - started)
     return _LOADED[path]
 

@@ -31,7 +31,7 @@ def register_embedder(model: str, embedder: Embedder) -> None:
 
 
 def unregister_embedder(model: str) -> None:
-    """Stop serving ``model`` with the embedder given to :func:`register_embedder`."""
+    """Forget the process-wide embedder registered for ``model`` (nothing happens if there is none)."""
     _EMBEDDERS.pop(normalize_model_name(model), None)
 
 

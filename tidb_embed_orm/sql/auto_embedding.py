@@ -169,10 +169,13 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
     def adapt(self, cls: type[Any], **kw: Any) -> Any:
         # SQLAlchemy's generic copy only sees positional __init__ arguments; dim and options matter.
         if isinstance(cls, type) and issubclass(cls, AutoEmbeddingVector):
-            return cls(self.model, self.source, dim=self.dim, options=self.options, provider_defaults=False)
+            adapted = cls(self.model, self.source, dim=self.dim, options=self.options, provider_defaults=False)
+            adapted.reads_lists = self.reads_lists
+            return adapted
         return super().adapt(cls, **kw)
 
     def copy(self, **kw: Any) -> AutoEmbeddingVector:
+        """A copy with the same model, source, dimension and options."""
         return self.adapt(self.__class__)  # type: ignore[no-any-return]
 
     @property
@@ -200,9 +203,11 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
         return EmbedText(self.model, text, json_of(self.search_options()))
 
     def generation_expression(self) -> EmbedText:
+        """``EMBED_TEXT('model', `source`[, 'options'])``: the column's generated-column expression."""
         return EmbedText(self.model, SourceColumnRef(self.source), self.options_json)
 
     def _set_parent(self, parent: SchemaEventTarget, **kw: Any) -> None:
+        super()._set_parent(parent, **kw)
         if not isinstance(parent, Column):
             return
         if parent.computed is None:
@@ -212,6 +217,7 @@ class AutoEmbeddingVector(Vector, SchemaEventTarget):
             event.listen(parent, "after_parent_attach", _reattach_computed)
 
     def text_distance(self, column: ColumnElement[Any], metric: str, text: str) -> ColumnElement[float]:
+        """``VEC_EMBED_<METRIC>_DISTANCE(column, text)``: TiDB embeds the bound text with the column's model."""
         return EMBED_DISTANCES[metric](column, bindparam(None, text, type_=String()))
 
     def __repr__(self) -> str:

@@ -127,6 +127,7 @@ class EmbedText(ColumnElement[bytes]):
 
 
 def render_string_literal(compiler: SQLCompiler, value: str) -> str:
+    """``value`` as a SQL string literal of ``compiler``'s dialect."""
     return compiler.render_literal_value(value, Text())
 
 

@@ -120,9 +120,10 @@ def hybrid_search(
         raise FulltextError("vector= is a distance such as Doc.embedding.cosine_distance('query text' or a vector)")
     if not isinstance(text, FtsMatchWord):
         raise FulltextError("text= is a full-text match such as Doc.content.fts_match('query text')")
-    for name, value in (("limit", limit), ("candidates", candidates)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise FulltextError(f"{name} is an int >= 1, got {value!r}")
+    # limit=0 is SQL's LIMIT 0 (no rows), as nearest(k=0) and fulltext_search(limit=0)
+    for name, value, least in (("limit", limit, 0), ("candidates", candidates, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise FulltextError(f"{name} is an int >= {least}, got {value!r}")
     table = _table_of(entity)
     for name, expression in (("vector", vector), ("text", text)):
         searched = _column_table(expression)

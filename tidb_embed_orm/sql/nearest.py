@@ -44,6 +44,7 @@ class NearestCandidates(ColumnElement[bool]):
 
     @property
     def table(self) -> Table:
+        """The table whose vector column the distance reads."""
         return list(self.distance.clauses)[0].table  # type: ignore[attr-defined, no-any-return]
 
 
@@ -67,8 +68,8 @@ def nearest(
     """
     if not isinstance(distance, (VectorDistance, VectorEmbedDistance)):
         raise TypeError("nearest() takes a distance such as Doc.embedding.cosine_distance(query)")
-    if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ValueError(f"k is an int >= 0, got {k!r}")
     criteria = [where] if isinstance(where, ColumnElement) else list(where)
     marker = NearestCandidates(distance, candidates if candidates is not None else max(10 * k, 100))
     return select(entity).where(*criteria, marker).order_by(distance).limit(k)

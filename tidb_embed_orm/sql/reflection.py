@@ -72,6 +72,7 @@ def parse_embed_text(expression: str) -> EmbedTextExpression | None:
 
 
 def auto_embedding_type(expression: str, dim: int | None) -> AutoEmbeddingVector | None:
+    """The ``AutoEmbeddingVector`` a reflected column's generation expression declares, if it is one."""
     parsed = parse_embed_text(expression)
     if parsed is None:
         return None

@@ -51,6 +51,7 @@ class VectorIndex(Index):
 
     @property
     def distance(self) -> VectorDistance:
+        """The indexed distance expression, ``VEC_COSINE_DISTANCE(col)`` or ``VEC_L2_DISTANCE(col)``."""
         return self.expressions[0]  # type: ignore[return-value]
 
 

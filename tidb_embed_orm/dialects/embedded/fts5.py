@@ -5,14 +5,18 @@ text from ``docs`` (``content='docs'``), kept current by three triggers on ``doc
 inside the writing statement, so the index commits, rolls back and is seen by other connections
 and processes exactly with the rows. Parsers map to FTS5 tokenizers:
 
-============ ======================================= =================================================
-TiDB parser  FTS5 tokenizer                          differences
-============ ======================================= =================================================
-STANDARD     ``unicode61 remove_diacritics 0``       none known for English text
-MULTILINGUAL ``unicode61 remove_diacritics 2``       no CJK word segmentation (a CJK run is one token)
-NGRAM(...)   ``trigram`` (``case_sensitive 1`` when  always 3-grams: other min_gram/max_gram are kept in
-             ``lower_case=false``)                   the DDL but matching is by substring
-============ ======================================= =================================================
+============ ============================================ ============================================
+TiDB parser  tokens                                       differences
+============ ============================================ ============================================
+STANDARD     FTS5 ``unicode61 remove_diacritics 0``       none known for English text
+MULTILINGUAL ``fts_tokens.py``: words, jieba or bigram    Japanese and Korean by character bigrams
+             CJK words, emoji (contentless FTS5 table)    (TiDB segments them into words)
+NGRAM(...)   ``fts_tokens.py``: exactly the min_gram..    none known
+             max_gram grams (contentless FTS5 table)
+============ ============================================ ============================================
+
+A STANDARD index is an external-content table reading ``docs``; MULTILINGUAL and NGRAM indexes are
+contentless (``content=''``) tables whose triggers store ``tidb_fts_tokens(spec, text)``.
 
 ``FTS_MATCH_WORD('q', col)`` keeps TiDB's meaning: the query is split into words, each one quoted
 (user text can never become FTS5 syntax) and OR-ed (NGRAM: AND-ed, as TiDB AND-s n-grams). In WHERE
@@ -36,10 +40,11 @@ from sqlalchemy.types import TypeDecorator
 
 from ...sql import fulltext as ft
 from ...sql.scanner import quote_identifier, string_literal
+from . import fts_tokens
 
 PREFIX = "_tidb_fts_"
 _WORD = re.compile(r"[^\W_]+")
-_META = re.compile(r"/\* tidb_embed_orm fulltext (?P<json>\{.*?\}) \*/", re.DOTALL)
+_META = fts_tokens.META
 
 
 def fts_table_name(table_name: str, index_name: str) -> str:
@@ -47,9 +52,8 @@ def fts_table_name(table_name: str, index_name: str) -> str:
 
 
 def tokenizer(parser: ft.FulltextParser) -> str:
-    if parser.name == "NGRAM":
-        return "trigram case_sensitive 1" if parser.option_dict.get("lower_case") is False else "trigram"
-    return "unicode61 remove_diacritics 2" if parser.name == "MULTILINGUAL" else "unicode61 remove_diacritics 0"
+    """The FTS5 tokenizer of a parser's table (``ascii`` over the tokens ``fts_tokens`` made)."""
+    return "ascii" if fts_tokens.is_tokenized(parser) else "unicode61 remove_diacritics 0"
 
 
 def _names(index: ft.FulltextIndex) -> tuple[str, str]:
@@ -61,21 +65,35 @@ def _names(index: ft.FulltextIndex) -> tuple[str, str]:
 def create_statement(index: ft.FulltextIndex) -> str:
     table, fts = _names(index)
     meta = json.dumps({"table": table, "index": index.effective_name, "columns": list(index.column_names),
-                       "parser": index.parser.name, "options": index.parser.option_dict}).replace("*/", "*\\/")
+                       "parser": index.parser.name, "options": index.parser.option_dict,
+                       "spec": _spec(index.parser)}).replace("*/", "*\\/")
     columns = ", ".join(quote_identifier(c) for c in index.column_names)
-    return (f"CREATE VIRTUAL TABLE {quote_identifier(fts)} USING fts5({columns}, content={string_literal(table)}, "
-            f"content_rowid='rowid', tokenize={string_literal(tokenizer(index.parser))} "
-            f"/* tidb_embed_orm fulltext {meta} */)")
+    content = "''" if fts_tokens.is_tokenized(index.parser) else f"{string_literal(table)}, content_rowid='rowid'"
+    return (f"CREATE VIRTUAL TABLE {quote_identifier(fts)} USING fts5({columns}, content={content}, "
+            f"tokenize={string_literal(tokenizer(index.parser))} /* tidb_embed_orm fulltext {meta} */)")
+
+
+def _spec(parser: ft.FulltextParser) -> str | None:
+    return fts_tokens.spec(parser) if fts_tokens.is_tokenized(parser) else None
 
 
 def sync_statements(index: ft.FulltextIndex) -> list[str]:
     """The triggers that keep the FTS5 table equal to the table, then the initial fill."""
     table, fts = _names(index)
     names = [quote_identifier(c) for c in index.column_names]
-    new = ", ".join(f"new.{c}" for c in names)
-    old = ", ".join(f"old.{c}" for c in names)
+    spec = _spec(index.parser)
+    if spec is None:
+        def value(c: str) -> str:
+            return c
+    else:  # the tokens, made by fts_tokens for MULTILINGUAL and NGRAM
+        def value(c: str) -> str:
+            return f"{fts_tokens.TOKENS_FUNCTION}({string_literal(spec)}, {c})"
+    new = ", ".join(value(f"new.{c}") for c in names)
+    old = ", ".join(value(f"old.{c}") for c in names)
     listed = ", ".join(names)
     qfts, qtable = quote_identifier(fts), quote_identifier(table)
+    fill = (f"INSERT INTO {qfts}({qfts}) VALUES ('rebuild')" if spec is None else
+            f"INSERT INTO {qfts}(rowid, {listed}) SELECT rowid, {', '.join(value(c) for c in names)} FROM {qtable}")
     insert = f"INSERT INTO {qfts}(rowid, {listed}) VALUES (new.rowid, {new});"
     delete = f"INSERT INTO {qfts}({qfts}, rowid, {listed}) VALUES ('delete', old.rowid, {old});"
     changed = " OR ".join(["old.rowid IS NOT new.rowid", *(f"old.{c} IS NOT new.{c}" for c in names)])
@@ -84,7 +102,7 @@ def sync_statements(index: ft.FulltextIndex) -> list[str]:
         f"CREATE TRIGGER {quote_identifier(fts + '_ad')} AFTER DELETE ON {qtable} BEGIN {delete} END",
         f"CREATE TRIGGER {quote_identifier(fts + '_au')} AFTER UPDATE ON {qtable} WHEN {changed} "
         f"BEGIN {delete} {insert} END",
-        f"INSERT INTO {qfts}({qfts}) VALUES ('rebuild')",
+        fill,
     ]
 
 
@@ -170,18 +188,16 @@ def restore_statements(index: ReflectedFulltextIndex) -> list[str]:
 # --- FTS_MATCH_WORD ---------------------------------------------------------------------------
 
 
-def fts5_expression(text: str, parser: str, columns: tuple[str, ...] | None) -> str:
-    """TiDB's query text as an FTS5 query: each word quoted, OR-ed (NGRAM: AND-ed, words of 3+ chars)."""
-    words = _WORD.findall(text)
-    if parser == "NGRAM":
-        words = [w for w in words if len(w) >= 3]
-    if not words:
-        return '""'  # an empty phrase: matches nothing, as a query without words does on TiDB
-    # an FTS5 phrase (and column name) is quoted as a SQLite identifier is: "..." with " doubled
-    joined = (" AND " if parser == "NGRAM" else " OR ").join(quote_identifier(w) for w in words)
-    if columns:
-        return "{" + " ".join(quote_identifier(c) for c in columns) + "} : (" + joined + ")"
-    return joined
+def fts5_expression(text: str, parser: ft.FulltextParser | str, columns: tuple[str, ...] | None) -> str:
+    """TiDB's query text as an FTS5 query: each word quoted, OR-ed (NGRAM: its grams AND-ed).
+
+    STANDARD splits words as FTS5's unicode61 does; MULTILINGUAL and NGRAM tokenize as their index did
+    (``fts_tokens``), a CJK word without a segmenter becoming the phrase of its bigrams.
+    """
+    parser = ft.as_parser(parser)
+    if fts_tokens.is_tokenized(parser):
+        return fts_tokens.tokenized_query(fts_tokens.spec(parser), text, columns)
+    return fts_tokens.combine(_WORD.findall(text), "OR", columns)
 
 
 class Fts5Query(TypeDecorator[str]):
@@ -190,7 +206,7 @@ class Fts5Query(TypeDecorator[str]):
     impl = Text
     cache_ok = True
 
-    def __init__(self, parser: str, columns: tuple[str, ...] | None) -> None:
+    def __init__(self, parser: ft.FulltextParser, columns: tuple[str, ...] | None) -> None:
         super().__init__()
         self.parser, self.columns = parser, columns
 
@@ -249,10 +265,19 @@ def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw
     from_, index = _index_for(element)
     names = tuple(str(c.name) for c in element.columns)  # type: ignore[attr-defined]
     column_filter = None if set(names) == set(index.column_names) else names
-    query = element.query._with_binary_element_type(Fts5Query(index.parser.name, column_filter))
-    fts = quote_identifier(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
+    fts_name = fts_table_name(str(_base_table(from_).name), index.effective_name)  # type: ignore[union-attr]
+    fts = quote_identifier(fts_name)
     rowid = compiler.process(column("rowid", _selectable=from_), **kw)
-    match = f"{fts} MATCH {compiler.process(query, **kw)}"
+    if fts_tokens.is_tokenized(index.parser):
+        # cut the query as the index was built (its spec is in its CREATE VIRTUAL TABLE text)
+        table_sql = f"(SELECT sql FROM sqlite_master WHERE type = 'table' AND name = {string_literal(fts_name)})"
+        columns = "NULL" if column_filter is None else string_literal(json.dumps(list(column_filter)))
+        query_sql = (f"{fts_tokens.MATCH_FUNCTION}({table_sql}, {columns}, "
+                     f"{compiler.process(element.query, **kw)})")
+    else:
+        query_sql = compiler.process(element.query._with_binary_element_type(Fts5Query(index.parser, column_filter)),
+                                     **kw)
+    match = f"{fts} MATCH {query_sql}"
     if element.joined:  # the FTS5 table is in the FROM clause (FulltextJoin): read it there
         return match if _is_where_filter(element, compiler, kw) else f"(-bm25({fts}))"
     if _is_where_filter(element, compiler, kw):

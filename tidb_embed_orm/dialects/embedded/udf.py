@@ -17,6 +17,7 @@ from ... import codec
 from ...embedders.cache import EmbeddingService
 from ...exc import EmbedTextInRawSql
 from ...options import stored_options
+from . import fts_tokens
 from .tidb_sql import values
 
 
@@ -113,6 +114,20 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
 
     def nullable(function: Callable[[codec.Float32Array], Any]) -> Callable[[Any], Any]:
         return lambda value: None if value is None else function(codec.sql_value(value))
+
+    # The tokens a MULTILINGUAL or NGRAM full-text index stores (its triggers call it; fts5.py).
+    def tokens(spec: Any, text: Any) -> str | None:
+        return None if text is None else fts_tokens.document_tokens(str(spec), str(text))
+
+    connection.create_function(fts_tokens.TOKENS_FUNCTION, 2, guarded(tokens), deterministic=True)
+
+    def match(table_sql: Any, columns_json: Any, text: Any) -> str | None:
+        if text is None:
+            return None
+        return fts_tokens.match_expression(None if table_sql is None else str(table_sql),
+                                           None if columns_json is None else str(columns_json), str(text))
+
+    connection.create_function(fts_tokens.MATCH_FUNCTION, 3, guarded(match), deterministic=True)
 
     connection.create_function("VEC_DIMS", 1, guarded(nullable(lambda v: int(v.shape[0]))), deterministic=True)
     connection.create_function(

@@ -46,6 +46,7 @@ class FulltextIndex(Index):
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """The indexed columns' names, in index order."""
         return tuple(str(getattr(c, "name", c)) for c in self.expressions)
 
     @property
@@ -61,6 +62,7 @@ class FulltextIndex(Index):
 
 
 def fulltext_indexes(table: Any) -> list[FulltextIndex]:
+    """The ``FulltextIndex`` objects of ``table`` (none for anything that is not a Table)."""
     return sorted((i for i in getattr(table, "indexes", ()) if isinstance(i, FulltextIndex)),
                   key=lambda i: i.effective_name)
 
@@ -88,9 +90,16 @@ def _not_created_inline(ddl: Any, target: Any, bind: Any, **kw: Any) -> bool:
 
 
 class FulltextBackend(Protocol):
-    def after_create(self, index: FulltextIndex, connection: Connection) -> None: ...
-    def before_drop(self, index: FulltextIndex, connection: Connection) -> None: ...
-    def after_table_drop(self, table: Table, connection: Connection) -> None: ...
+    """What a backend keeps beside a full-text index (the embedded engine: FTS5 table, triggers)."""
+
+    def after_create(self, index: FulltextIndex, connection: Connection) -> None:
+        """Make what the backend keeps beside a newly created index (the embedded engine: triggers and fill)."""
+
+    def before_drop(self, index: FulltextIndex, connection: Connection) -> None:
+        """Remove what the backend keeps beside an index about to be dropped."""
+
+    def after_table_drop(self, table: Table, connection: Connection) -> None:
+        """Remove what the backend kept for the indexes of a dropped table."""
 
 
 def _backend(connection: Connection) -> FulltextBackend | None:

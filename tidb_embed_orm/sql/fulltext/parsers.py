@@ -46,6 +46,7 @@ class FulltextParser:
 
     @property
     def option_dict(self) -> dict[str, Any]:
+        """The options given, as a dict (``NGRAM(min_gram=2).option_dict == {'min_gram': 2}``)."""
         return dict(self.options)
 
     def sql(self) -> str:
@@ -65,8 +66,11 @@ class FulltextParser:
 
 
 STANDARD = FulltextParser("STANDARD")
+"""TiDB's ``STANDARD`` parser: words split at spaces and punctuation, lower-cased (English text)."""
 MULTILINGUAL = FulltextParser("MULTILINGUAL")
+"""TiDB's ``MULTILINGUAL`` parser: language-aware words (Chinese, Japanese, Korean too), case-insensitive."""
 NGRAM = FulltextParser("NGRAM")
+"""TiDB's ``NGRAM`` parser (3-grams); call it for others: ``NGRAM(min_gram=2, max_gram=3, granularity="char")``."""
 PARSERS = {p.name: p for p in (STANDARD, MULTILINGUAL, NGRAM)}
 
 

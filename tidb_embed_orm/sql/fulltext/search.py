@@ -43,10 +43,12 @@ class FtsMatchWord(FunctionElement[float]):
 
     @property
     def query(self) -> BindParameter[Any]:
+        """The bound query text."""
         return list(self.clauses)[0]  # type: ignore[return-value]
 
     @property
     def columns(self) -> list[ColumnElement[Any]]:  # type: ignore[override]  # the searched columns
+        """The searched columns, in the order given."""
         return list(self.clauses)[1:]
 
     def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> Any:
@@ -92,8 +94,8 @@ def fulltext_search(entity: Any, match: FtsMatchWord, *, where: ColumnElement[bo
     """
     if not isinstance(match, FtsMatchWord):
         raise FulltextError("fulltext_search takes a full-text match such as Doc.content.fts_match('query text')")
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise FulltextError(f"limit is an int >= 1, got {limit!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise FulltextError(f"limit is an int >= 0, got {limit!r}")  # 0: no rows, as nearest(k=0)
     table = _searched_table(match)
     joined = match.through_join()
     score = joined.label("score")
@@ -143,6 +145,7 @@ class SearchableTextComparator(Text.Comparator[str]):
     """``Doc.content.fts_match("java programming")``."""
 
     def fts_match(self, query: str, *more_columns: Any, parser: FulltextParser | str | None = None) -> FtsMatchWord:
+        """``FTS_MATCH_WORD(query, this column[, more columns])``: a filter in WHERE, the BM25 score elsewhere."""
         return fts_match(self.expr, query, *more_columns, parser=parser)
 
 
@@ -153,5 +156,6 @@ class SearchableText(Text):
     cache_ok = True
 
     def coerce_compared_value(self, op: Any, value: Any) -> TypeEngine[Any]:
+        """A value compared with the column is text."""
         return Text()
 
