@@ -36,6 +36,7 @@ from .ext.orm import auto_embedding_column
 from .key_log_mask import install_key_protection as _install_key_protection
 from .options import EmbedOptions, ProviderOptions
 from .providers import ProviderKeyError, configure_provider
+from .results import records, to_dataframe
 from .secrets import ApiKey
 from .sql.auto_embedding import AutoEmbeddingVector
 from .sql.fulltext import (
@@ -112,10 +113,12 @@ __all__ = [
     "get_model",
     "list_models",
     "nearest",
+    "records",
     "register_embedder",
     "register_local_model",
     "register_model",
     "set_tiflash_replica",
+    "to_dataframe",
     "unregister_embedder",
     "use_client_embedding",
     "with_auto_embedding",
