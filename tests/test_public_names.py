@@ -17,7 +17,7 @@ import tidb_embed_orm
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "tidb_embed_orm"
 #: Where else a name may come from: our optional submodules the README names, then our neighbours.
-NEIGHBOURS = ["tidb_embed_orm.sqlmodel", "tidb_embed_orm.sql.fulltext", "tidb_embed_orm.sql.hybrid", "sqlalchemy",
+NEIGHBOURS = ["tidb_embed_orm.sqlmodel", "tidb_embed_orm.rerank", "tidb_embed_orm.sql.fulltext", "tidb_embed_orm.sql.hybrid", "sqlalchemy",
               "sqlalchemy:Select", "sqlalchemy.orm", "sqlalchemy.ext.asyncio", "sqlmodel", "pydantic:BaseModel", "alembic"]
 #: Names that are not importable by nature: the reader's own classes in examples, products and
 #: values in prose, TiDB's and SQLite's SQL, the embedder protocol's method, sentence-transformers' class.

@@ -109,3 +109,11 @@ class FulltextError(TidbEmbedError, ValueError):
 
 class TextQueryNotSupported(TidbEmbedError, TypeError):
     """A text query against a plain Vector column, which has no model to embed the text with."""
+
+
+class RerankError(TidbEmbedError, RuntimeError):
+    """A reranker failed (refused the request, kept failing, timed out, or answered something malformed)."""
+
+
+class RerankAuthError(RerankError):
+    """A rerank API refused the API key (401/403), or no key was given for an API that needs one."""
