@@ -138,7 +138,8 @@ def nearest(
 ) -> Select[Any]:
     """``select(entity, distance).where(*where).order_by(distance).limit(k)``, written so a vector index serves it.
 
-    ``distance`` is a comparator result such as ``Doc.embedding.cosine_distance("text")``; each row
+    ``entity`` is a mapped class, a Table or a list of columns. ``distance`` is a comparator result
+    such as ``Doc.embedding.cosine_distance("text")``; each row
     comes back as ``(entity, distance)`` (``session.scalars()`` still yields the entities alone).
     ``candidates`` (default ``max(10 * k, 100)``) is how many nearest rows TiDB filters.
     ``max_distance`` / ``min_distance`` keep only rows whose distance is within them (inclusive):
@@ -154,7 +155,8 @@ def nearest(
     criteria = [where] if isinstance(where, ColumnElement) else list(where)
     marker = NearestCandidates(distance, candidates if candidates is not None else max(10 * k, 100), k, high, low)
     labelled = distance.label(DISTANCE)
-    return select(entity, labelled).where(*criteria, marker).order_by(labelled).limit(k)
+    entities = list(entity) if isinstance(entity, (list, tuple)) else [entity]
+    return select(*entities, labelled).where(*criteria, marker).order_by(labelled).limit(k)
 
 
 def split_marker(select_: Select[Any]) -> tuple[Select[Any], NearestCandidates | None]:
