@@ -158,7 +158,7 @@ class TiDBVectorStore(VectorStore):
                    engine: Engine | None = None, **kwargs: Any) -> TiDBVectorStore:
         """A store on ``engine`` holding ``texts``: ``from_texts(texts, embedding, engine=engine, table_name=...)``."""
         if engine is None:
-            raise ValueError("from_texts(..., engine=create_engine(...)) needs the engine the table lives on")
+            raise ValueError("from_texts needs the engine the table lives on: engine=create_engine(...)")
         store = cls(engine, embedding=embedding, **kwargs)
         store.add_texts(texts, metadatas, ids=ids)
         return store
