@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..sql.auto_embedding import AutoEmbeddingVector
-from ..sql.fulltext import FulltextIndex, SearchableText
+from ..sql.fulltext import FulltextIndex, SearchableText, fulltext_search
 from ..sql.hybrid import hybrid_search
 from ..sql.nearest import nearest
 from ..sql.vector import Vector
@@ -168,20 +168,25 @@ class DocumentTable:
             conn.execute(delete(self.table).where(self.c.id.in_([r["id"] for r in rows])))
             conn.execute(self.table.insert(), rows)
 
-    def delete(self, ids: Sequence[str] | None) -> None:
-        """Delete these ids (absent ones are ignored), or every document when ``ids`` is None."""
-        with self.engine.begin() as conn:
-            stmt = delete(self.table)
-            conn.execute(stmt if ids is None else stmt.where(self.c.id.in_([str(i) for i in ids])))
+    def _where(self, ids: Sequence[str] | None, where: Mapping[str, Any] | None) -> list[ColumnElement[bool]]:
+        conditions = [] if ids is None else [self.c.id.in_([str(i) for i in ids])]
+        condition = metadata_filter(self.c["metadata"], where)
+        return conditions if condition is None else [*conditions, condition]
 
-    def get(self, ids: Sequence[str]) -> list[Hit]:
-        """The documents with these ids, in the order asked (absent ids left out)."""
-        if not ids:
+    def delete(self, ids: Sequence[str] | None, where: Mapping[str, Any] | None = None) -> None:
+        """Delete these ids (absent ones are ignored) and/or the documents ``where`` matches; all when neither."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(self.table).where(*self._where(ids, where)))
+
+    def get(self, ids: Sequence[str] | None, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """The documents with these ids, in the order asked (absent ids left out), and/or matching ``where``."""
+        if ids is not None and not ids:
             return []
         with self.engine.connect() as conn:
-            found = {row.id: row for row in conn.execute(
-                select(self.c.id, self.c.content, self.c["metadata"]).where(self.c.id.in_([str(i) for i in ids])))}
-        return [Hit(found[i].id, found[i].content, found[i].metadata or {}, 0.0) for i in map(str, ids) if i in found]
+            rows = conn.execute(select(self.c.id, self.c.content, self.c["metadata"])
+                                .where(*self._where(ids, where)).order_by(self.c.id)).all()
+        found = {row.id: Hit(row.id, row.content, row.metadata or {}, 0.0) for row in rows}
+        return list(found.values()) if ids is None else [found[i] for i in map(str, ids) if i in found]
 
     def _distance(self, query: str | Sequence[float]) -> ColumnElement[float]:
         if isinstance(query, str) and not self.auto:
@@ -189,12 +194,10 @@ class DocumentTable:
         return self.c.embedding.cosine_distance(query if isinstance(query, str) else np.asarray(query, np.float32))
 
     def search(self, query: str | Sequence[float], k: int, *, where: Mapping[str, Any] | None = None,
-               max_distance: float | None = None, vectors: bool = False) -> list[Hit]:
+               max_distance: float | None = None, vectors: bool = False, ids: Sequence[str] | None = None) -> list[Hit]:
         """The ``k`` nearest documents to a query text (Auto Embedding) or vector, nearest first."""
-        condition = metadata_filter(self.c["metadata"], where)
         columns = [self.c.id, self.c.content, self.c["metadata"], *([self.c.embedding] if vectors else [])]
-        stmt = nearest(columns, self._distance(query), k=k, where=() if condition is None else condition,
-                       max_distance=max_distance)
+        stmt = nearest(columns, self._distance(query), k=k, where=self._where(ids, where), max_distance=max_distance)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         return [Hit(r.id, r.content, r.metadata or {}, float(r.distance), r.embedding if vectors else None)
@@ -211,6 +214,16 @@ class DocumentTable:
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
         return [Hit(r.id, r.content, r.metadata or {}, float(r.hybrid_score)) for r in rows]
+
+    def text(self, text: str, k: int, *, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """Full-text search (BM25); ``score`` is the BM25 score."""
+        if not self.fulltext:
+            raise ValueError("full-text search needs the full-text index: create the store with fulltext=True")
+        condition = metadata_filter(self.c["metadata"], where)
+        stmt = fulltext_search(self.table, self.c.content.fts_match(text), where=condition, limit=k)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [Hit(r.id, r.content, r.metadata or {}, float(r.score)) for r in rows]
 
 
 def mmr_order(query_similarity: Sequence[float], vectors: Iterable[np.ndarray], k: int,
