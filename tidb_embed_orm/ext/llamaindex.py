@@ -107,7 +107,8 @@ class TiDBVectorStore(BasePydanticVectorStore):
                      **delete_kwargs: Any) -> None:
         """Delete nodes by id and/or metadata filter."""
         if node_ids is None and filters is None:
-            raise ValueError("delete_nodes() deletes by node_ids and/or filters; use clear() to delete every node")
+            raise ValueError("delete_nodes deletes by node_ids and/or filters; "
+                             "the store's clear method deletes every node")
         self._table.delete(node_ids, filters_spec(filters))
 
     def clear(self) -> None:
