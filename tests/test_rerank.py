@@ -123,9 +123,9 @@ def test_malformed_answers_are_refused(flavor):
 
 @pytest.mark.parametrize("flavor", ["cohere", "jina", "voyage"])
 def test_the_hosted_apis_need_a_key(flavor, monkeypatch):
-    for name in ("CO_API_KEY", "JINA_API_KEY", "VOYAGE_API_KEY"):
+    for name in ("COHERE_API_KEY", "CO_API_KEY", "JINA_API_KEY", "VOYAGE_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(RerankAuthError, match="needs an API key: pass api_key=... or set the [A-Z_]+ environment"):
+    with pytest.raises(RerankAuthError, match="needs an API key: pass api_key=... or set the [A-Z_ or]+ environment"):
         CLIENTS[flavor]("http://127.0.0.1:9/rerank")
 
 

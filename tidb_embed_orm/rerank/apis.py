@@ -23,11 +23,11 @@ def _results(answer: Any, field: str = "results") -> list[tuple[Any, Any]]:
 
 
 class CohereReranker(HttpReranker):
-    """Cohere's Rerank API (v2). Key: ``api_key=`` or ``CO_API_KEY``."""
+    """Cohere's Rerank API (v2). Key: ``api_key=``, ``COHERE_API_KEY`` or ``CO_API_KEY`` (Cohere's SDK's)."""
 
     provider = "Cohere rerank API"
     default_url = "https://api.cohere.com/v2/rerank"
-    key_env = "CO_API_KEY"
+    key_env = ("COHERE_API_KEY", "CO_API_KEY")
     max_documents = 1000  # Cohere's recommended maximum per request
 
     def __init__(self, model: str = "rerank-v3.5", **kwargs: Any) -> None:
@@ -48,7 +48,7 @@ class JinaReranker(HttpReranker):
 
     provider = "Jina AI rerank API"
     default_url = "https://api.jina.ai/v1/rerank"
-    key_env = "JINA_API_KEY"
+    key_env = ("JINA_API_KEY",)
 
     def __init__(self, model: str = "jina-reranker-v2-base-multilingual", **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
@@ -69,7 +69,7 @@ class VoyageReranker(HttpReranker):
 
     provider = "Voyage rerank API"
     default_url = "https://api.voyageai.com/v1/rerank"
-    key_env = "VOYAGE_API_KEY"
+    key_env = ("VOYAGE_API_KEY",)
     max_documents = 1000  # Voyage's documented maximum
 
     def __init__(self, model: str = "rerank-2.5", *, truncation: bool = True, **kwargs: Any) -> None:

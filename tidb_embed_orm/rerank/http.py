@@ -35,8 +35,8 @@ class HttpReranker:
     #: shown in errors and reprs
     provider = "rerank API"
     default_url = ""
-    #: the environment variable read when no ``api_key`` is given
-    key_env: str | None = None
+    #: the environment variables read (first set wins) when no ``api_key`` is given
+    key_env: tuple[str, ...] = ()
     key_required = True
     #: the most documents the API takes in one request (larger lists go in several)
     max_documents: int | None = 1000
@@ -46,11 +46,11 @@ class HttpReranker:
                  max_documents: int | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         import httpx
 
-        if api_key is None and self.key_env:
-            api_key = os.environ.get(self.key_env) or None
+        if api_key is None:
+            api_key = next((os.environ[name] for name in self.key_env if os.environ.get(name)), None)
         if api_key is None and self.key_required:
             raise RerankAuthError(f"the {self.provider} needs an API key: pass api_key=... "
-                                  f"or set the {self.key_env} environment variable")
+                                  f"or set the {' or '.join(self.key_env)} environment variable")
         self.model = model
         self.url = url or self.default_url
         self._key = None if api_key is None else ApiKey(api_key)
@@ -129,7 +129,7 @@ class HttpReranker:
             return _Retry(self._delay(attempt, response.headers.get("Retry-After")))
         if status in (401, 403):
             return RerankAuthError(f"the {self.provider} refused the API key ({status}): pass a valid api_key=" +
-                                   (f" or set {self.key_env}" if self.key_env else ""))
+                                   (f" or set {self.key_env[0]}" if self.key_env else ""))
         if status == 429:
             return RerankError(f"the {self.provider} kept rate-limiting the request (429) after {attempt} attempts; "
                                "slow down or raise max_retries=")
