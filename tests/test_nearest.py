@@ -168,3 +168,19 @@ def test_a_threshold_beside_a_filter_keeps_the_adaptive_index_search(filled, gra
         session.execute(nearest(Item, Item.v.cosine_distance(q), k=10, where=Item.category == "x", candidates=20))
         assert with_threshold == graph_searches  # it probes for 10 "x" rows as without the threshold...
         assert max(with_threshold) < 3000  # ...and never falls back to reading the whole table
+
+
+def test_another_threshold_is_the_same_compiled_statement_with_another_value(filled):
+    from tidb_embed_orm.testing.counters import CountingCache
+
+    engine, q = filled
+    cache = CountingCache()
+    with Session(engine.execution_options(compiled_cache=cache)) as session:
+        truth = exact_distances(session, q)
+        cache.hits = cache.misses = 0
+        counts = []
+        for n in (2, 5, 9):
+            limit = (truth[n - 1][0] + truth[n][0]) / 2
+            counts.append(len(session.execute(nearest(Item, Item.v.cosine_distance(q), k=10, max_distance=limit)).all()))
+    assert counts == [2, 5, 9]
+    assert cache.misses == 1 and cache.hits == 2

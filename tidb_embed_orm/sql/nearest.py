@@ -30,7 +30,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, and_, select, true
+from sqlalchemy import Float, Table, and_, bindparam, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -55,8 +55,9 @@ class NearestCandidates(ColumnElement[bool]):
         ("distance", InternalTraversal.dp_clauseelement),
         ("candidates", InternalTraversal.dp_plain_obj),
         ("k", InternalTraversal.dp_plain_obj),
-        ("max_distance", InternalTraversal.dp_plain_obj),
-        ("min_distance", InternalTraversal.dp_plain_obj),
+        # bound parameters: another threshold is the same compiled statement
+        ("max_distance", InternalTraversal.dp_clauseelement),
+        ("min_distance", InternalTraversal.dp_clauseelement),
     ]
 
     def __init__(self, distance: ColumnElement[Any], candidates: int, k: int | None = None,
@@ -64,8 +65,8 @@ class NearestCandidates(ColumnElement[bool]):
         self.distance = distance
         self.candidates = candidates
         self.k = k
-        self.max_distance = max_distance
-        self.min_distance = min_distance
+        self.max_distance = None if max_distance is None else bindparam(None, max_distance, Float())
+        self.min_distance = None if min_distance is None else bindparam(None, min_distance, Float())
 
     @property
     def table(self) -> Table:
