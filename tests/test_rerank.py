@@ -193,3 +193,11 @@ def test_rerank_checks_its_arguments():
 
     with pytest.raises(RerankError, match="candidate 0 has no text to rerank"):
         rerank([Row()], "q", Upper(), text="answer", limit=1)
+
+
+def test_the_key_comes_from_the_environment_like_the_provider_embedders(monkeypatch):
+    monkeypatch.delenv("CO_API_KEY", raising=False)
+    monkeypatch.setenv("COHERE_API_KEY", KEY)
+    with RerankServer("cohere") as server:
+        assert len(CohereReranker(url=server.url).rerank(QUERY, DOCS, top_n=1)) == 1
+    assert server.requests[0]["authorization"] == f"Bearer {KEY}"
