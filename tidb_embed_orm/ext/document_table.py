@@ -138,6 +138,7 @@ class DocumentTable:
 
     @property
     def c(self) -> Any:
+        """The table's columns."""
         return self.table.c
 
     def drop(self) -> None:

@@ -72,6 +72,7 @@ class HttpReranker:
 
     # what a subclass writes: the API's request and answer
     def body(self, query: str, documents: list[str], top_n: int | None) -> dict[str, Any]:
+        """The JSON request body the API documents, for one batch of documents."""
         raise NotImplementedError
 
     def scores(self, answer: Any) -> list[tuple[Any, Any]]:
