@@ -99,3 +99,21 @@ def test_full_text_and_hybrid_search_on_tidb(engine):
             assert reflect_fulltext_indexes(conn, "tidb_embed_orm_live_docs") == {"ft_content": (("content",), STANDARD)}
     finally:
         Base.metadata.drop_all(engine)
+
+
+def test_langchain_store_with_auto_embedding_and_a_threshold(engine):
+    """The LangChain store on TiDB: the database embeds; the filter and threshold sit outside the index's KNN."""
+    pytest.importorskip("langchain_core")
+    from tidb_embed_orm.ext.langchain import TiDBVectorStore
+
+    store = TiDBVectorStore(engine, "lc_live_docs", model="tidbcloud_free/amazon/titan-embed-text-v2")
+    try:
+        store.add_texts(["Refunds go back to your card within five days.", "Reset your password from the sign-in page."],
+                        [{"topic": "billing"}, {"topic": "account"}], ids=["refund", "password"])
+        found = store.similarity_search_with_score("how do I get my money back", k=2)
+        assert found[0][0].id == "refund" and found[0][1] < found[1][1]
+        near = store.similarity_search_with_score("how do I get my money back", k=2, max_distance=found[0][1] + 1e-6)
+        assert [d.id for d, _ in near] == ["refund"]
+        assert [d.id for d in store.similarity_search("money", k=2, filter={"topic": "account"})] == ["password"]
+    finally:
+        store.store.drop()

@@ -253,3 +253,39 @@ def test_arithmetic_and_sums_on_a_vector_column_are_refused_not_zero():
         assert conn.exec_driver_sql("SELECT n + 1, n * 2, SUM(n), note || '-x' FROM t").one() == (6, 10, 5, "a-b+c-x")
         assert conn.exec_driver_sql("SELECT 'emb + 1' FROM t").scalar() == "emb + 1"  # text, not arithmetic
     engine.dispose()
+
+
+def test_a_checked_statement_is_not_read_again_until_the_schema_changes(monkeypatch, tmp_path):
+    """The VECTOR-column check reads each statement text once per schema version (hybrid search is 1.5 kB)."""
+    from tidb_embed_orm.dialects.embedded.tidb_sql import operators
+    from tidb_embed_orm.sql import scanner
+
+    walks: list[str] = []
+    original = operators.refuse_vector_arithmetic
+
+    def counting(sql, connection=None, words=None):
+        walks.append(sql)
+        return original(sql, connection, words)
+
+    monkeypatch.setattr("tidb_embed_orm.dialects.embedded.tidb_sql.hook.refuse_vector_arithmetic", counting)
+    tokenized: list[str] = []
+    real_tokenize = scanner.tokenize
+    monkeypatch.setattr(scanner, "tokenize", lambda sql: tokenized.append(sql) or real_tokenize(sql))
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'c.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, emb VECTOR(3), n INT)")
+        conn.exec_driver_sql("INSERT INTO t VALUES (1, '[1,2,3]', 5)")
+        statement = "SELECT n + 1 FROM t WHERE emb IS NOT NULL /* unique text */"
+        assert conn.exec_driver_sql(statement).scalar() == 6
+        assert walks and tokenized.count(statement) <= 1  # read once (into the statement cache)
+        walks.clear()
+        tokenized.clear()
+        for _ in range(3):
+            assert conn.exec_driver_sql(statement).scalar() == 6
+        assert walks == [] and tokenized == []  # checked already under this schema: not read again
+        conn.exec_driver_sql("DROP TABLE t")
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, emb INT, n VECTOR(3))")  # n is a vector now
+        conn.exec_driver_sql("INSERT INTO t VALUES (1, 2, '[1,2,3]')")
+        with pytest.raises(UnsupportedStatementError, match="arithmetic on vectors"):
+            conn.exec_driver_sql(statement)  # the same text, read again under the new schema
+    engine.dispose()

@@ -38,6 +38,7 @@ from .key_log_mask import install_key_protection as _install_key_protection
 from .options import EmbedOptions, ProviderOptions
 from .plain_sqlite import install_plain_sqlite_hint as _install_plain_sqlite_hint
 from .providers import ProviderKeyError, configure_provider
+from .results import records, to_dataframe
 from .secrets import ApiKey
 from .sql.auto_embedding import AutoEmbeddingVector
 from .sql.fulltext import (
@@ -119,10 +120,12 @@ __all__ = [
     "get_model",
     "list_models",
     "nearest",
+    "records",
     "register_embedder",
     "register_local_model",
     "register_model",
     "set_tiflash_replica",
+    "to_dataframe",
     "unregister_embedder",
     "use_client_embedding",
     "with_auto_embedding",

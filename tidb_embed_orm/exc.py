@@ -125,3 +125,11 @@ class TextQueryNotSupported(TidbEmbedError, TypeError):
 
 class EmbeddedEngineRequiredError(TidbEmbedError, RuntimeError):
     """A TiDB function (EMBED_TEXT, VEC_*, FTS_MATCH_WORD) run on plain ``sqlite://``: use ``sqlite+tidb_embed://``."""
+
+
+class RerankError(TidbEmbedError, RuntimeError):
+    """A reranker failed (refused the request, kept failing, timed out, or answered something malformed)."""
+
+
+class RerankAuthError(RerankError):
+    """A rerank API refused the API key (401/403), or no key was given for an API that needs one."""

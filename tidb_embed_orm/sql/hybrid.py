@@ -22,6 +22,7 @@ from sqlalchemy import Float, Table, and_, func, inspect, literal_column, or_, s
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from .elements import VectorDistance, VectorEmbedDistance, backend_visit
 from .fulltext import FtsMatchWord, FulltextError, FulltextJoin
@@ -66,12 +67,10 @@ class EmbeddedOnly(ColumnElement[bool]):
 
     tidb_visit_name = "tidb_embedded_only"
     inherit_cache = True
+    _traverse_internals = [("condition", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, condition: ColumnElement[bool]) -> None:
         self.condition = condition
-
-    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> Any:
-        return (self.__class__, self.condition._gen_cache_key(anon_map, bindparams))
 
 
 @compiles(EmbeddedOnly)

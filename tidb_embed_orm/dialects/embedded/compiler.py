@@ -39,6 +39,9 @@ class EmbeddedCompiler(SQLiteCompiler):
     def visit_tidb_knn_filter(self, element: knn.KnnFilter, **kw: Any) -> str:
         return knn.compile_knn_filter(element, self, **kw)
 
+    def visit_tidb_distance_bound(self, element: Any, **kw: Any) -> str:
+        return knn.compile_distance_bound(element, self, **kw)
+
     def visit_tidb_fts_match_word(self, element: FtsMatchWord, **kw: Any) -> str:
         return fts5.compile_fts_match_word(element, self, **kw)
 

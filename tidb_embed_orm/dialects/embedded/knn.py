@@ -32,9 +32,9 @@ from sqlalchemy.sql.selectable import Select
 
 from ...sql.auto_embedding import AutoEmbeddingVector
 from ...sql.elements import VectorDistance, VectorEmbedDistance, client_query_distance
-from ...sql.nearest import split_marker
+from ...sql.nearest import DistanceBound, split_marker
 from ...sql.vector_index import VectorIndex
-from .vector_index.search import KnnSearch
+from .vector_index.search import PROBING_FUNCTION, KnnSearch
 
 
 def _not_null_of(criterion: Any, column: Any) -> bool:
@@ -76,12 +76,25 @@ def compile_knn_filter(element: KnnFilter, compiler: SQLCompiler, **kw: Any) -> 
     # Private: the public Select.whereclause AND-s the criteria into one new expression on each access,
     # and the KnnFilter added by served_by_index() must be told apart from the user's own criteria.
     criteria = getattr(compiling, "_where_criteria", ())
-    filtered = any(not isinstance(c, KnnFilter) and not _not_null_of(c, element.column) for c in criteria)
+    # A distance threshold only trims the nearest rows: it is no reason to look further for k rows.
+    filtered = any(not isinstance(c, (KnnFilter, DistanceBound)) and not _not_null_of(c, element.column)
+                   for c in criteria)
     search = KnnSearch(number, element.table.schema, element.table.name, str(element.column.name),
                        element.metric, filtered, element.nested)
     searches.append(search)
     compiler.tidb_embed_knn = searches  # type: ignore[attr-defined]
     return f"({compiler.process(element.column, **kw)} IS NOT NULL AND ({rowid} {search.head}{arguments}{search.tail}))"
+
+
+def compile_distance_bound(element: DistanceBound, compiler: SQLCompiler, **kw: Any) -> str:
+    """The threshold; beside an indexed search, void while the index probes for k rows matching the filter.
+
+    A filtered search asks the index for more candidates until k rows match the filter (``Plan.execute``
+    in ``vector_index/search.py``); the threshold must not count there, or a threshold that keeps
+    fewer than k rows would make it look through the whole index. The final run applies it.
+    """
+    condition = compiler.process(element.condition, **kw)
+    return f"({condition} OR {PROBING_FUNCTION}())" if element.probed else condition
 
 
 def _query_argument(order: VectorDistance | VectorEmbedDistance, column: Column[Any], query: Any,
@@ -168,7 +181,9 @@ def served_by_index(select: Select[Any], compiler: SQLCompiler, **kw: Any) -> Se
 
     Called by ``EmbeddedCompiler.visit_select`` for every select it compiles.
     """
-    select, _ = split_marker(select)  # nearest(): the index's adaptive post-filter always finds k rows
+    select, marker = split_marker(select)  # nearest(): the index's adaptive post-filter always finds k rows
     # Subqueries and CTEs too (TiDB's hybrid search ranks the vector side in one), when unfiltered.
     knn = _indexed_search(select, compiler, nested=bool(kw.get("asfrom") or compiler.stack))
+    if marker is not None and marker.bounded:  # nearest()'s threshold trims the rows the index found
+        select = select.where(DistanceBound(marker.bounds(marker.distance), probed=knn is not None))
     return select if knn is None else select.where(knn)

@@ -16,6 +16,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Join, Select, TableClause
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType, TypeEngine
 
 from ...exc import FulltextError
@@ -66,15 +67,13 @@ class FulltextJoin(Join):
 
     tidb_visit_name = "tidb_fulltext_join"
     inherit_cache = True
+    # The match is part of the join: in its cache key, and copied with it (Select.params() clones the
+    # statement; a match left behind would keep the first query's text).
+    _traverse_internals = [*Join._traverse_internals, ("match", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, table: Table, match: FtsMatchWord) -> None:
         self.match = match
         super().__init__(table, TableClause("fulltext_index"), true())
-
-    def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> Any:
-        key = super()._gen_cache_key(anon_map, bindparams)
-        match = self.match._gen_cache_key(anon_map, bindparams)
-        return None if key is None or match is None else (*key, match)
 
 
 @compiles(FulltextJoin)

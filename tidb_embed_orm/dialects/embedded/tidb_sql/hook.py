@@ -19,6 +19,7 @@ cursor reconciles them from the schema (``triggers.reconcile_vector_triggers``).
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ from ....codec import check_sql_dims
 from ....exc import UnsupportedStatementError
 from ....secrets import ApiKey
 from ....sql.scanner import Token, significant, string_value, tokenize
-from ....sql.statement import Statement
+from ....sql.statement import Statement, read_statement
 from .casts import rewrite_casts
 from .columns import check_embed_text_dims
 from .operators import (
@@ -37,7 +38,7 @@ from .operators import (
     rewrite_vector_comparisons,
     rewrite_vector_sets,
 )
-from .triggers import reconcile_vector_triggers
+from .triggers import reconcile_vector_triggers, schema_versions
 from .values import STORE_FUNCTION
 from .vec_embed import rewrite_vec_embed
 
@@ -165,20 +166,49 @@ _STRINGS = re.compile(r"'(?:[^']|'')*'")
 _NUMERIC_USE = re.compile(r"[-+*/%]|\b(?:SUM|AVG|TOTAL)\b", re.IGNORECASE)  # no "(": a comment may come first
 
 
+#: Per DBAPI connection: its schema versions, and the statement texts that passed the VECTOR-column
+#: check under them. The ORM sends the same long statements again and again (a hybrid search is 1.5 kB):
+#: each is read once per schema, not once per execution.
+_CHECKED: weakref.WeakKeyDictionary[Any, tuple[Any, set[str]]] = weakref.WeakKeyDictionary()
+#: Statement texts remembered per connection before the memo starts afresh.
+_CHECKED_TEXTS = 512
+
+
+def _numeric_text(statement: Statement) -> str | None:
+    """The statement without its string literals, if it uses an arithmetic operator or SUM/AVG; else None."""
+    bare = _STRINGS.sub("''", statement.sql)
+    return bare if _NUMERIC_USE.search(bare) else None
+
+
 def check_vector_columns(sql: str, connection: Any, vector_names: Callable[[], re.Pattern[str] | None]) -> None:
     """Arithmetic or SUM/AVG on a VECTOR column is refused (SQLite would silently give 0).
 
     Run on statements that needs_rewrite() let through: the cheap tests first (an operator outside
-    string literals, then a VECTOR column's name as a word), the tokenizer only when both hold.
+    string literals, then a VECTOR column's name as a word), the token walk only when both hold,
+    and only once per statement text and schema version on each connection: the tokens come from
+    the statement cache (``sql/statement.py``), never from tokenizing the text again.
     """
-    bare = _STRINGS.sub("''", sql)
-    if not _NUMERIC_USE.search(bare):
+    statement = read_statement(sql)
+    bare = statement.fact("numeric_text", _numeric_text)
+    if bare is None:
         return
     names = vector_names()
     if names is None or not names.search(bare):
         return
-    refuse_vector_arithmetic(sql, connection)
-    refuse_vector_sums(sql, connection)
+    cursor = connection.cursor()
+    try:
+        # an empty schema (version 0: "temp" once SQLite opens it) holds no table: it changes no verdict
+        versions = tuple(version for version in schema_versions(cursor) if version[1])
+    finally:
+        cursor.close()
+    memo = _CHECKED.get(connection)
+    if memo is None or memo[0] != versions or len(memo[1]) >= _CHECKED_TEXTS:
+        memo = _CHECKED[connection] = (versions, set())
+    if sql in memo[1]:
+        return
+    refuse_vector_arithmetic(sql, connection, statement.words)
+    refuse_vector_sums(sql, connection, statement.words)
+    memo[1].add(sql)
 
 
 def prepare(statement: Statement, connection: Any) -> str:

@@ -11,6 +11,7 @@ A vector is "visible" as VEC_FROM_TEXT(...) / a cast to VECTOR, or as a column t
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from ....exc import UnsupportedStatementError
@@ -26,13 +27,13 @@ SET_OPERATOR = re.compile(r"\b(?:IN|BETWEEN)\b", re.IGNORECASE)
 _ARITHMETIC = {"+", "-", "*", "/", "%"}
 
 
-def refuse_vector_arithmetic(sql: str, connection: Any = None) -> None:
+def refuse_vector_arithmetic(sql: str, connection: Any = None, words: Sequence[Token] | None = None) -> None:
     """TiDB adds, subtracts and multiplies vectors element-wise; SQLite would turn them into 0. Refuse instead.
 
     A vector is seen as VEC_FROM_TEXT(...) / a cast to VECTOR, or (given ``connection``) a VECTOR
-    column next to the operator.
+    column next to the operator. ``words``: the statement's significant tokens, when already read.
     """
-    words = significant(tokenize(sql))
+    words = significant(tokenize(sql)) if words is None else list(words)
     tables: dict[str, TableRef] | None = None
     for index, token in enumerate(words):
         if token.kind == "punct" and token.text in _ARITHMETIC and connection is not None:
@@ -58,9 +59,9 @@ def refuse_vector_arithmetic(sql: str, connection: Any = None) -> None:
 _SUMS = ("SUM", "AVG", "TOTAL")
 
 
-def refuse_vector_sums(sql: str, connection: Any) -> None:
+def refuse_vector_sums(sql: str, connection: Any, words: Sequence[Token] | None = None) -> None:
     """SUM / AVG / TOTAL of a VECTOR column: TiDB refuses them, SQLite would give 0."""
-    words = significant(tokenize(sql))
+    words = significant(tokenize(sql)) if words is None else list(words)
     tables: dict[str, TableRef] | None = None
     for index, token in enumerate(words):
         if not token.is_word(*_SUMS) or index + 1 >= len(words) or not words[index + 1].is_punct("("):

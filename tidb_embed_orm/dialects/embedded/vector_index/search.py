@@ -34,6 +34,8 @@ log = logging.getLogger("tidb_embed_orm.vector_index")
 KNN_FUNCTION = "TIDB_EMBED_KNN"
 #: The last argument of every TIDB_EMBED_KNN call: marks where the call ends in the statement text.
 KNN_END = "tidb_embed_knn_end"
+#: ``TIDB_EMBED_KNN_PROBING()``: 1 while a filtered search probes the index for k matching rows, else 0.
+PROBING_FUNCTION = "TIDB_EMBED_KNN_PROBING"
 #: Candidates asked of the graph beyond k, so that approximate misses rarely reach the top k.
 EXTRA_CANDIDATES = 30
 #: Filtered searches retry with this many times more candidates before falling back to a scan.
@@ -94,6 +96,10 @@ class ConnectionSearches:
         self.runs: dict[int, SearchRun] = {}
         #: schema -> database file, as PRAGMA database_list says
         self.files: dict[str, str] | None = None
+
+    def probing(self) -> int:
+        """``TIDB_EMBED_KNN_PROBING()``: whether this statement run is a filtered search's probe."""
+        return int(any(run.probing for run in self.runs.values()))
 
     def knn(self, number: int, query: Any, limit: Any, offset: Any, end: Any = None) -> str:
         """TIDB_EMBED_KNN(n, query, limit, offset, end): candidate rowids as a JSON array."""
@@ -208,6 +214,7 @@ class VectorIndexes:
 
             # deterministic: constant arguments are evaluated once per statement, also in a scan
             dbapi_connection.create_function(KNN_FUNCTION, 5, knn, deterministic=True)
+            dbapi_connection.create_function(PROBING_FUNCTION, 0, searches.probing, deterministic=True)
         return searches
 
     def _reader(self, database_file: str) -> _Reader:
