@@ -40,11 +40,8 @@ class _AsyncEmbeddingService(EmbeddingService):
 
     driver_ids: dict[int, int]
 
-    def start_statement(self, connection: int, texts: Any) -> None:
-        super().start_statement(self.driver_ids.get(connection, connection), texts)
-
-    def end_statement(self, connection: int) -> None:
-        super().end_statement(self.driver_ids.get(connection, connection))
+    def _connection_key(self, connection: int) -> int:
+        return self.driver_ids.get(connection, connection)
 
 
 class _AsyncEmbeddedDBAPI(AsyncAdapt_aiosqlite_dbapi):
