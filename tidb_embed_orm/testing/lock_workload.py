@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -57,31 +57,54 @@ def create_schema(engine: Engine) -> None:
     Doc.metadata.create_all(engine)
 
 
-def import_documents(engine: Engine, count: int, *, start: int = 0, per_commit: int = 500) -> float:
-    """ORM ``add_all`` + commit of ``count`` documents, ``per_commit`` at a time; seconds taken."""
+def import_documents(engine: Engine, count: int, *, start: int = 0, per_commit: int = 500,
+                     lock_held: list[float] | None = None) -> float:
+    """ORM ``add_all`` + commit of ``count`` documents, ``per_commit`` at a time; seconds taken.
+
+    ``lock_held`` receives, per commit, the seconds from its first statement to the end of the commit:
+    the longest the transaction can have held the write lock."""
     texts = documents(count, start)
+    first: list[float] = []
+
+    def note(*_: Any) -> None:
+        if not first:
+            first.append(time.perf_counter())
+
+    if lock_held is not None:
+        event.listen(engine, "before_cursor_execute", note)
     began = time.perf_counter()
-    for offset in range(0, count, per_commit):
-        with Session(engine) as session:
-            session.add_all([Doc(id=start + offset + i, content=text)
-                             for i, text in enumerate(texts[offset : offset + per_commit])])
-            session.commit()
+    try:
+        for offset in range(0, count, per_commit):
+            first.clear()
+            with Session(engine) as session:
+                session.add_all([Doc(id=start + offset + i, content=text)
+                                 for i, text in enumerate(texts[offset : offset + per_commit])])
+                session.commit()
+            if lock_held is not None and first:
+                lock_held.append(time.perf_counter() - first[0])
+    finally:
+        if lock_held is not None:
+            event.remove(engine, "before_cursor_execute", note)
     return time.perf_counter() - began
 
 
 def serve_requests(path: str, kind: str, interval: float, stop_file: str, report: str, model: str = "real",
                    first_id: int = 10_000_000, busy_timeout: float = 5.0) -> None:
     """Until ``stop_file`` exists: every ``interval`` s, one request (``"search"`` or ``"insert"``) in a fresh
-    Session; writes ``{"latencies": [...], "lock_errors": n, "other_errors": [...]}`` to ``report``.
+    Session; writes ``{"latencies": [...], "started": [...], "lock_errors": n, "locked_at": [...],
+    "other_errors": [...]}`` to ``report`` (``started`` / ``locked_at``: wall-clock times).
 
     Writes ``report + ".ready"`` once the first request answered (the model is loaded). ``busy_timeout``:
     how long SQLite waits for another connection's write lock before ``database is locked``."""
     engine = engine_for(path, model, busy_timeout)
     latencies: list[float] = []
-    lock_errors, other_errors, next_id = 0, [], first_id
+    started: list[float] = []  # wall-clock start of each answered request (to split a run into phases)
+    locked_at: list[float] = []
+    other_errors: list[str] = []
+    next_id = first_id
     ready = Path(report + ".ready")
     while not Path(stop_file).exists():
-        began = time.perf_counter()
+        began, wall = time.perf_counter(), time.time()
         try:
             with Session(engine) as session:
                 if kind == "search":
@@ -92,17 +115,18 @@ def serve_requests(path: str, kind: str, interval: float, stop_file: str, report
                     session.commit()
                     next_id += 1
             latencies.append(time.perf_counter() - began)
+            started.append(wall)
         except OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                lock_errors += 1
+                locked_at.append(wall)
             else:
                 other_errors.append(str(exc).splitlines()[0])
         if not ready.exists():
             ready.touch()
         time.sleep(max(0.0, interval - (time.perf_counter() - began)))
     engine.dispose()
-    Path(report).write_text(json.dumps({"latencies": latencies, "lock_errors": lock_errors,
-                                        "other_errors": other_errors}))
+    Path(report).write_text(json.dumps({"latencies": latencies, "started": started, "lock_errors": len(locked_at),
+                                        "locked_at": locked_at, "other_errors": other_errors}))
 
 
 def serve_in_thread(path: str, kind: str, interval: float, stop: threading.Event, model: str = "real",
