@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, insert, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from tidb_embed_orm import AutoEmbeddingVector
 from tidb_embed_orm.dialects.embedded.base import _load_dbapi
@@ -297,4 +297,40 @@ def test_the_real_model_stores_the_vectors_of_one_text_at_a_time(tmp_path):
     for row in rows:
         alone = service.embed(MODEL, [row.body])[0]
         np.testing.assert_allclose(row.embedding, alone, atol=2e-6, err_msg=f"row {row.id}")
+    engine.dispose()
+
+
+def test_changing_another_column_embeds_the_unchanged_text_before_the_lock_too(tmp_path):
+    """SQLite computes a stored generated column again on any UPDATE of its row, so the texts of rows
+    whose title alone changed are embedded again: ahead of the lock, in batches."""
+    class Base(DeclarativeBase):
+        pass
+
+    class Note(Base):
+        __tablename__ = "notes"
+        id: Mapped[int] = mapped_column(Integer, primary_key=True)
+        title: Mapped[str] = mapped_column(Text)
+        body: Mapped[str] = mapped_column(Text)
+        embedding = mapped_column(AutoEmbeddingVector(MODEL, source="body"))
+
+    path = tmp_path / "titles.db"
+    probe = LockProbe(path)
+    engine = create_engine(f"sqlite+tidb_embed:///{path}", embedders={MODEL: probe})
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Note(id=i, title=f"title {i}", body=f"body of note {i}") for i in range(200)])
+        session.commit()
+        engine.dialect.embedding_service.clear_cache()
+        probe.batches.clear()
+        for note in session.scalars(select(Note)):
+            note.title = note.title.upper()
+        session.commit()
+        engine.dialect.embedding_service.clear_cache()
+        session.execute(update(Note).where(Note.id < 100).values(title="bulk"))  # Core-style, via the ORM
+        session.commit()
+    assert probe.under_lock == 0
+    assert len(probe.batches) <= batches_for(200) + batches_for(100)
+    with engine.connect() as conn:
+        for row in conn.execute(select(Note.__table__)):
+            np.testing.assert_array_equal(row.embedding, expected(row.body))
     engine.dispose()

@@ -50,12 +50,13 @@ def _texts(session: Session) -> dict[Mapper[Any], dict[Any, list[str]]]:
     for obj in objects:
         state = inspect(obj)
         sources = _sources(state.mapper)
+        if not sources or (state.has_identity and not session.is_modified(obj, include_collections=False)):
+            continue
         for column_type, key in sources:
-            if state.has_identity:  # changed: only a source the flush writes
-                added = state.attrs[key].history.added
-                value = added[0] if added else None
-            else:
-                value = state.dict.get(key)
+            added = state.attrs[key].history.added if state.has_identity else ()
+            # SQLite computes a stored generated column again on any UPDATE of the row: an unchanged
+            # source text (when loaded) is embedded again too, so it is read as well
+            value = added[0] if added else state.dict.get(key)
             if isinstance(value, str):
                 texts.setdefault(state.mapper, {}).setdefault(column_type, []).append(value)
     return texts
