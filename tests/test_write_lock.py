@@ -334,3 +334,18 @@ def test_changing_another_column_embeds_the_unchanged_text_before_the_lock_too(t
         for row in conn.execute(select(Note.__table__)):
             np.testing.assert_array_equal(row.embedding, expected(row.body))
     engine.dispose()
+
+
+def test_a_statement_that_ends_its_transaction_does_so_once(tmp_path):
+    """INSERT OR ROLLBACK that conflicts rolls back the transaction it runs in: the dry run must not let
+    the statement then run again outside it."""
+    engine, probe = engine_with_probe(tmp_path)
+    with engine.connect() as conn:
+        conn.execute(insert(Doc.__table__), [{"id": 1, "content": "one"}])
+        conn.commit()
+        conn.execute(insert(Doc.__table__), [{"id": 2, "content": "two"}])  # the transaction wrote
+        with pytest.raises(Exception, match="UNIQUE constraint failed"):
+            conn.exec_driver_sql("INSERT OR ROLLBACK INTO sample (id, content) VALUES (3, 'three'), (1, 'again')")
+        conn.rollback()
+    assert {key: content for key, (content, _) in stored(engine).items()} == {1: "one"}
+    engine.dispose()

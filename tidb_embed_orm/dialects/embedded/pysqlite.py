@@ -203,26 +203,34 @@ def connection_factory(dbapi: Any) -> type:
             began = not self.in_transaction
             with service.collecting(id(self)) as collector:
                 cursor = dbapi.Cursor(self)
+                cursor.execute("BEGIN" if began else f"SAVEPOINT {_DRY_RUN}")
+                failure: Exception | None = None
                 try:
-                    cursor.execute("BEGIN" if began else f"SAVEPOINT {_DRY_RUN}")
+                    if many:
+                        cursor.executemany(sql, parameters)
+                    else:
+                        cursor.execute(sql, parameters)
+                except dbapi.Error as exc:
+                    failure = exc
+                finally:
+                    cursor.close()  # its statement is reset before the rollback
+                if began or self.in_transaction:
+                    undo = dbapi.Cursor(self)
                     try:
-                        if many:
-                            cursor.executemany(sql, parameters)
-                        else:
-                            cursor.execute(sql, parameters)
-                    finally:
-                        cursor.close()  # its statement is reset before the rollback
-                        undo = dbapi.Cursor(self)
                         undo.execute("ROLLBACK" if began else f"ROLLBACK TO {_DRY_RUN}")
                         if not began:
                             undo.execute(f"RELEASE {_DRY_RUN}")
+                    except dbapi.Error:
+                        if not began:  # else the statement's error ended the transaction: nothing to undo
+                            raise
+                    finally:
                         undo.close()
-                except dbapi.OperationalError as exc:
-                    if "locked" in str(exc) or "busy" in str(exc):
-                        raise  # the real run would wait for the same lock again
+                if failure is not None:
+                    if "locked" in str(failure) or "busy" in str(failure):
+                        raise failure  # the real run would wait for the same lock again
+                    if not began and not self.in_transaction:
+                        raise failure  # it ended the transaction (INSERT OR ROLLBACK ...), as the statement would
                     return False  # the real run raises what is wrong (or embeds as it goes)
-                except dbapi.Error:
-                    return False
             if not len(collector):
                 return False
             service.hold(id(self), "statement", collector.texts)
