@@ -54,6 +54,7 @@ def engine_for(path: str | Path, model: str = "real", busy_timeout: float = 5.0)
 
 
 def create_schema(engine: Engine) -> None:
+    """Create the ``sample`` table (id, content, an all-MiniLM-L6-v2 auto-embedding column) on ``engine``."""
     Doc.metadata.create_all(engine)
 
 
