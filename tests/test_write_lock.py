@@ -26,7 +26,7 @@ from tidb_embed_orm import AutoEmbeddingVector
 from tidb_embed_orm.dialects.embedded.base import _load_dbapi
 from tidb_embed_orm.embedders import HashingTestEmbedder
 from tidb_embed_orm.testing import lock_workload
-from tidb_embed_orm.testing.lock_workload import Doc, percentile, serve_requests
+from tidb_embed_orm.testing.lock_workload import Doc, serve_requests
 
 MODEL = "huggingface/sentence-transformers/all-MiniLM-L6-v2"
 #: The engine's own SQLite library: two SQLite libraries in one process do not see each other's locks.
@@ -247,7 +247,6 @@ def test_two_processes_a_bulk_import_and_one_row_inserts_every_50_ms(tmp_path):
     assert result["lock_errors"] == 0, result
     assert not result["other_errors"]
     assert len(result["latencies"]) >= 10
-    assert percentile(result["latencies"], 0.99) < 1.0
     assert_vectors_of_their_texts(engine)
     engine.dispose()
 
