@@ -348,3 +348,20 @@ def test_a_statement_that_ends_its_transaction_does_so_once(tmp_path):
         conn.rollback()
     assert {key: content for key, (content, _) in stored(engine).items()} == {1: "one"}
     engine.dispose()
+
+
+def test_a_leading_comment_or_a_with_clause_does_not_hide_a_write(tmp_path):
+    engine, probe = engine_with_probe(tmp_path)
+    with engine.connect() as conn:
+        conn.exec_driver_sql(
+            "/* nightly copy */ WITH src(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM src WHERE n < 100) "
+            "INSERT INTO sample (id, content) SELECT n, 'generated note ' || n FROM src"
+        )
+        conn.commit()
+        conn.exec_driver_sql("-- tidy up\nREPLACE INTO sample (id, content) SELECT id, upper(content) FROM sample")
+        conn.commit()
+    assert probe.under_lock == 0
+    assert len(probe.batches) <= 2 * batches_for(100)
+    assert stored(engine)[7][0] == "GENERATED NOTE 7"
+    assert_vectors_of_their_texts(engine, 100)
+    engine.dispose()
