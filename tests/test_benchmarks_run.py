@@ -16,6 +16,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     "script, args, expected",
     [
         ("bench_orm_bulk_insert.py", ["--rows", "100"], "ratio ORM / raw encode"),
+        ("bench_write_lock.py", ["--quick"], "lock errors in total"),
+        ("bench_async_stall.py", ["--quick"], "longest event-loop stall"),
         ("bench_vector_index.py", ["--rows", "3000", "--dim", "32", "--queries", "10", "--engines", "ours"], "recall@10 vs exact"),
         ("bench_codec.py", ["--count", "50"], "speed-up vs the faster alternative"),
         ("bench_graph_open.py", ["--rows", "3000", "--dim", "32", "--trials", "3"], "of which the xxh3-128 digest"),

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
+
+import numpy as np
 
 from ..catalog import get_model_or_none, requested_sizes
 from ..codec import Float32Array
 from ..exc import EmbeddingFailedError, TidbEmbedError
 from ..options import ProviderOptions
 from .base import Embedder, as_matrix, embed_batch
-from .feed import StatementFeed
+from .feed import Collected, HeldVectors, TextCollector
 
 
 class ProgressCallback(Protocol):
@@ -24,8 +26,6 @@ class ProgressCallback(Protocol):
         """Report that ``done`` of ``total`` texts have been embedded with ``model``."""
 
 CacheKey = tuple[str, str | None, str]
-#: A feed's key: the model and the canonical JSON of the provider options.
-FeedKey = tuple[str, str | None]
 
 
 def expected_dim(model: str, options: ProviderOptions | None) -> int | None:
@@ -48,10 +48,6 @@ def _checked(options: Any) -> ProviderOptions | None:
             f"got {type(options).__name__}"
         )
     return options or None
-
-
-def _feed_key(model: str, options: ProviderOptions | None) -> FeedKey:
-    return (model, None if options is None else options.json)
 
 
 class EmbeddingService:
@@ -79,10 +75,11 @@ class EmbeddingService:
         self._cache: OrderedDict[CacheKey, Float32Array] = OrderedDict()
         self._lock = threading.RLock()
         self._embedders: dict[str, Embedder] = {}
-        #: per connection (by id): the feeds of the statement it is executing
-        self._feeds: dict[int, dict[FeedKey, StatementFeed]] = {}
-        #: how many batches a statement's feed embeds at a time: texts of a window are sorted by
-        #: length, so a wider window pads less (32 x 64 texts: within 1.5% of sorting the whole statement)
+        #: per connection (by id): the vectors its current write will ask for (``feed.py``)
+        self._held: dict[int, HeldVectors] = {}
+        #: per connection (by id): the texts its statement's dry run asks for
+        self._collectors: dict[int, TextCollector] = {}
+        #: texts per call of embed() by prefetch_stored (each call's texts are sorted by length)
         self.window_batches = 32
 
     def embedder(self, model: str) -> Embedder:
@@ -124,31 +121,80 @@ class EmbeddingService:
             known.update(self._embed_missing(model, options, missing))
         return [known[text] for text in texts]
 
-    def embed_one(
-        self, model: str, text: str, options: ProviderOptions | None = None, *, connection: int = 0
-    ) -> Float32Array:
-        """One text's vector; a text the connection's current statement announced comes from its feed."""
-        feed = self._feeds.get(connection, {}).get(_feed_key(model, _checked(options))) if connection else None
-        vector = feed.vector(text) if feed is not None else None
-        return vector if vector is not None else self.embed(model, [text], options)[0]
+    def embed_one(self, model: str, text: str, options: ProviderOptions | None = None) -> Float32Array:
+        """One text's vector (cached, or embedded now)."""
+        return self.embed(model, [text], options)[0]
 
-    def start_statement(self, connection: int, texts: Mapping[Any, Sequence[str]]) -> None:
-        """Announce the stored texts a statement on ``connection`` will embed, in row order, per column type."""
-        window = self.batch_size * self.window_batches
-        feeds: dict[FeedKey, StatementFeed] = {}
-        for column_type, announced in texts.items():
-            if announced:
-                feeds[_feed_key(column_type.model, column_type.stored_options())] = StatementFeed(
-                    announced, functools.partial(self.embed_stored, column_type), window
-                )
-        if feeds:
-            self._feeds[connection] = feeds
+    def vector_for_write(
+        self, model: str, text: str, options: ProviderOptions | None, connection: int
+    ) -> Float32Array | None:
+        """What EMBED_TEXT stores for ``text`` in a write on ``connection``: the vector held for the write;
+        during a dry run, a placeholder (None when the size is unknown) after noting the text; else embedded now."""
+        options = _checked(options)
+        key = (model, None if options is None else options.json, text)
+        held = self._held.get(connection)
+        vector = held.get(key) if held is not None else None
+        if vector is not None:
+            return vector
+        collector = self._collectors.get(connection)
+        if collector is None:
+            return self.embed(model, [text], options)[0]
+        with self._lock:
+            vector = self._cache.get(key)
+        if vector is not None:
+            return vector
+        collector.add(model, options, text)
+        dim = expected_dim(model, options)
+        return None if dim is None else np.zeros(dim, dtype=np.float32)
+
+    @contextmanager
+    def collecting(self, connection: int) -> Iterator[TextCollector]:
+        """While the block runs, EMBED_TEXT on ``connection`` notes its texts instead of embedding them."""
+        collector = self._collectors[connection] = TextCollector()
+        try:
+            yield collector
+        finally:
+            self._collectors.pop(connection, None)
+
+    def hold(self, connection: int, layer: str, texts: Collected) -> None:
+        """Embed ``texts`` now, in batches, and keep them for ``connection``'s write (``layer`` is replaced).
+
+        Texts another layer of the connection already holds are not embedded again.
+        """
+        connection = self._connection_key(connection)
+        held = self._held.get(connection)
+        vectors: list[tuple[CacheKey, Float32Array]] = []
+        for (model, options_key), (options, group) in texts.items():
+            wanted = [t for t in dict.fromkeys(group) if held is None or held.get((model, options_key, t)) is None]
+            if wanted:
+                found = self.embed(model, wanted, options)
+                vectors.extend(((model, options_key, t), v) for t, v in zip(wanted, found, strict=True))
+        if held is None:
+            held = self._held[connection] = HeldVectors()
+        held.put(layer, vectors)
+
+    def hold_stored(self, connection: int, layer: str, texts: Mapping[Any, Sequence[str]]) -> None:
+        """:meth:`hold` for auto-embedding column types and their stored texts."""
+        collected: Collected = {}
+        for column_type, group in texts.items():
+            if group:
+                options = _checked(column_type.stored_options())
+                key = (column_type.model, None if options is None else options.json)
+                collected.setdefault(key, (options, []))[1].extend(group)
+        if collected:
+            self.hold(connection, layer, collected)
         else:
-            self._feeds.pop(connection, None)
+            self.release(connection, layer)
 
-    def end_statement(self, connection: int) -> None:
-        """Forget the texts a finished statement announced."""
-        self._feeds.pop(connection, None)
+    def release(self, connection: int, layer: str) -> None:
+        """Forget what ``layer`` holds for ``connection``."""
+        connection = self._connection_key(connection)
+        held = self._held.get(connection)
+        if held is not None and held.drop(layer):
+            self._held.pop(connection, None)
+
+    def _connection_key(self, connection: int) -> int:
+        return connection
 
     def _embed_missing(
         self, model: str, options: ProviderOptions | None, texts: list[str]

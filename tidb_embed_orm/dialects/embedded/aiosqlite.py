@@ -4,7 +4,7 @@ SQLAlchemy asks a URL's dialect for its async variant (``get_async_dialect_cls``
 does), so the same URL serves ``create_engine`` and ``create_async_engine``. Each connection is an
 ``aiosqlite`` connection whose worker thread opens pysqlite3 through a connector and sets it up
 exactly as the synchronous engine does (sqlite-vec, TiDB's SQL functions). Statements run in that
-thread, so ``EMBED_TEXT`` (which embeds a statement's texts a window ahead) never runs on the
+thread, so ``EMBED_TEXT`` (and the dry run that reads a statement's texts first) never runs on the
 event loop's thread; a statement's preparation (vector-index upkeep) runs in the loop's executor.
 
 The synchronous engine's machinery works on the pysqlite3 connection itself: it is handed that
@@ -40,11 +40,8 @@ class _AsyncEmbeddingService(EmbeddingService):
 
     driver_ids: dict[int, int]
 
-    def start_statement(self, connection: int, texts: Any) -> None:
-        super().start_statement(self.driver_ids.get(connection, connection), texts)
-
-    def end_statement(self, connection: int) -> None:
-        super().end_statement(self.driver_ids.get(connection, connection))
+    def _connection_key(self, connection: int) -> int:
+        return self.driver_ids.get(connection, connection)
 
 
 class _AsyncEmbeddedDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -2,8 +2,8 @@
 
 A user's TiDB models, queries and migrations run unchanged: auto-embedding columns are real
 STORED generated columns calling ``EMBED_TEXT``, which this engine serves from a local model.
-Before SQLite asks for vectors one row at a time, the execution context embeds the statement's
-whole batch of source texts a window ahead, in batches (``EmbeddingService.start_statement``).
+A write's source texts are embedded in batches before the write takes SQLite's lock, and SQLite's
+EMBED_TEXT finds them held (``embedders/feed.py``), so the model never works while others wait.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from ...embedders.cache import EmbeddingService, ProgressCallback
 from ...embedders.registry import resolve_embedder
 from ...embedding_mode import IN_PROCESS_DATABASE
 from ...exc import EmbeddingFailedError, TidbEmbedError
+from ...ext.offload import off_loop
 from ...providers import client_credentials
 from ...sql.auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from ...sql.reflection import reflect_vector_indexes, sqlite_columns
 from ...sql.statement import read_statement
 from .access import split_filename, user_filename
 from .compiler import EmbeddedCompiler, EmbeddedDDLCompiler
+from .flush import install as install_flush_hook
 from .fts5 import FTS5_BACKEND
 from .pysqlite import attach_dialect, connection_factory, set_journal_mode
 from .udf import UdfErrors, register_functions
@@ -69,14 +71,24 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
         service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
         connection = id(self.root_connection.connection.dbapi_connection)
         if compiled is None or not (self.isinsert or self.isupdate):
-            service.end_statement(connection)
+            service.release(connection, "statement")
             return
+        # Every parameter set's texts (an executemany, each page of an insertmanyvalues) are embedded now,
+        # before the statement's first page takes the write lock (embedders/feed.py).
         texts: dict[AutoEmbeddingVector, list[str]] = {}
         for column, source in auto_embedding_columns(getattr(compiled.statement, "table", None)):
             column_type = cast(AutoEmbeddingVector, column.type)
             announced = texts.setdefault(column_type, [])
             announced.extend(_source_texts(self.compiled_parameters, _bind_name(compiled.statement, source)))
-        service.start_statement(connection, texts)
+        service.hold_stored(connection, "statement", texts)
+        #: the cursor need not read this statement's texts by a dry run: they are held
+        self.tidb_embed_announced = bool(texts) and all(texts.values())
+
+    def post_exec(self) -> None:
+        super().post_exec()
+        if getattr(self, "tidb_embed_announced", False):
+            service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
+            service.release(id(self.root_connection.connection.dbapi_connection), "statement")
 
 
 def _bind_name(statement: Any, source: Any) -> str:
@@ -134,6 +146,11 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         self._udf_errors = UdfErrors()
         self.journal_mode = journal_mode
         self._vector_indexes: VectorIndexes | None = None
+        install_flush_hook()
+
+    def embed_flush_texts(self, dbapi_connection: Any, texts: Mapping[AutoEmbeddingVector, Sequence[str]]) -> None:
+        """Embed an ORM flush's source texts before its first statement (``flush.py``), off the event loop."""
+        off_loop(self, self.embedding_service.hold_stored, id(dbapi_connection), "flush", texts)
 
     @property
     def vector_indexes(self) -> VectorIndexes:
@@ -266,6 +283,9 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         reads too, read once): comments, case and ``WITH`` do not hide a CREATE INDEX.
         """
         self._udf_errors.take()
+        announced = context is not None and getattr(context, "tidb_embed_announced", False)
+        if announced:
+            cursor.connection.texts_announced = True
         read = read_statement(statement)
         if read.is_ddl and read.keyword == "CREATE" and read.ddl_object == "INDEX":
             # a vector index the engine cannot keep is refused before it exists
@@ -275,6 +295,9 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         except self.loaded_dbapi.Error as exc:
             self._reraise_udf_error(exc)
             raise
+        finally:
+            if announced:
+                cursor.connection.texts_announced = False
         if read.is_ddl:
             self._reconcile_vector_indexes(cursor.connection)
         elif read.plain:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ...secrets import ApiKey
@@ -25,6 +26,9 @@ from .tidb_sql.hook import (
 from .tidb_sql.triggers import drop_table_triggers, schema_versions
 
 KeySink = Callable[[str, "ApiKey | str"], None]
+#: A statement that may write (its leading word after comments; WITH is read by the scanner).
+_WRITE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:INSERT|UPDATE|REPLACE|WITH)\b", re.IGNORECASE | re.DOTALL)
+_DRY_RUN = "tidb_embed_dry_run"
 #: A column definition of type VECTOR in CREATE TABLE text: its (maybe quoted) name.
 _VECTOR_COLUMN = re.compile(r"""(?:^|[,(])\s*("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)\s+VECTOR\b""", re.IGNORECASE)
 _FACTORIES: dict[Any, type] = {}
@@ -47,11 +51,12 @@ def connection_factory(dbapi: Any) -> type:
             try:
                 if not needs_rewrite(statement):
                     check_vector_columns(sql, connection, connection.vector_column_names)
-                    result = super().execute(sql, parameters)
                 elif set_provider_key(statement, parameters, connection.store_provider_key):
                     return super().execute("-- SET: the provider key is kept by the engine, not in SQLite")
                 else:
-                    result = super().execute(prepare(statement, connection), parameters)
+                    sql = prepare(statement, connection)
+                with connection.texts_embedded_first(sql, parameters, many=False):
+                    result = super().execute(sql, parameters)
             finally:
                 if statement.is_ddl:  # even when it failed (an ALTER's checks were dropped before it)
                     connection.reconcile_schema()
@@ -64,6 +69,10 @@ def connection_factory(dbapi: Any) -> type:
                     if statement.keyword == "SET":
                         raise UnsupportedStatementError("a provider key is SET by one statement, not executemany")
                     sql = prepare(statement, self.connection)
+                if self.connection.writes_embedding_table(sql):
+                    seq_of_parameters = list(seq_of_parameters)  # read twice: by the dry run, then for real
+                    with self.connection.texts_embedded_first(sql, seq_of_parameters, many=True):
+                        return super().executemany(sql, seq_of_parameters)
             return super().executemany(sql, seq_of_parameters)
 
         def executescript(self, script: str) -> Any:
@@ -135,6 +144,98 @@ def connection_factory(dbapi: Any) -> type:
             finally:
                 cursor.close()
 
+        #: Set by ``attach_dialect``: the engine's EmbeddingService (None on a connection no engine made).
+        embedding_service: Any = None
+        #: Set by the dialect while a statement runs whose texts it held from the statement's parameters.
+        texts_announced = False
+        _embedding_tables: tuple[Any, re.Pattern[str] | None] = (None, None)
+
+        def writes_embedding_table(self, sql: str) -> bool:
+            """Could ``sql`` make SQLite evaluate EMBED_TEXT: a write naming a table with an EMBED_TEXT column?
+
+            The cheap tests first (the leading word, then the table names); the schema is re-read only
+            when it changed (PRAGMA schema_version).
+            """
+            if self.embedding_service is None or self.texts_announced or not _WRITE.match(sql):
+                return False
+            cursor = dbapi.Cursor(self)
+            try:
+                versions = schema_versions(cursor)
+                if versions != self._embedding_tables[0]:
+                    names = {
+                        str(name)
+                        for schema, _version in versions
+                        for (name,) in cursor.execute(
+                            f"SELECT name FROM \"{schema}\".sqlite_master "
+                            "WHERE type = 'table' AND sql LIKE '%EMBED_TEXT%'"
+                        ).fetchall()
+                    }
+                    pattern = None if not names else re.compile(
+                        r"\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b", re.IGNORECASE)
+                    self._embedding_tables = (versions, pattern)
+            finally:
+                cursor.close()
+            pattern = self._embedding_tables[1]
+            return pattern is not None and pattern.search(sql) is not None and \
+                read_statement(sql).keyword in ("INSERT", "UPDATE", "REPLACE")
+
+        @contextmanager
+        def texts_embedded_first(self, sql: str, parameters: Any, *, many: bool) -> Iterator[None]:
+            """Around a statement that may embed: its texts are read by a dry run and embedded, in batches,
+            before it takes the write lock (``embedders/feed.py``); the real run finds them held."""
+            if not self.writes_embedding_table(sql):
+                yield
+                return
+            held = self._dry_run(sql, parameters, many)
+            try:
+                yield
+            finally:
+                if held:
+                    self.embedding_service.release(id(self), "statement")
+
+        def _dry_run(self, sql: str, parameters: Any, many: bool) -> bool:
+            """Run ``sql`` with EMBED_TEXT noting its texts, roll it back, embed the texts: True if any.
+
+            Outside a transaction the rollback ends the write lock before the model runs; inside one
+            that already wrote (the lock is held until it ends) the texts are still embedded in batches.
+            """
+            service = self.embedding_service
+            began = not self.in_transaction
+            with service.collecting(id(self)) as collector:
+                cursor = dbapi.Cursor(self)
+                cursor.execute("BEGIN" if began else f"SAVEPOINT {_DRY_RUN}")
+                failure: Exception | None = None
+                try:
+                    if many:
+                        cursor.executemany(sql, parameters)
+                    else:
+                        cursor.execute(sql, parameters)
+                except dbapi.Error as exc:
+                    failure = exc
+                finally:
+                    cursor.close()  # its statement is reset before the rollback
+                if began or self.in_transaction:
+                    undo = dbapi.Cursor(self)
+                    try:
+                        undo.execute("ROLLBACK" if began else f"ROLLBACK TO {_DRY_RUN}")
+                        if not began:
+                            undo.execute(f"RELEASE {_DRY_RUN}")
+                    except dbapi.Error:
+                        if not began:  # else the statement's error ended the transaction: nothing to undo
+                            raise
+                    finally:
+                        undo.close()
+                if failure is not None:
+                    if "locked" in str(failure) or "busy" in str(failure):
+                        raise failure  # the real run would wait for the same lock again
+                    if not began and not self.in_transaction:
+                        raise failure  # it ended the transaction (INSERT OR ROLLBACK ...), as the statement would
+                    return False  # the real run raises what is wrong (or embeds as it goes)
+            if not len(collector):
+                return False
+            service.hold(id(self), "statement", collector.texts)
+            return True
+
         def store_provider_key(self, provider: str, key: ApiKey | str) -> None:
             sink = self.key_sink()
             if sink is None:
@@ -179,6 +280,7 @@ def attach_dialect(dbapi_connection: Any, dialect: Any) -> None:
         return store
 
     dbapi_connection.key_sink = current
+    dbapi_connection.embedding_service = dialect.embedding_service
 
 
 def set_journal_mode(dbapi_connection: Any, journal_mode: str | None, operational_error: type[Exception]) -> None:

@@ -71,8 +71,8 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
         if model is None or text is None:
             return None
         options = stored_options(None if options_json is None else str(options_json))
-        vector = service.embed_one(str(model), str(text), options, connection=id(connection))
-        return codec.float32_bytes(vector)
+        vector = service.vector_for_write(str(model), str(text), options, id(connection))
+        return None if vector is None else codec.float32_bytes(vector)
 
     connection.create_function("EMBED_TEXT", 2, guarded(embed_text), deterministic=True)
     connection.create_function("EMBED_TEXT", 3, guarded(embed_text), deterministic=True)

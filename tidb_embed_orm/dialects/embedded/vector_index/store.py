@@ -53,6 +53,9 @@ SAVE_MIN = 1000
 #: The most recently written rows are always ranked exactly, as Chroma's brute-force buffer does: an
 #: HNSW graph can leave a just-inserted outlier unreachable, and a read after a write must find it.
 RECENT_ROWS = 100
+#: Rows stacked into one matrix for the graph at a time: stacking 100k vectors at once held Python's
+#: lock ~0.6 s, stalling every other thread (an asyncio event loop included; bench_async_stall.py).
+STACK_ROWS = 4096
 #: Catch-ups remembered per graph, for searches planned before one of them.
 HISTORY = 64
 #: After a save that failed (a full disk, a writer holding the database), wait this long before the next try.
@@ -266,7 +269,9 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
     graph.ann.remove(gone)
     keep = [i for i, v in enumerate(vectors) if v is not None and v.shape[0] == graph.ann.dim]
     if keep:
-        graph.ann.upsert(rowids[keep], np.stack([cast(np.ndarray, vectors[i]) for i in keep]))
+        for start in range(0, len(keep), STACK_ROWS):  # numpy holds the GIL while it stacks: a slice at a time
+            part = keep[start : start + STACK_ROWS]
+            graph.ann.upsert(rowids[part], np.stack([cast(np.ndarray, vectors[i]) for i in part]))
         if full_build:
             graph.recent.clear()
         else:
