@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 import pytest
@@ -12,6 +13,7 @@ pytest.importorskip("langchain_core")
 from langchain_core.documents import Document  # noqa: E402
 from langchain_core.embeddings import DeterministicFakeEmbedding  # noqa: E402
 from sqlalchemy import create_engine, event  # noqa: E402
+from sqlalchemy.exc import DBAPIError  # noqa: E402
 
 from tidb_embed_orm.ext.langchain import TiDBVectorStore  # noqa: E402
 from tidb_embed_orm.testing.tidb_standin import tidb_standin  # noqa: E402
@@ -145,7 +147,9 @@ def test_on_tidb_the_store_sends_texts_and_searches_in_the_index_friendly_form(m
         insert = next(s for s, _ in sent if s.startswith("INSERT"))
         assert "embedding" not in insert  # the database embeds: no vector leaves the client
         sent.clear()
-        with pytest.raises(Exception):  # noqa: B017  MariaDB has no VEC_EMBED_COSINE_DISTANCE; the statement is what counts
+        # MariaDB has VEC_EMBED_COSINE_DISTANCE only when another test made its stand-in function first:
+        # the statement sent is what counts here, not whether MariaDB could run it.
+        with contextlib.suppress(DBAPIError):
             store.similarity_search("money back", k=2, filter={"topic": "billing"})
         statement, params = sent[-1]
         inner = re.search(r"INNER JOIN \(SELECT lc_tidb.id AS id, VEC_EMBED_COSINE_DISTANCE\(lc_tidb.embedding, %\(\w+\)s\) "

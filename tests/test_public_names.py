@@ -19,7 +19,7 @@ PACKAGE = REPO / "tidb_embed_orm"
 #: Where else a name may come from: our optional submodules the README names, then our neighbours.
 NEIGHBOURS = ["tidb_embed_orm.sqlmodel", "tidb_embed_orm.rerank", "tidb_embed_orm.sql.fulltext", "tidb_embed_orm.sql.hybrid", "sqlalchemy",
               "sqlalchemy:Select", "sqlalchemy.orm", "sqlalchemy.ext.asyncio", "sqlmodel", "pydantic:BaseModel", "alembic",
-              "llama_index.core.vector_stores.types", "langchain_core.vectorstores", "langchain_core.language_models", "llama_index.core"]
+              "llama_index.core.vector_stores.types", "langchain_core.vectorstores", "langchain_core.language_models", "llama_index.core", "sqlalchemy.exc", "sqlalchemy.orm:Session"]
 #: Names that are not importable by nature: the reader's own classes in examples, products and
 #: values in prose, TiDB's and SQLite's SQL, the embedder protocol's method, sentence-transformers' class.
 NOT_OURS = {"Doc", "Sample", "Base", "HuggingFace", "MariaDB", "TiDB", "TiFlash", "NaN", "embed_text", "bm25", "embed",
