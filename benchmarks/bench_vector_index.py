@@ -170,7 +170,10 @@ class Lance:
 
 ENGINES = {"ours": Ours, "chroma": Chroma, "lancedb": Lance}
 #: Imported before the clock starts: "first search after open" measures opening, not importing.
-MODULES = {"ours": ["tidb_embed_orm", "sqlalchemy.orm", "usearch.index"], "chroma": ["chromadb"],
+#: For every engine that is the package with its storage engine (importing chromadb and lancedb loads
+#: theirs; sqlite+tidb_embed's dialect module is imported by create_engine, so it is named here).
+MODULES = {"ours": ["tidb_embed_orm", "tidb_embed_orm.dialects.embedded.base", "sqlalchemy.orm", "usearch.index"],
+           "chroma": ["chromadb"],
            "lancedb": ["lancedb", "pyarrow"]}
 
 
