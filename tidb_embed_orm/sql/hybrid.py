@@ -18,11 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Table, and_, func, inspect, literal_column, or_, select
+from sqlalchemy import Float, Table, and_, bindparam, func, inspect, literal_column, or_, select
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, _anonymous_label
 from sqlalchemy.sql.selectable import Select
-from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.sql.visitors import InternalTraversal, replacement_traverse
 
 from .elements import VectorDistance, VectorEmbedDistance, backend_visit
 from .fulltext import FtsMatchWord, FulltextError, FulltextJoin
@@ -93,6 +93,68 @@ def _column_table(expression: ColumnElement[Any]) -> Any:
     return getattr(searched, "table", None)
 
 
+#: Built statements by shape (the arguments' SQLAlchemy cache keys, which leave out bound values):
+#: a search of the same shape is the built statement with its own values (``Select.params``), so an
+#: application pays for building TiDB's two-CTE statement once, not on every search.
+_TEMPLATES: dict[Any, Select[Any]] = {}
+#: Shapes remembered before the oldest is forgotten.
+_TEMPLATE_LIMIT = 256
+#: Bound values of a hybrid search travel under these names (``tidb_hybrid_0``, ...).
+_PREFIX = "tidb_hybrid_"
+
+
+def _shape(entity: Any, vector: ColumnElement[Any], text: FtsMatchWord, where: ColumnElement[bool] | None,
+           fusion: RRF | Weighted, limit: int, candidates: int | None,
+           distance_threshold: float | None) -> tuple[Any, dict[str, str], dict[str, Any]] | None:
+    """(memo key, bind key -> name, name -> value) of a search's arguments; None when it cannot be reused.
+
+    The memo key holds each argument's SQLAlchemy cache key: equal keys compile to the same SQL with
+    only the bound values differing (SQLAlchemy's own compiled cache relies on it). The values are
+    renamed ``tidb_hybrid_<n>`` in the built statement, so they are found by name whichever statement
+    of that shape SQLAlchemy compiled first (anonymous names differ from one build to the next).
+    """
+    keys: list[Any] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for expression in (vector, text, where):
+        if expression is None:
+            keys.append(None)
+            continue
+        # Private: SQLAlchemy's cache key (the SQL shape, and the bound parameters in order); the public
+        # API has none. None: an element that cannot be cached, built anew each time.
+        cache_key = expression._generate_cache_key()
+        if cache_key is None:
+            return None
+        keys.append(cache_key.key)
+        for bind in cache_key.bindparams:
+            # Private: an anonymous key (the class SQLAlchemy marks them with) tells a value an expression
+            # bound from a name the caller gave (filled at execution, or shared): only the former are renamed.
+            plain = (isinstance(bind.key, _anonymous_label) and not bind.expanding and not bind.literal_execute
+                     and bind.callable is None)
+            if not plain:
+                return None
+            if bind.key not in names:
+                names[bind.key] = name = f"{_PREFIX}{len(names)}"
+                values[name] = bind.value
+    memo_key = (entity, *keys, fusion, limit, candidates, distance_threshold)
+    try:
+        hash(memo_key)
+    except TypeError:
+        return None
+    return memo_key, names, values
+
+
+def _named(expression: ColumnElement[Any], names: dict[str, str]) -> ColumnElement[Any]:
+    """``expression`` with its bound values renamed as ``names`` says (a copy; the caller's is untouched)."""
+
+    def rename(element: Any, **kw: Any) -> Any:
+        if isinstance(element, BindParameter) and element.key in names:
+            return bindparam(names[element.key], element.value, type_=element.type)
+        return None
+
+    return replacement_traverse(expression, {}, rename)  # type: ignore[no-any-return]
+
+
 def hybrid_search(
     entity: Any,
     *,
@@ -131,6 +193,24 @@ def hybrid_search(
     keys = list(table.primary_key.columns)
     if not keys:
         raise FulltextError(f"hybrid_search joins on the primary key, and table {table.name!r} has none")
+    shape = _shape(entity, vector, text, where, fusion, limit, candidates, distance_threshold)
+    if shape is None:  # a bind the caller names or fills at execution time: built as it is
+        return _build(entity, table, keys, vector, text, fusion, where, limit, candidates, distance_threshold)
+    memo_key, names, values = shape
+    template = _TEMPLATES.get(memo_key)
+    if template is None:
+        vector, text, where = (None if e is None else _named(e, names) for e in (vector, text, where))  # type: ignore[assignment]
+        template = _build(entity, table, keys, vector, text, fusion, where, limit, candidates, distance_threshold)
+        if len(_TEMPLATES) >= _TEMPLATE_LIMIT:
+            _TEMPLATES.pop(next(iter(_TEMPLATES)))
+        _TEMPLATES[memo_key] = template
+    return template.params(values)
+
+
+def _build(entity: Any, table: Table, keys: list[Any], vector: Any, text: FtsMatchWord, fusion: RRF | Weighted,
+           where: ColumnElement[bool] | None, limit: int, candidates: int | None,
+           distance_threshold: float | None) -> Select[Any]:
+    """The statement of TiDB's page, built from validated arguments."""
     top = candidates if candidates is not None else max(20, 2 * limit)
     filters = [] if where is None else [where]
 
