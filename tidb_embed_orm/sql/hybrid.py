@@ -20,9 +20,11 @@ from typing import Any
 
 from sqlalchemy import Float, Table, and_, bindparam, func, inspect, literal_column, or_, select
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, _anonymous_label
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.sql.visitors import InternalTraversal, replacement_traverse
+from sqlalchemy.util import immutabledict
 
 from .elements import VectorDistance, VectorEmbedDistance, backend_visit
 from .fulltext import FtsMatchWord, FulltextError, FulltextJoin
@@ -204,7 +206,29 @@ def hybrid_search(
         if len(_TEMPLATES) >= _TEMPLATE_LIMIT:
             _TEMPLATES.pop(next(iter(_TEMPLATES)))
         _TEMPLATES[memo_key] = template
-    return template.params(values)
+    return _with_values(template, values)
+
+
+#: SQLAlchemy 2.1's Select.params() keeps the statement's tree and sends the values beside it (the
+#: cache key's ``params``); 2.0's copies the tree with the values in it.
+_PARAMS_BESIDE_TREE = "params" in CacheKey._fields
+
+
+def _with_values(template: Select[Any], values: dict[str, Any]) -> Select[Any]:
+    """The built statement with this search's values: its own object, compiled once for all of them.
+
+    On SQLAlchemy 2.1 the copy's cache key is the template's with these values as its ``params``,
+    exactly what SQLAlchemy would compute by walking the whole tree again on every execution
+    (``tests/test_hybrid_reuse.py`` checks both are equal); it is set on the copy at once.
+    """
+    statement = template.params(values)
+    if _PARAMS_BESIDE_TREE:
+        # Private: the statement's cache key and SQLAlchemy's memo of it (no public API sets either).
+        key = template._generate_cache_key()
+        if key is not None:
+            own = key._replace(params=immutabledict({**(key.params or {}), **values}))  # type: ignore[call-arg]
+            statement._set_memoized_attribute("_generate_cache_key", lambda: own)
+    return statement
 
 
 def _build(entity: Any, table: Table, keys: list[Any], vector: Any, text: FtsMatchWord, fusion: RRF | Weighted,
