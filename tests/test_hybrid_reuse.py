@@ -11,10 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, bindparam, create_engine
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, bindparam, create_engine, select, union_all
 from sqlalchemy.engine.default import DefaultDialect
 
-from tidb_embed_orm import STANDARD, FulltextIndex, Vector, VectorIndex, Weighted, fts_match, hybrid_search
+from tidb_embed_orm import (
+    STANDARD,
+    FulltextError,
+    FulltextIndex,
+    Vector,
+    VectorIndex,
+    Weighted,
+    fts_match,
+    hybrid_search,
+)
 from tidb_embed_orm.sql import hybrid
 
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
@@ -91,18 +100,27 @@ def test_searches_of_one_shape_share_one_statement_and_one_compiled_form(engine)
     assert hits == [DefaultDialect.CACHE_MISS] + [DefaultDialect.CACHE_HIT] * (len(QUERIES) - 1)
 
 
-def test_a_compiled_form_made_by_another_build_still_gets_this_searchs_values(engine):
+def test_a_new_build_of_a_shape_never_takes_another_builds_values(engine):
     """The previous attempt's failure: a cache hit answered with the first query's values."""
     cache: dict = {}
     with engine.connect() as conn:
         expected = [from_scratch(conn, q, t) for q, t in QUERIES]
         conn = conn.execution_options(compiled_cache=cache)
-        for (query, text), wanted in zip(QUERIES, expected):
-            hybrid._TEMPLATES.clear()  # a new statement object, built for another query (compiled by an earlier one)
+        for (query, text), wanted in zip(QUERIES, expected, strict=True):
+            hybrid._TEMPLATES.clear()  # a new statement object, built for another query ...
             conn.execute(search(*QUERIES[-1])).all()
             result = conn.execute(search(query, text))  # ... and reused for this one
             assert [(r.id, r.vector_rank, r.fulltext_rank) for r in result] == wanted
-        assert len(cache) == 1
+            assert result.context.cache_hit == DefaultDialect.CACHE_HIT
+        assert len(cache) == len(QUERIES)  # one compiled form per build: its bind names are its own
+
+
+def test_two_searches_of_one_shape_in_one_statement_are_refused(engine):
+    """They would share their CTEs and bind names: one would silently run with the other's values."""
+    first, second = (search(q, t).subquery() for q, t in QUERIES[:2])
+    with engine.connect() as conn, pytest.raises(FulltextError, match="same shape.*own statement"):
+        conn.execute(union_all(select(first.c.id), select(second.c.id)))
+    # (searches of two shapes were never one statement: SQLAlchemy refuses two unrelated CTEs named "vec")
 
 
 def test_filters_thresholds_and_fusions_are_their_own_shapes(engine):

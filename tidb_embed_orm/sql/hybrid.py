@@ -13,6 +13,7 @@ or ``Weighted(vector=0.5, text=0.5)``: the vector similarity (``1 - distance`` f
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -98,22 +99,49 @@ def _column_table(expression: ColumnElement[Any]) -> Any:
 #: Built statements by shape (the arguments' SQLAlchemy cache keys, which leave out bound values):
 #: a search of the same shape is the built statement with its own values (``Select.params``), so an
 #: application pays for building TiDB's two-CTE statement once, not on every search.
-_TEMPLATES: dict[Any, Select[Any]] = {}
+_TEMPLATES: dict[Any, tuple[Select[Any], str]] = {}
 #: Shapes remembered before the oldest is forgotten.
 _TEMPLATE_LIMIT = 256
-#: Bound values of a hybrid search travel under these names (``tidb_hybrid_0``, ...).
-_PREFIX = "tidb_hybrid_"
+#: Numbers the built statements: the values of build ``b`` travel as ``tidb_hybrid_<b>_0``, ``..._1``...
+_BUILDS = itertools.count()
+
+
+class OneShapeOnce(ColumnElement[bool]):
+    """Left out of the SQL; refuses a statement holding two hybrid searches built from one template.
+
+    Both would send their values under the same names, and one search would silently run with the
+    other's values (``union_all(hybrid_search(...q1), hybrid_search(...q2))`` of one shape).
+    """
+
+    inherit_cache = True
+    _traverse_internals = [("prefix", InternalTraversal.dp_string)]
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+
+@compiles(OneShapeOnce)
+def _compile_one_shape_once(element: OneShapeOnce, compiler: Any, **kw: Any) -> str:
+    seen = compiler.__dict__.setdefault("tidb_hybrid_prefixes", set())
+    if element.prefix in seen:
+        raise FulltextError(
+            "this statement holds two hybrid_search() statements of the same shape, which would share their "
+            "bound values: run each search as its own statement"
+        )
+    seen.add(element.prefix)
+    return ""  # an empty conjunct: SQLAlchemy leaves it out of the WHERE clause
 
 
 def _shape(entity: Any, vector: ColumnElement[Any], text: FtsMatchWord, where: ColumnElement[bool] | None,
            fusion: RRF | Weighted, limit: int, candidates: int | None,
            distance_threshold: float | None) -> tuple[Any, dict[str, str], dict[str, Any]] | None:
-    """(memo key, bind key -> name, name -> value) of a search's arguments; None when it cannot be reused.
+    """(memo key, bind key -> number, number -> value) of a search's arguments; None when it cannot be reused.
 
     The memo key holds each argument's SQLAlchemy cache key: equal keys compile to the same SQL with
     only the bound values differing (SQLAlchemy's own compiled cache relies on it). The values are
-    renamed ``tidb_hybrid_<n>`` in the built statement, so they are found by name whichever statement
-    of that shape SQLAlchemy compiled first (anonymous names differ from one build to the next).
+    renamed ``tidb_hybrid_<build>_<number>`` in the built statement: the names are part of its cache key,
+    so a compiled form always belongs to one build, whose names it finds the values under (anonymous
+    names differ from one build to the next).
     """
     keys: list[Any] = []
     names: dict[str, str] = {}
@@ -136,7 +164,7 @@ def _shape(entity: Any, vector: ColumnElement[Any], text: FtsMatchWord, where: C
             if not plain:
                 return None
             if bind.key not in names:
-                names[bind.key] = name = f"{_PREFIX}{len(names)}"
+                names[bind.key] = name = str(len(names))
                 values[name] = bind.value
     memo_key = (entity, *keys, fusion, limit, candidates, distance_threshold)
     try:
@@ -198,15 +226,21 @@ def hybrid_search(
     shape = _shape(entity, vector, text, where, fusion, limit, candidates, distance_threshold)
     if shape is None:  # a bind the caller names or fills at execution time: built as it is
         return _build(entity, table, keys, vector, text, fusion, where, limit, candidates, distance_threshold)
-    memo_key, names, values = shape
-    template = _TEMPLATES.get(memo_key)
-    if template is None:
+    memo_key, numbers, values = shape
+    found = _TEMPLATES.get(memo_key)
+    if found is None:
+        prefix = f"tidb_hybrid_{next(_BUILDS)}_"
+        names = {key: prefix + number for key, number in numbers.items()}
         vector, text, where = (None if e is None else _named(e, names) for e in (vector, text, where))  # type: ignore[assignment]
         template = _build(entity, table, keys, vector, text, fusion, where, limit, candidates, distance_threshold)
-        if len(_TEMPLATES) >= _TEMPLATE_LIMIT:
-            _TEMPLATES.pop(next(iter(_TEMPLATES)))
-        _TEMPLATES[memo_key] = template
-    return _with_values(template, values)
+        found = _TEMPLATES[memo_key] = (template.where(OneShapeOnce(prefix)), prefix)
+        while len(_TEMPLATES) > _TEMPLATE_LIMIT:
+            try:
+                _TEMPLATES.pop(next(iter(_TEMPLATES)), None)
+            except (StopIteration, RuntimeError):  # emptied or changed by another thread meanwhile
+                break
+    template, prefix = found
+    return _with_values(template, {prefix + number: value for number, value in values.items()})
 
 
 #: SQLAlchemy 2.1's Select.params() keeps the statement's tree and sends the values beside it (the
