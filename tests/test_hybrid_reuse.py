@@ -163,3 +163,19 @@ def test_the_cache_key_set_on_the_statement_is_the_one_sqlalchemy_computes():
     assert own.params.keys() == computed.params.keys()
     assert all(np.array_equal(own.params[k], computed.params[k]) if isinstance(own.params[k], np.ndarray)
                else own.params[k] == computed.params[k] for k in own.params)
+
+
+def test_unfiltered_full_text_side_ranks_in_the_index_and_finds_the_same_rows(engine):
+    """Without a filter the embedded engine ranks the best matches in the FTS5 index and reads only
+    their rows; a filter that keeps every row takes the plain join: both give the same answer."""
+    from tidb_embed_orm.dialects.embedded.fts5 import fts_table_name
+
+    ranked_sql = str(search(*QUERIES[0]).compile(engine))
+    top = f'"{fts_table_name("reuse_notes", "ft_reuse_body")}_top"'
+    assert f"AS {top} ON {top}.rowid = reuse_notes.rowid" in ranked_sql
+    assert top not in str(search(*QUERIES[0], where=notes.c.id > 0).compile(engine))
+    with engine.connect() as conn:
+        for query, text in QUERIES:
+            for limit in (1, 5, 10):
+                assert answers(conn, query, text, limit=limit) == answers(
+                    conn, query, text, limit=limit, where=notes.c.id > 0)

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Table, and_, bindparam, func, inspect, literal_column, or_, select
+from sqlalchemy import Float, Integer, Table, and_, bindparam, func, inspect, literal, literal_column, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.sql.elements import BindParameter, ColumnElement, _anonymous_label
@@ -285,9 +285,12 @@ def _build(entity: Any, table: Table, keys: list[Any], vector: Any, text: FtsMat
         vec_query = vec_query.where(v.c.distance <= float(distance_threshold))
     vec = vec_query.cte("vec")
 
-    joined = text.through_join()  # on the embedded engine, scores come from the FTS5 table joined in
+    # On the embedded engine, scores come from the FTS5 table joined in; without a filter the best
+    # ``top`` matches are ranked inside the index and only their rows are read from the table.
+    joined = text.through_join(ranked=not filters)
     score = joined.label("score")
-    f = (select(*keys, score).select_from(FulltextJoin(table, joined)).where(joined, *filters)
+    join = FulltextJoin(table, joined, top=None if filters else literal(top, Integer))
+    f = (select(*keys, score).select_from(join).where(joined, *filters)
          .order_by(score.desc()).limit(top).subquery("f"))
     fts_columns = [*(f.c[k.name] for k in keys), func.row_number().over(order_by=f.c.score.desc()).label("r")]
     if isinstance(fusion, Weighted):
