@@ -261,12 +261,17 @@ def _is_where_filter(element: ft.FtsMatchWord, compiler: SQLCompiler, kw: dict[s
     return False
 
 
+def _fts_table(element: ft.FtsMatchWord) -> tuple[Any, Any, str]:
+    """(the searched FROM, its full-text index, the name of the index's FTS5 table) of a match."""
+    from_, index = _index_for(element)
+    return from_, index, fts_table_name(str(_base_table(from_).name), index.effective_name)  # type: ignore[union-attr]
+
+
 def _match_sql(element: ft.FtsMatchWord, compiler: SQLCompiler, kw: dict[str, Any]) -> tuple[Any, str, str]:
     """(the searched FROM, the quoted FTS5 table, ``<fts5 table> MATCH <query>``) of a match."""
-    from_, index = _index_for(element)
+    from_, index, fts_name = _fts_table(element)
     names = tuple(str(c.name) for c in element.columns)  # type: ignore[attr-defined]
     column_filter = None if set(names) == set(index.column_names) else names
-    fts_name = fts_table_name(str(_base_table(from_).name), index.effective_name)  # type: ignore[union-attr]
     fts = quote_identifier(fts_name)
     if fts_tokens.is_tokenized(index.parser):
         # cut the query as the index was built (its spec is in its CREATE VIRTUAL TABLE text)
@@ -280,15 +285,14 @@ def _match_sql(element: ft.FtsMatchWord, compiler: SQLCompiler, kw: dict[str, An
     return from_, fts, f"{fts} MATCH {query_sql}"
 
 
-def _ranked_name(fts: str) -> str:
+def _ranked_name(fts_name: str) -> str:
     """The alias of a ranked join's best matches (``"<fts5 table>_top"``)."""
-    return quote_identifier(fts.strip('"').replace('""', '"') + "_top")
+    return quote_identifier(fts_name + "_top")
 
 
 def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw: Any) -> str:
     if element.joined and element.ranked:  # the match and its score are in the FROM clause (FulltextJoin(top=))
-        _from, fts, _match = _match_sql_names(element)
-        return "1" if _is_where_filter(element, compiler, kw) else f"{_ranked_name(fts)}.score"
+        return "1" if _is_where_filter(element, compiler, kw) else f"{_ranked_name(_fts_table(element)[2])}.score"
     from_, fts, match = _match_sql(element, compiler, kw)
     rowid = compiler.process(column("rowid", _selectable=from_), **kw)
     if element.joined:  # the FTS5 table is in the FROM clause (FulltextJoin): read it there
@@ -298,12 +302,6 @@ def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw
     return f"(SELECT -bm25({fts}) FROM {fts} WHERE {match} AND {fts}.rowid = {rowid})"
 
 
-def _match_sql_names(element: ft.FtsMatchWord) -> tuple[Any, str, None]:
-    """(the searched FROM, the quoted FTS5 table, None): the names only, no bound value rendered."""
-    from_, index = _index_for(element)
-    return from_, quote_identifier(fts_table_name(str(_base_table(from_).name), index.effective_name)), None  # type: ignore[union-attr]
-
-
 def compile_fulltext_join(element: ft.FulltextJoin, compiler: SQLCompiler, **kw: Any) -> str:
     left = compiler.process(element.left, **{**kw, "asfrom": True})
     rowid = compiler.process(column("rowid", _selectable=element.left), **kw)
@@ -311,12 +309,12 @@ def compile_fulltext_join(element: ft.FulltextJoin, compiler: SQLCompiler, **kw:
         # The best ``top`` matches ranked inside the index, then only their rows read from the table
         # (the FTS5 table holds exactly the table's rows with text: its triggers keep it so).
         _from, fts, match = _match_sql(element.match, compiler, kw)
-        top = _ranked_name(fts)
+        top = _ranked_name(_fts_table(element.match)[2])
         limit = compiler.process(element.top, **kw)
         ranked = (f"(SELECT {fts}.rowid AS rowid, -bm25({fts}) AS score FROM {fts} WHERE {match} "
                   f"ORDER BY score DESC LIMIT {limit})")
         return f"{left} JOIN {ranked} AS {top} ON {top}.rowid = {rowid}"
-    _from, fts, _none = _match_sql_names(element.match)
+    fts = quote_identifier(_fts_table(element.match)[2])
     return f"{left} JOIN {fts} ON {fts}.rowid = {rowid}"
 
 
