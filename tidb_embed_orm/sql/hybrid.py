@@ -13,16 +13,19 @@ or ``Weighted(vector=0.5, text=0.5)``: the vector similarity (``1 - distance`` f
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Table, and_, func, inspect, literal_column, or_, select
+from sqlalchemy import Float, Integer, Table, and_, bindparam, func, inspect, literal, literal_column, or_, select
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.cache_key import CacheKey
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, _anonymous_label
 from sqlalchemy.sql.selectable import Select
-from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.sql.visitors import InternalTraversal, replacement_traverse
+from sqlalchemy.util import immutabledict
 
 from .elements import VectorDistance, VectorEmbedDistance, backend_visit
 from .fulltext import FtsMatchWord, FulltextError, FulltextJoin
@@ -93,6 +96,95 @@ def _column_table(expression: ColumnElement[Any]) -> Any:
     return getattr(searched, "table", None)
 
 
+#: Built statements by shape (the arguments' SQLAlchemy cache keys, which leave out bound values):
+#: a search of the same shape is the built statement with its own values (``Select.params``), so an
+#: application pays for building TiDB's two-CTE statement once, not on every search.
+_TEMPLATES: dict[Any, tuple[Select[Any], str]] = {}
+#: Shapes remembered before the oldest is forgotten.
+_TEMPLATE_LIMIT = 256
+#: Numbers the built statements: the values of build ``b`` travel as ``tidb_hybrid_<b>_0``, ``..._1``...
+_BUILDS = itertools.count()
+
+
+class OneShapeOnce(ColumnElement[bool]):
+    """Left out of the SQL; refuses a statement holding two hybrid searches built from one template.
+
+    Both would send their values under the same names, and one search would silently run with the
+    other's values (``union_all(hybrid_search(...q1), hybrid_search(...q2))`` of one shape).
+    """
+
+    inherit_cache = True
+    _traverse_internals = [("prefix", InternalTraversal.dp_string)]
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+
+@compiles(OneShapeOnce)
+def _compile_one_shape_once(element: OneShapeOnce, compiler: Any, **kw: Any) -> str:
+    seen = compiler.__dict__.setdefault("tidb_hybrid_prefixes", set())
+    if element.prefix in seen:
+        raise FulltextError(
+            "this statement holds two hybrid_search() statements of the same shape, which would share their "
+            "bound values: run each search as its own statement"
+        )
+    seen.add(element.prefix)
+    return ""  # an empty conjunct: SQLAlchemy leaves it out of the WHERE clause
+
+
+def _shape(entity: Any, vector: ColumnElement[Any], text: FtsMatchWord, where: ColumnElement[bool] | None,
+           fusion: RRF | Weighted, limit: int, candidates: int | None,
+           distance_threshold: float | None) -> tuple[Any, dict[str, str], dict[str, Any]] | None:
+    """(memo key, bind key -> number, number -> value) of a search's arguments; None when it cannot be reused.
+
+    The memo key holds each argument's SQLAlchemy cache key: equal keys compile to the same SQL with
+    only the bound values differing (SQLAlchemy's own compiled cache relies on it). The values are
+    renamed ``tidb_hybrid_<build>_<number>`` in the built statement: the names are part of its cache key,
+    so a compiled form always belongs to one build, whose names it finds the values under (anonymous
+    names differ from one build to the next).
+    """
+    keys: list[Any] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for expression in (vector, text, where):
+        if expression is None:
+            keys.append(None)
+            continue
+        # Private: SQLAlchemy's cache key (the SQL shape, and the bound parameters in order); the public
+        # API has none. None: an element that cannot be cached, built anew each time.
+        cache_key = expression._generate_cache_key()
+        if cache_key is None:
+            return None
+        keys.append(cache_key.key)
+        for bind in cache_key.bindparams:
+            # Private: an anonymous key (the class SQLAlchemy marks them with) tells a value an expression
+            # bound from a name the caller gave (filled at execution, or shared): only the former are renamed.
+            plain = (isinstance(bind.key, _anonymous_label) and not bind.expanding and not bind.literal_execute
+                     and bind.callable is None)
+            if not plain:
+                return None
+            if bind.key not in names:
+                names[bind.key] = name = str(len(names))
+                values[name] = bind.value
+    memo_key = (entity, *keys, fusion, limit, candidates, distance_threshold)
+    try:
+        hash(memo_key)
+    except TypeError:
+        return None
+    return memo_key, names, values
+
+
+def _named(expression: ColumnElement[Any], names: dict[str, str]) -> ColumnElement[Any]:
+    """``expression`` with its bound values renamed as ``names`` says (a copy; the caller's is untouched)."""
+
+    def rename(element: Any, **kw: Any) -> Any:
+        if isinstance(element, BindParameter) and element.key in names:
+            return bindparam(names[element.key], element.value, type_=element.type)
+        return None
+
+    return replacement_traverse(expression, {}, rename)  # type: ignore[no-any-return]
+
+
 def hybrid_search(
     entity: Any,
     *,
@@ -131,6 +223,52 @@ def hybrid_search(
     keys = list(table.primary_key.columns)
     if not keys:
         raise FulltextError(f"hybrid_search joins on the primary key, and table {table.name!r} has none")
+    shape = _shape(entity, vector, text, where, fusion, limit, candidates, distance_threshold)
+    if shape is None:  # a bind the caller names or fills at execution time: built as it is
+        return _build(entity, table, keys, vector, text, fusion, where, limit, candidates, distance_threshold)
+    memo_key, numbers, values = shape
+    found = _TEMPLATES.get(memo_key)
+    if found is None:
+        prefix = f"tidb_hybrid_{next(_BUILDS)}_"
+        names = {key: prefix + number for key, number in numbers.items()}
+        vector, text, where = (None if e is None else _named(e, names) for e in (vector, text, where))  # type: ignore[assignment]
+        template = _build(entity, table, keys, vector, text, fusion, where, limit, candidates, distance_threshold)
+        found = _TEMPLATES[memo_key] = (template.where(OneShapeOnce(prefix)), prefix)
+        while len(_TEMPLATES) > _TEMPLATE_LIMIT:
+            try:
+                _TEMPLATES.pop(next(iter(_TEMPLATES)), None)
+            except (StopIteration, RuntimeError):  # emptied or changed by another thread meanwhile
+                break
+    template, prefix = found
+    return _with_values(template, {prefix + number: value for number, value in values.items()})
+
+
+#: SQLAlchemy 2.1's Select.params() keeps the statement's tree and sends the values beside it (the
+#: cache key's ``params``); 2.0's copies the tree with the values in it.
+_PARAMS_BESIDE_TREE = "params" in CacheKey._fields
+
+
+def _with_values(template: Select[Any], values: dict[str, Any]) -> Select[Any]:
+    """The built statement with this search's values: its own object, compiled once for all of them.
+
+    On SQLAlchemy 2.1 the copy's cache key is the template's with these values as its ``params``,
+    exactly what SQLAlchemy would compute by walking the whole tree again on every execution
+    (``tests/test_hybrid_reuse.py`` checks both are equal); it is set on the copy at once.
+    """
+    statement = template.params(values)
+    if _PARAMS_BESIDE_TREE:
+        # Private: the statement's cache key and SQLAlchemy's memo of it (no public API sets either).
+        key = template._generate_cache_key()
+        if key is not None:
+            own = key._replace(params=immutabledict({**(key.params or {}), **values}))  # type: ignore[call-arg]
+            statement._set_memoized_attribute("_generate_cache_key", lambda: own)
+    return statement
+
+
+def _build(entity: Any, table: Table, keys: list[Any], vector: Any, text: FtsMatchWord, fusion: RRF | Weighted,
+           where: ColumnElement[bool] | None, limit: int, candidates: int | None,
+           distance_threshold: float | None) -> Select[Any]:
+    """The statement of TiDB's page, built from validated arguments."""
     top = candidates if candidates is not None else max(20, 2 * limit)
     filters = [] if where is None else [where]
 
@@ -147,9 +285,12 @@ def hybrid_search(
         vec_query = vec_query.where(v.c.distance <= float(distance_threshold))
     vec = vec_query.cte("vec")
 
-    joined = text.through_join()  # on the embedded engine, scores come from the FTS5 table joined in
+    # On the embedded engine, scores come from the FTS5 table joined in; without a filter the best
+    # ``top`` matches are ranked inside the index and only their rows are read from the table.
+    joined = text.through_join(ranked=not filters)
     score = joined.label("score")
-    f = (select(*keys, score).select_from(FulltextJoin(table, joined)).where(joined, *filters)
+    join = FulltextJoin(table, joined, top=None if filters else literal(top, Integer))
+    f = (select(*keys, score).select_from(join).where(joined, *filters)
          .order_by(score.desc()).limit(top).subquery("f"))
     fts_columns = [*(f.c[k.name] for k in keys), func.row_number().over(order_by=f.c.score.desc()).label("r")]
     if isinstance(fusion, Weighted):

@@ -261,13 +261,18 @@ def _is_where_filter(element: ft.FtsMatchWord, compiler: SQLCompiler, kw: dict[s
     return False
 
 
-def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw: Any) -> str:
+def _fts_table(element: ft.FtsMatchWord) -> tuple[Any, Any, str]:
+    """(the searched FROM, its full-text index, the name of the index's FTS5 table) of a match."""
     from_, index = _index_for(element)
+    return from_, index, fts_table_name(str(_base_table(from_).name), index.effective_name)  # type: ignore[union-attr]
+
+
+def _match_sql(element: ft.FtsMatchWord, compiler: SQLCompiler, kw: dict[str, Any]) -> tuple[Any, str, str]:
+    """(the searched FROM, the quoted FTS5 table, ``<fts5 table> MATCH <query>``) of a match."""
+    from_, index, fts_name = _fts_table(element)
     names = tuple(str(c.name) for c in element.columns)  # type: ignore[attr-defined]
     column_filter = None if set(names) == set(index.column_names) else names
-    fts_name = fts_table_name(str(_base_table(from_).name), index.effective_name)  # type: ignore[union-attr]
     fts = quote_identifier(fts_name)
-    rowid = compiler.process(column("rowid", _selectable=from_), **kw)
     if fts_tokens.is_tokenized(index.parser):
         # cut the query as the index was built (its spec is in its CREATE VIRTUAL TABLE text)
         table_sql = f"(SELECT sql FROM sqlite_master WHERE type = 'table' AND name = {string_literal(fts_name)})"
@@ -277,7 +282,19 @@ def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw
     else:
         query_sql = compiler.process(element.query._with_binary_element_type(Fts5Query(index.parser, column_filter)),
                                      **kw)
-    match = f"{fts} MATCH {query_sql}"
+    return from_, fts, f"{fts} MATCH {query_sql}"
+
+
+def _ranked_name(fts_name: str) -> str:
+    """The alias of a ranked join's best matches (``"<fts5 table>_top"``)."""
+    return quote_identifier(fts_name + "_top")
+
+
+def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw: Any) -> str:
+    if element.joined and element.ranked:  # the match and its score are in the FROM clause (FulltextJoin(top=))
+        return "1" if _is_where_filter(element, compiler, kw) else f"{_ranked_name(_fts_table(element)[2])}.score"
+    from_, fts, match = _match_sql(element, compiler, kw)
+    rowid = compiler.process(column("rowid", _selectable=from_), **kw)
     if element.joined:  # the FTS5 table is in the FROM clause (FulltextJoin): read it there
         return match if _is_where_filter(element, compiler, kw) else f"(-bm25({fts}))"
     if _is_where_filter(element, compiler, kw):
@@ -286,10 +303,18 @@ def compile_fts_match_word(element: ft.FtsMatchWord, compiler: SQLCompiler, **kw
 
 
 def compile_fulltext_join(element: ft.FulltextJoin, compiler: SQLCompiler, **kw: Any) -> str:
-    from_, index = _index_for(element.match)
-    fts = quote_identifier(fts_table_name(str(_base_table(from_).name), index.effective_name))  # type: ignore[union-attr]
     left = compiler.process(element.left, **{**kw, "asfrom": True})
     rowid = compiler.process(column("rowid", _selectable=element.left), **kw)
+    if element.match.ranked and element.top is not None:
+        # The best ``top`` matches ranked inside the index, then only their rows read from the table
+        # (the FTS5 table holds exactly the table's rows with text: its triggers keep it so).
+        _from, fts, match = _match_sql(element.match, compiler, kw)
+        top = _ranked_name(_fts_table(element.match)[2])
+        limit = compiler.process(element.top, **kw)
+        ranked = (f"(SELECT {fts}.rowid AS rowid, -bm25({fts}) AS score FROM {fts} WHERE {match} "
+                  f"ORDER BY score DESC LIMIT {limit})")
+        return f"{left} JOIN {ranked} AS {top} ON {top}.rowid = {rowid}"
+    fts = quote_identifier(_fts_table(element.match)[2])
     return f"{left} JOIN {fts} ON {fts}.rowid = {rowid}"
 
 

@@ -106,10 +106,12 @@ def connection_factory(dbapi: Any) -> type:
 
         _vector_names: tuple[Any, re.Pattern[str] | None] = (None, None)
 
-        def vector_column_names(self) -> re.Pattern[str] | None:
-            """A pattern matching the names of the database's VECTOR columns (None when it has none).
+        def vector_column_names(self) -> tuple[Any, re.Pattern[str] | None]:
+            """(schema versions, a pattern matching the names of the database's VECTOR columns, None when it
+            has none).
 
-            Re-read only when the schema changes (PRAGMA schema_version of each attached database).
+            The names are re-read only when the schema changes (PRAGMA schema_version of each attached
+            database); the versions are read each time, for the caller's own memo too.
             """
             cursor = dbapi.Cursor(self)
             try:
@@ -125,7 +127,7 @@ def connection_factory(dbapi: Any) -> type:
                     pattern = None if not words else re.compile(
                         r"\b(?:" + "|".join(re.escape(n) for n in words) + r")\b", re.IGNORECASE)
                     self._vector_names = (versions, pattern)
-                return self._vector_names[1]
+                return versions, self._vector_names[1]
             finally:
                 cursor.close()
 
@@ -158,6 +160,8 @@ def connection_factory(dbapi: Any) -> type:
             """
             if self.embedding_service is None or self.texts_announced or not _WRITE.match(sql):
                 return False
+            if read_statement(sql).keyword not in ("INSERT", "UPDATE", "REPLACE"):
+                return False  # a WITH ... SELECT (a hybrid search): no schema read for it
             cursor = dbapi.Cursor(self)
             try:
                 versions = schema_versions(cursor)
@@ -176,8 +180,7 @@ def connection_factory(dbapi: Any) -> type:
             finally:
                 cursor.close()
             pattern = self._embedding_tables[1]
-            return pattern is not None and pattern.search(sql) is not None and \
-                read_statement(sql).keyword in ("INSERT", "UPDATE", "REPLACE")
+            return pattern is not None and pattern.search(sql) is not None
 
         @contextmanager
         def texts_embedded_first(self, sql: str, parameters: Any, *, many: bool) -> Iterator[None]:

@@ -32,15 +32,21 @@ class FtsMatchWord(FunctionElement[float]):
     tidb_visit_name = "tidb_fts_match_word"
 
     def __init__(self, query: ColumnElement[Any], *columns: ColumnElement[Any], parser: str | None = None,
-                 joined: bool = False) -> None:
+                 joined: bool = False, ranked: bool = False) -> None:
         self.parser_name = parser
         #: Searched through a FulltextJoin in the same FROM (the embedded engine reads the score there).
         self.joined = joined
+        #: ... whose best rows the embedded engine ranks in the index before joining the table (FulltextJoin(top=)).
+        self.ranked = ranked
         super().__init__(query, *columns)
 
-    def through_join(self) -> FtsMatchWord:
-        """The same match, for a select whose FROM is ``FulltextJoin(table, match)``."""
-        return FtsMatchWord(self.query, *self.columns, parser=self.parser_name, joined=True)
+    def through_join(self, *, ranked: bool = False) -> FtsMatchWord:
+        """The same match, for a select whose FROM is ``FulltextJoin(table, match)``.
+
+        ``ranked``: the select keeps only the best rows of the match and has no other filter, so the
+        embedded engine may rank them inside the index and read only those rows of the table.
+        """
+        return FtsMatchWord(self.query, *self.columns, parser=self.parser_name, joined=True, ranked=ranked)
 
     @property
     def query(self) -> BindParameter[Any]:
@@ -54,7 +60,7 @@ class FtsMatchWord(FunctionElement[float]):
 
     def _gen_cache_key(self, anon_map: Any, bindparams: Any) -> Any:
         key = super()._gen_cache_key(anon_map, bindparams)
-        return None if key is None else (*key, self.parser_name, self.joined)
+        return None if key is None else (*key, self.parser_name, self.joined, self.ranked)
 
 
 class FulltextJoin(Join):
@@ -69,10 +75,19 @@ class FulltextJoin(Join):
     inherit_cache = True
     # The match is part of the join: in its cache key, and copied with it (Select.params() clones the
     # statement; a match left behind would keep the first query's text).
-    _traverse_internals = [*Join._traverse_internals, ("match", InternalTraversal.dp_clauseelement)]
+    _traverse_internals = [*Join._traverse_internals, ("match", InternalTraversal.dp_clauseelement),
+                           ("top", InternalTraversal.dp_clauseelement)]
 
-    def __init__(self, table: Table, match: FtsMatchWord) -> None:
+    def __init__(self, table: Table, match: FtsMatchWord, top: ColumnElement[Any] | None = None) -> None:
+        """``top``: with a ``ranked`` match, how many best matches the select keeps (its own LIMIT).
+
+        The embedded engine then ranks the matches inside the full-text index and joins only those
+        ``top`` rows to the table, instead of reading the table's row of every match.
+        """
+        if match.ranked and top is None:
+            raise FulltextError("a ranked full-text join needs top= (the select's LIMIT)")
         self.match = match
+        self.top = top
         super().__init__(table, TableClause("fulltext_index"), true())
 
 

@@ -38,7 +38,7 @@ from .operators import (
     rewrite_vector_comparisons,
     rewrite_vector_sets,
 )
-from .triggers import reconcile_vector_triggers, schema_versions
+from .triggers import reconcile_vector_triggers
 from .values import STORE_FUNCTION
 from .vec_embed import rewrite_vec_embed
 
@@ -180,27 +180,27 @@ def _numeric_text(statement: Statement) -> str | None:
     return bare if _NUMERIC_USE.search(bare) else None
 
 
-def check_vector_columns(sql: str, connection: Any, vector_names: Callable[[], re.Pattern[str] | None]) -> None:
+def check_vector_columns(
+    sql: str, connection: Any, vector_names: Callable[[], tuple[Any, re.Pattern[str] | None]]
+) -> None:
     """Arithmetic or SUM/AVG on a VECTOR column is refused (SQLite would silently give 0).
 
     Run on statements that needs_rewrite() let through: the cheap tests first (an operator outside
     string literals, then a VECTOR column's name as a word), the token walk only when both hold,
     and only once per statement text and schema version on each connection: the tokens come from
     the statement cache (``sql/statement.py``), never from tokenizing the text again.
+    ``vector_names()`` is (the schema versions, a pattern of the VECTOR columns' names) as the
+    connection reads them now: one schema read serves both the names and the memo.
     """
     statement = read_statement(sql)
     bare = statement.fact("numeric_text", _numeric_text)
     if bare is None:
         return
-    names = vector_names()
+    versions, names = vector_names()
     if names is None or not names.search(bare):
         return
-    cursor = connection.cursor()
-    try:
-        # an empty schema (version 0: "temp" once SQLite opens it) holds no table: it changes no verdict
-        versions = tuple(version for version in schema_versions(cursor) if version[1])
-    finally:
-        cursor.close()
+    # an empty schema (version 0: "temp" once SQLite opens it) holds no table: it changes no verdict
+    versions = tuple(version for version in versions if version[1])
     memo = _CHECKED.get(connection)
     if memo is None or memo[0] != versions or len(memo[1]) >= _CHECKED_TEXTS:
         memo = _CHECKED[connection] = (versions, set())
