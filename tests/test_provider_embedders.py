@@ -289,3 +289,22 @@ def test_an_oversized_answer_is_refused_unread(provider, server, monkeypatch):
     monkeypatch.setattr(provider_http, "MAX_RESPONSE_BYTES", 1024)
     with pytest.raises(EmbeddingFailedError, match="answered more than 0 MB .* refusing to read it"):
         make(provider, server).embed([f"text {i}" for i in range(16)])
+
+
+@pytest.mark.parametrize("base", [
+    "https://user:{secret}@127.0.0.1:{port}/v1",  # nothing listening: the ConnectError names the base
+    "http://user:{secret}@vllm.internal/v1",  # refused: plain http to another machine
+    "https://{secret}@example.com/v1?x=1",  # refused: a query
+    "ftp://user:{secret}@example.com/v1",  # refused: not http(s)
+    "user:{secret}@api.openai.com/v1",  # refused: no scheme
+])
+def test_credentials_in_a_base_urls_userinfo_never_show(base):
+    secret = "hunter2-pasted-token"
+    with ProviderServer("openai") as server:
+        port = server.base_url.rsplit(":", 1)[1].split("/")[0]
+    url = base.format(secret=secret, port=port)
+    with pytest.raises((EmbeddingUnavailableError, EmbeddingFailedError)) as raised:
+        embedder = OpenAIEmbedder("text-embedding-3-small", api_key=KEY, base_url=url, max_retries=0)
+        assert secret not in repr(embedder) and "***@127.0.0.1" in repr(embedder)
+        embedder.embed(["x"])
+    assert secret not in str(raised.value) and "***@" in str(raised.value)
