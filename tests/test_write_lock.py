@@ -148,6 +148,33 @@ def test_upserts_core_and_hand_written(tmp_path):
     engine.dispose()
 
 
+def test_an_upsert_with_parameters_whose_conflict_branch_writes_other_texts(tmp_path):
+    engine, probe = engine_with_probe(tmp_path)
+    table = Doc.__table__
+    with engine.connect() as conn:
+        conn.execute(insert(table), [{"id": i, "content": f"note {i}"} for i in range(100)])
+        conn.commit()
+        upsert = sqlite_insert(table)
+        probe.batches.clear()
+        # the parameters hold 'fresh i'; the rows that conflict store 'fresh i (again)', which no parameter holds
+        conn.execute(upsert.on_conflict_do_update(index_elements=["id"], set_={"content": upsert.excluded.content
+                                                                               + " (again)"}),
+                     [{"id": i, "content": f"fresh {i}"} for i in range(50, 150)])
+        conn.commit()
+        assert len(probe.batches) <= 2 * batches_for(100)
+        probe.batches.clear()
+        # another column's SET recomputes the stored embedding from each row's current text
+        conn.execute(upsert.on_conflict_do_update(index_elements=["id"], set_={"id": upsert.excluded.id}),
+                     [{"id": i, "content": f"unused {i}"} for i in range(100)])
+        conn.commit()
+    assert probe.under_lock == 0
+    assert len(probe.batches) <= 2 * batches_for(100)
+    rows = stored(engine)
+    assert rows[60][0] == "fresh 60 (again)" and rows[120][0] == "fresh 120" and rows[3][0] == "note 3"
+    assert_vectors_of_their_texts(engine, 150)
+    engine.dispose()
+
+
 def test_insert_select_and_update_with_an_expression_embed_in_batches_before_the_lock(tmp_path):
     engine, probe = engine_with_probe(tmp_path)
     table = Doc.__table__
