@@ -201,3 +201,22 @@ def test_the_key_comes_from_the_environment_like_the_provider_embedders(monkeypa
     with RerankServer("cohere") as server:
         assert len(CohereReranker(url=server.url).rerank(QUERY, DOCS, top_n=1)) == 1
     assert server.requests[0]["authorization"] == f"Bearer {KEY}"
+
+
+def test_a_key_never_goes_over_plain_http_to_another_machine_and_url_credentials_never_show():
+    with pytest.raises(RerankError, match="plain http to another machine"):
+        RerankEndpoint("http://reranker.internal:8080/rerank", api_key=KEY)
+    with pytest.raises(RerankError, match="not an absolute http"):
+        CohereReranker("rerank-v3.5", api_key=KEY, url="api.cohere.com/v2/rerank")
+    RerankEndpoint("http://reranker.internal:8080/rerank")  # no key: plain http is the server's business
+    with RerankServer("common") as server:
+        port = server.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
+    secret = "hunter2-url-token"
+    reranker = RerankEndpoint(f"https://user:{secret}@127.0.0.1:{port}/rerank", api_key=KEY, max_retries=0)
+    with pytest.raises(RerankError) as raised:
+        reranker.rerank(QUERY, DOCS)  # nothing listens there any more
+    assert secret not in str(raised.value) and "***@127.0.0.1" in str(raised.value)
+    assert secret not in repr(reranker)
+    with pytest.raises(RerankError) as refused:
+        RerankEndpoint(f"http://user:{secret}@reranker.internal/rerank", api_key=KEY)
+    assert secret not in str(refused.value)
