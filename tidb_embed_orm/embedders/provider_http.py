@@ -82,6 +82,11 @@ def check_base_url(provider: str, url: str, *, sends_key: bool) -> str:
         raise EmbeddingUnavailableError(
             f"the {provider} base URL {shown!r} has a query or fragment: give the base only (TiDB refuses them too)"
         )
+    if sends_key and (parts.username or parts.password):
+        raise EmbeddingUnavailableError(
+            f"the {provider} base URL {shown!r} carries credentials (user:password@): with them the API key is "
+            "not sent (HTTP Basic auth replaces it); give the URL without them and the key as the key"
+        )
     if parts.scheme.lower() == "http" and sends_key and not is_loopback(parts.hostname):
         raise EmbeddingUnavailableError(
             f"the {provider} base URL {shown!r} is plain http to another machine: the API key would travel "

@@ -71,6 +71,10 @@ class HttpReranker:
         if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise RerankError(f"the {self.provider} URL {shown_url(str(url))!r} is not an absolute http(s) URL "
                               "(for example https://api.cohere.com/v2/rerank)")
+        if self._key is not None and (parts.username or parts.password):
+            raise RerankError(f"the {self.provider} URL {shown_url(url)!r} carries credentials (user:password@): "
+                              "with them the API key is not sent (HTTP Basic auth replaces it); give the URL "
+                              "without them and the key as api_key=")
         if parts.scheme.lower() == "http" and self._key is not None and not is_loopback(parts.hostname):
             raise RerankError(f"the {self.provider} URL {shown_url(url)!r} is plain http to another machine: the "
                               "API key would travel unencrypted; use https, or a server on this machine")
