@@ -220,3 +220,21 @@ def test_a_key_never_goes_over_plain_http_to_another_machine_and_url_credentials
         reranker.rerank(QUERY, DOCS)  # nothing listens there any more
     assert secret not in str(raised.value) and "***@127.0.0.1" in str(raised.value)
     assert secret not in repr(reranker)
+
+
+def test_a_reranker_of_your_own_may_answer_numpy_numbers():
+    class LongestFirst:  # argsort hands back numpy integers, and the scores are numpy floats
+        def rerank(self, query, documents, top_n=None):
+            scores = np.array([len(d) for d in documents], dtype=np.float32)
+            return [(i, scores[i]) for i in np.argsort(-scores)[:top_n]]
+
+    best = rerank(["a", "ccc", "bb"], QUERY, LongestFirst(), text=lambda row: row, limit=2)
+    assert [(hit.row, hit.score, hit.candidate) for hit in best] == [("ccc", 3.0, 1), ("bb", 2.0, 2)]
+    assert all(type(hit.score) is float and type(hit.candidate) is int for hit in best)
+
+    class Flags:
+        def rerank(self, query, documents, top_n=None):
+            return [(np.bool_(True), 1.0)]
+
+    with pytest.raises(RerankError, match="not an integer"):
+        rerank(["a"], QUERY, Flags(), text=lambda row: row, limit=1)
