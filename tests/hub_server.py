@@ -21,6 +21,8 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 class HubServer:
     def __init__(self, repos: dict[str, Path]) -> None:
         self.repos = repos
+        #: repos answered as the Hub answers a gated repo to a token without access (401, GatedRepo)
+        self.gated: set[str] = set()
         self.requests: list[tuple[str, str]] = []
         server = self
 
@@ -52,6 +54,9 @@ class HubServer:
                 return self._send(404, b'{"error": "not found"}', {"X-Error-Code": "EntryNotFound"})
 
             def _api(self, rest):
+                if any(rest == repo or rest.startswith(repo + "/") for repo in server.gated):
+                    return self._send(401, b'{"error": "Access to this model is restricted"}',
+                                      {"X-Error-Code": "GatedRepo"})
                 for repo, folder in server.repos.items():
                     if rest == repo or rest.startswith(repo + "/revision/"):
                         siblings = [{"rfilename": name, "size": size, "blobId": _etag(folder / name)}

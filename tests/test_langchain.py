@@ -160,3 +160,28 @@ def test_on_tidb_the_store_sends_texts_and_searches_in_the_index_friendly_form(m
     finally:
         store.store.drop()
         engine.dispose()
+
+
+@needs_model
+def test_filters_on_bools_and_on_keys_in_any_script(tmp_path):
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'rag.db'}")
+    store = TiDBVectorStore(engine, "notes", model=MINILM)
+    store.add_documents([
+        Document(id="tokyo", page_content="Sushi in Tokyo 🍣", metadata={"都市": "東京", "public": True, "stars": 5}),
+        Document(id="paris", page_content="Croissants in Paris", metadata={"都市": "Paris", "public": False, "stars": 4}),
+    ])
+
+    def ids(filter):
+        return {d.id for d in store.similarity_search("food", k=10, filter=filter)}
+
+    assert ids({"public": True}) == {"tokyo"}
+    assert ids({"public": {"$ne": True}}) == {"paris"}
+    assert ids({"$or": [{"public": False}, {"stars": {"$gt": 4}}]}) == {"tokyo", "paris"}
+    assert ids({"都市": "東京"}) == {"tokyo"}
+    assert ids({"città": {"$in": ["Roma"]}}) == set()
+    with pytest.raises(ValueError, match="a bool is compared with \\$eq or \\$ne only"):
+        ids({"public": {"$gt": False}})
+    for unsafe in ('a"b', "a.b", "a[0]", "1a", "a b"):
+        with pytest.raises(ValueError, match="a field name is letters, digits and _"):
+            ids({unsafe: 1})
+    engine.dispose()

@@ -90,6 +90,16 @@ def test_offline_fails_fast_in_one_line(tmp_path):
 def test_an_unknown_repo_and_a_provider_model_are_refused(tmp_path, model_folder):
     with HubServer({MODEL: model_folder}) as hub:
         result = run(["models", "pull", "huggingface/acme/nope"], environment(tmp_path, hub.endpoint))
-    assert result.returncode == 1 and "cannot reach acme/nope" in result.stderr
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert f"the Hugging Face Hub at {hub.endpoint} has no model acme/nope" in result.stderr
+    assert "online" not in result.stderr  # the machine is online: the name is wrong
     result = run(["models", "pull", "cohere/embed-v4.0"], environment(tmp_path, hub.endpoint))
     assert result.returncode == 1 and "runs at Cohere, not on this machine" in result.stderr
+
+
+def test_a_gated_repo_says_how_to_get_access(tmp_path):
+    with HubServer({}) as hub:
+        hub.gated.add("meta-llama/gated-model")
+        result = run(["models", "pull", "huggingface/meta-llama/gated-model"], environment(tmp_path, hub.endpoint))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "meta-llama/gated-model is gated on the Hugging Face Hub" in result.stderr and "HF_TOKEN" in result.stderr

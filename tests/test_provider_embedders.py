@@ -289,3 +289,33 @@ def test_an_oversized_answer_is_refused_unread(provider, server, monkeypatch):
     monkeypatch.setattr(provider_http, "MAX_RESPONSE_BYTES", 1024)
     with pytest.raises(EmbeddingFailedError, match="answered more than 0 MB .* refusing to read it"):
         make(provider, server).embed([f"text {i}" for i in range(16)])
+
+
+SECRET = "hunter2-pasted-token"
+
+
+@pytest.mark.parametrize("base, problem", [
+    (f"https://user:{SECRET}@api.openai.com/v1", "carries credentials .* the API key is not sent"),
+    (f"http://user:{SECRET}@127.0.0.1:8000/v1", "carries credentials .* the API key is not sent"),
+    (f"http://user:{SECRET}@vllm.internal/v1", "carries credentials"),
+    (f"https://{SECRET}@example.com/v1?x=1", "query or fragment"),
+    (f"ftp://user:{SECRET}@example.com/v1", "not an absolute http"),
+    (f"user:{SECRET}@api.openai.com/v1", "not an absolute http"),
+])
+def test_credentials_in_a_base_url_are_refused_beside_a_key_and_never_shown(base, problem):
+    # httpx turns user:password@ into Basic auth, which replaces the Authorization: Bearer key
+    with pytest.raises(EmbeddingUnavailableError, match=problem) as raised:
+        OpenAIEmbedder("text-embedding-3-small", api_key=KEY, base_url=base)
+    assert SECRET not in str(raised.value) and "***@" in str(raised.value)
+
+
+def test_a_keyless_local_server_behind_basic_auth_never_shows_its_password():
+    with ProviderServer("openai") as server:
+        base = server.base_url.replace("http://", f"http://user:{SECRET}@")
+        embedder = OpenAIEmbedder("text-embedding-3-small", base_url=base, max_retries=0)
+        embedder.embed(["x"])
+        assert server.requests[0]["headers"]["Authorization"].startswith("Basic ")
+    assert SECRET not in repr(embedder) and "***@127.0.0.1" in repr(embedder)
+    with pytest.raises(EmbeddingFailedError) as raised:
+        embedder.embed(["y"])  # nothing listens there any more
+    assert SECRET not in str(raised.value) and "***@127.0.0.1" in str(raised.value)

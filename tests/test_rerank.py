@@ -201,3 +201,40 @@ def test_the_key_comes_from_the_environment_like_the_provider_embedders(monkeypa
     with RerankServer("cohere") as server:
         assert len(CohereReranker(url=server.url).rerank(QUERY, DOCS, top_n=1)) == 1
     assert server.requests[0]["authorization"] == f"Bearer {KEY}"
+
+
+def test_a_key_never_goes_over_plain_http_to_another_machine_and_url_credentials_never_show():
+    with pytest.raises(RerankError, match="plain http to another machine"):
+        RerankEndpoint("http://reranker.internal:8080/rerank", api_key=KEY)
+    with pytest.raises(RerankError, match="not an absolute http"):
+        CohereReranker("rerank-v3.5", api_key=KEY, url="api.cohere.com/v2/rerank")
+    RerankEndpoint("http://reranker.internal:8080/rerank")  # no key: plain http is the server's business
+    with RerankServer("common") as server:
+        port = server.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
+    secret = "hunter2-url-token"
+    with pytest.raises(RerankError, match="carries credentials .* the API key is not sent") as beside_key:
+        CohereReranker("rerank-v3.5", api_key=KEY, url=f"https://user:{secret}@api.cohere.com/v2/rerank")
+    assert secret not in str(beside_key.value)
+    reranker = RerankEndpoint(f"https://user:{secret}@127.0.0.1:{port}/rerank", max_retries=0)  # Basic auth alone
+    with pytest.raises(RerankError) as raised:
+        reranker.rerank(QUERY, DOCS)  # nothing listens there any more
+    assert secret not in str(raised.value) and "***@127.0.0.1" in str(raised.value)
+    assert secret not in repr(reranker)
+
+
+def test_a_reranker_of_your_own_may_answer_numpy_numbers():
+    class LongestFirst:  # argsort hands back numpy integers, and the scores are numpy floats
+        def rerank(self, query, documents, top_n=None):
+            scores = np.array([len(d) for d in documents], dtype=np.float32)
+            return [(i, scores[i]) for i in np.argsort(-scores)[:top_n]]
+
+    best = rerank(["a", "ccc", "bb"], QUERY, LongestFirst(), text=lambda row: row, limit=2)
+    assert [(hit.row, hit.score, hit.candidate) for hit in best] == [("ccc", 3.0, 1), ("bb", 2.0, 2)]
+    assert all(type(hit.score) is float and type(hit.candidate) is int for hit in best)
+
+    class Flags:
+        def rerank(self, query, documents, top_n=None):
+            return [(np.bool_(True), 1.0)]
+
+    with pytest.raises(RerankError, match="not an integer"):
+        rerank(["a"], QUERY, Flags(), text=lambda row: row, limit=1)

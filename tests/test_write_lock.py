@@ -148,6 +148,62 @@ def test_upserts_core_and_hand_written(tmp_path):
     engine.dispose()
 
 
+def test_an_upsert_with_parameters_whose_conflict_branch_writes_other_texts(tmp_path):
+    engine, probe = engine_with_probe(tmp_path)
+    table = Doc.__table__
+    with engine.connect() as conn:
+        conn.execute(insert(table), [{"id": i, "content": f"note {i}"} for i in range(100)])
+        conn.commit()
+        upsert = sqlite_insert(table)
+        probe.batches.clear()
+        # the parameters hold 'fresh i'; the rows that conflict store 'fresh i (again)', which no parameter holds
+        conn.execute(upsert.on_conflict_do_update(index_elements=["id"], set_={"content": upsert.excluded.content
+                                                                               + " (again)"}),
+                     [{"id": i, "content": f"fresh {i}"} for i in range(50, 150)])
+        conn.commit()
+        assert len(probe.batches) <= 2 * batches_for(100)
+        probe.batches.clear()
+        # another column's SET recomputes the stored embedding from each row's current text
+        conn.execute(upsert.on_conflict_do_update(index_elements=["id"], set_={"id": upsert.excluded.id}),
+                     [{"id": i, "content": f"unused {i}"} for i in range(100)])
+        conn.commit()
+    assert probe.under_lock == 0
+    assert len(probe.batches) <= 2 * batches_for(100)
+    rows = stored(engine)
+    assert rows[60][0] == "fresh 60 (again)" and rows[120][0] == "fresh 120" and rows[3][0] == "note 3"
+    assert_vectors_of_their_texts(engine, 150)
+    engine.dispose()
+
+
+def test_a_write_to_a_table_whose_trigger_writes_the_embedded_table(tmp_path):
+    engine, probe = engine_with_probe(tmp_path)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE inbox (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.exec_driver_sql("CREATE TABLE outbox (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.exec_driver_sql("CREATE TRIGGER inbox_to_sample AFTER INSERT ON inbox "
+                             "begin INSERT INTO sample (id, content) VALUES (new.id, new.body); END")
+        conn.exec_driver_sql("CREATE TRIGGER outbox_to_inbox AFTER UPDATE ON outbox "  # two triggers away
+                             "BEGIN INSERT INTO inbox (id, body) VALUES (new.id + 5000, new.body || ' (sent)'); END")
+    probe.batches.clear()
+    with engine.connect() as conn:  # each write its own transaction (a transaction that wrote holds the lock)
+        conn.execute(text("INSERT INTO inbox (id, body) VALUES (:id, :body)"),
+                     [{"id": i, "body": f"mail {i}"} for i in range(100)])
+        conn.commit()
+        conn.execute(text("INSERT INTO inbox (id, body) SELECT id + 1000, body || ' fwd' FROM inbox"))
+        conn.commit()
+        conn.execute(text("INSERT INTO outbox (id, body) VALUES (:id, :body)"),
+                     [{"id": i, "body": f"reply {i}"} for i in range(100)])
+        conn.commit()
+        conn.execute(text("UPDATE outbox SET body = body || '!'"))
+        conn.commit()
+    assert probe.under_lock == 0
+    assert len(probe.batches) <= 3 * batches_for(100)
+    rows = stored(engine)
+    assert rows[1003][0] == "mail 3 fwd" and rows[5007][0] == "reply 7! (sent)"
+    assert_vectors_of_their_texts(engine, 300)
+    engine.dispose()
+
+
 def test_insert_select_and_update_with_an_expression_embed_in_batches_before_the_lock(tmp_path):
     engine, probe = engine_with_probe(tmp_path)
     table = Doc.__table__

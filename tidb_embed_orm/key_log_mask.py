@@ -28,6 +28,9 @@ from typing import Any
 from .secrets import mask_runs
 
 _KEY_VARIABLE = re.compile(r"TIDB_EXP_EMBED_\w+_API_KEY", re.IGNORECASE)
+#: A base URL variable: its value is shown, but not credentials written into it (``https://user:TOKEN@host``).
+_BASE_VARIABLE = re.compile(r"TIDB_EXP_EMBED_\w+_API_BASE", re.IGNORECASE)
+_USERINFO = re.compile(r"(://)[^/@\s'\"]*@")
 #: A SQL string literal ('...' with '' or \' inside, or "..."), or one left open to the end of the text.
 _STRING = re.compile(r"""'(?:[^'\\]|''|\\.)*(?:'|$)|"(?:[^"\\]|""|\\.)*(?:"|$)""", re.DOTALL)
 #: A value written without quotes after the key variable (MySQL takes ``SET GLOBAL v = word``), or hex.
@@ -39,8 +42,15 @@ def names_a_key(statement: object) -> bool:
     return isinstance(statement, str) and _KEY_VARIABLE.search(statement) is not None
 
 
+def names_a_base(statement: object) -> bool:
+    return isinstance(statement, str) and _BASE_VARIABLE.search(statement) is not None
+
+
 def mask_statement(statement: str) -> str:
-    """A statement naming a provider-key variable, with every string literal in it shown as ``'***'``."""
+    """A statement naming a provider-key variable, with every string literal in it shown as ``'***'``;
+    one naming a base URL variable, with any ``user:password@`` in it shown as ``***@``."""
+    if names_a_base(statement):
+        statement = _USERINFO.sub(r"\1***@", statement)
     if not names_a_key(statement):
         return statement
     return _BARE_VALUE.sub(r"\1***", _STRING.sub("'***'", statement))
@@ -90,7 +100,7 @@ class MaskProviderKeys(logging.Filter):
         if getattr(self._after_key_set, "value", False) and message.endswith("[%s] %r") and record.args:
             args = tuple(record.args) if isinstance(record.args, tuple) else (record.args,)
             record.msg, record.args = message[:-2] + "%s", (*args[:-1], _HIDDEN_PARAMETERS)
-        self._after_key_set.value = names_a_key(message)
+        self._after_key_set.value = names_a_key(message) or names_a_base(message)
         if self._after_key_set.value:
             record.msg = mask_statement(message)
         return True
@@ -122,7 +132,8 @@ def mask_exception(exc: BaseException | None, keys: list[str], statement: str | 
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if names_a_key(getattr(current, "statement", None)):
+        sql = getattr(current, "statement", None)
+        if names_a_key(sql) or names_a_base(sql):
             current.statement = mask_statement(current.statement)  # type: ignore[attr-defined]
             if getattr(current, "params", None):
                 current.params = _HIDDEN_PARAMETERS  # type: ignore[attr-defined]
@@ -141,7 +152,7 @@ def _mask_value(value: Any, keys: list[str]) -> Any:
 def _handle_error(context: Any) -> None:
     statement = context.statement
     keys = keys_in(statement, context.parameters)
-    if not keys and not names_a_key(statement):
+    if not keys and not names_a_key(statement) and not names_a_base(statement):
         return
     mask_exception(context.sqlalchemy_exception, keys)
     mask_exception(context.original_exception, keys)

@@ -73,3 +73,18 @@ def mask_runs(text: str, key: str) -> str:
             out.append(text[i])
             i += 1
     return "".join(out)
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed: credentials in its userinfo (``https://user:KEY@host``) become ``***``.
+
+    A base URL is echoed by errors and reprs (which server was called); a password or token pasted
+    into it must not travel along, as a key never does.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}{sep}***@{authority.rpartition('@')[2]}{slash}{path}"

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..codec import Float32Array
 from ..exc import EmbeddingFailedError, EmbeddingUnavailableError, HuggingFaceAuthError
-from ..secrets import ApiKey
+from ..secrets import ApiKey, shown_url
 from .provider_http import TIDB_MAX_BATCH
 
 DEFAULT_BASE_URL = "https://router.huggingface.co/hf-inference"
@@ -78,7 +78,8 @@ class HuggingFaceInferenceEmbedder:
         self._client = InferenceClient(token=token, timeout=timeout)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
-        return f"HuggingFaceInferenceEmbedder({self.repo!r}, base_url={self.base_url!r}, api_key={self._key!r})"
+        base = shown_url(self.base_url)
+        return f"HuggingFaceInferenceEmbedder({self.repo!r}, base_url={base!r}, api_key={self._key!r})"
 
     def embed(self, texts: Sequence[str], options: Mapping[str, Any] | None = None) -> Float32Array:
         """Embed ``texts``; EMBED_TEXT's options go into the request body beside ``inputs``, as TiDB sends them.
@@ -176,7 +177,7 @@ class HuggingFaceInferenceEmbedder:
             )
         if status == 404:
             return EmbeddingUnavailableError(
-                f"{self.repo!r} is not served by the HuggingFace Inference API at {self.base_url} (404): "
+                f"{self.repo!r} is not served by the HuggingFace Inference API at {shown_url(self.base_url)} (404): "
                 "check the model name, or serve it locally with register_local_model()"
             )
         if status in RETRYABLE:

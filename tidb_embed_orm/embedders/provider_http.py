@@ -41,7 +41,7 @@ from ..exc import (
     ProviderAuthError,
     UnsupportedOptionsError,
 )
-from ..secrets import ApiKey
+from ..secrets import ApiKey, shown_url
 
 #: TiDB's batcher seals a batch at 16 texts (pkg/inference/embedding/batcher/batcher.go).
 TIDB_MAX_BATCH = 16
@@ -73,18 +73,23 @@ def check_base_url(provider: str, url: str, *, sends_key: bool) -> str:
     """
     if not isinstance(url, str):
         raise EmbeddingUnavailableError(f"the {provider} base URL must be a string, got {type(url).__name__}")
-    parts = urlsplit(url.strip())
+    parts, shown = urlsplit(url.strip()), shown_url(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise EmbeddingUnavailableError(
-            f"the {provider} base URL {url!r} is not an absolute http(s) URL (for example https://api.openai.com/v1)"
+            f"the {provider} base URL {shown!r} is not an absolute http(s) URL (for example https://api.openai.com/v1)"
         )
     if parts.query or parts.fragment:
         raise EmbeddingUnavailableError(
-            f"the {provider} base URL {url!r} has a query or fragment: give the base only (TiDB refuses them too)"
+            f"the {provider} base URL {shown!r} has a query or fragment: give the base only (TiDB refuses them too)"
+        )
+    if sends_key and (parts.username or parts.password):
+        raise EmbeddingUnavailableError(
+            f"the {provider} base URL {shown!r} carries credentials (user:password@): with them the API key is "
+            "not sent (HTTP Basic auth replaces it); give the URL without them and the key as the key"
         )
     if parts.scheme.lower() == "http" and sends_key and not is_loopback(parts.hostname):
         raise EmbeddingUnavailableError(
-            f"the {provider} base URL {url!r} is plain http to another machine: the API key would travel "
+            f"the {provider} base URL {shown!r} is plain http to another machine: the API key would travel "
             "unencrypted; use https, or a server on this machine (http://127.0.0.1:...)"
         )
     return url.strip().rstrip("/")
@@ -211,7 +216,7 @@ class ProviderEmbedder:
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.model!r}, base_url={self.base_url!r}, api_key={self._key!r})"
+        return f"{type(self).__name__}({self.model!r}, base_url={shown_url(self.base_url)!r}, api_key={self._key!r})"
 
     def close(self) -> None:
         self._client.close()
@@ -283,7 +288,7 @@ class ProviderEmbedder:
         except (httpx.TransportError, httpx.StreamError) as exc:
             if isinstance(exc, httpx.ConnectError) or attempt > self.max_retries:
                 return EmbeddingFailedError(
-                    f"calling {self.label} at {self.base_url} for {self.full_model!r} failed: "
+                    f"calling {self.label} at {shown_url(self.base_url)} for {self.full_model!r} failed: "
                     f"{self._mask(type(exc).__name__ + ': ' + str(exc))}"
                 )
             return self._delay(attempt, None)
@@ -339,8 +344,8 @@ class ProviderEmbedder:
             )
         if status == 404:
             return EmbeddingUnavailableError(
-                f"{self.label} at {self.base_url} does not know the model {self.model!r} (404){quoted}; check the "
-                f"model name in EMBED_TEXT({self.full_model!r}, ...) (`tidb-embed-orm models --provider "
+                f"{self.label} at {shown_url(self.base_url)} does not know the model {self.model!r} (404){quoted}; "
+                f"check the model name in EMBED_TEXT({self.full_model!r}, ...) (`tidb-embed-orm models --provider "
                 f"{self.provider}` lists the known ones)"
             )
         if status in (400, 422):
@@ -367,7 +372,7 @@ class ProviderEmbedder:
         """The error for a 200 answer that is not what the protocol says."""
         return EmbeddingFailedError(
             f"{self.label} answered 200 without {what} for {self.full_model!r}; refusing to store it "
-            f"(is {self.base_url} a {self.label} endpoint?)"
+            f"(is {shown_url(self.base_url)} a {self.label} endpoint?)"
         )
 
     def _quote(self, text: str | bytes) -> str:

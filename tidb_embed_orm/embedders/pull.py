@@ -71,10 +71,7 @@ def pull_model(name: str, *, out: TextIO | None = None, progress: bool = True) -
     try:
         info = api.model_info(repo, files_metadata=True, timeout=TIMEOUT_SECONDS)
     except Exception as exc:  # offline, unknown repo, gated repo: huggingface_hub raises one of several errors
-        raise EmbeddingUnavailableError(
-            f"cannot reach {repo} on the Hugging Face Hub at {api.endpoint} ({_reason(exc)}); "
-            "run this where the machine is online, or copy the model folder and use register_local_model()"
-        ) from None
+        raise _model_info_error(repo, api.endpoint, exc) from None
     files = select_files([(s.rfilename, s.size) for s in info.siblings or []])
     if not any(n == "config.json" for n, _ in files):
         raise EmbeddingUnavailableError(f"{repo} has no config.json: it is not a model sentence-transformers can load")
@@ -89,6 +86,26 @@ def pull_model(name: str, *, out: TextIO | None = None, progress: bool = True) -
         raise EmbeddingUnavailableError(f"downloading {repo} failed ({_reason(exc)}); run the command again") from None
     print(f"{repo} is in {folder}", file=out, flush=True)
     return Path(folder)
+
+
+def _model_info_error(repo: str, endpoint: str, exc: BaseException) -> EmbeddingUnavailableError:
+    """What the Hub's answer means for the user: a gated or unknown repo is not a machine offline."""
+    from huggingface_hub.utils import GatedRepoError, RepositoryNotFoundError
+
+    if isinstance(exc, GatedRepoError):
+        return EmbeddingUnavailableError(
+            f"{repo} is gated on the Hugging Face Hub at {endpoint}: accept its terms on its page, then set "
+            "HF_TOKEN to a token of that account and run the command again"
+        )
+    if isinstance(exc, RepositoryNotFoundError):
+        return EmbeddingUnavailableError(
+            f"the Hugging Face Hub at {endpoint} has no model {repo} (or it is private: set HF_TOKEN); check the "
+            "name, given as huggingface/<org>/<name>"
+        )
+    return EmbeddingUnavailableError(
+        f"cannot reach {repo} on the Hugging Face Hub at {endpoint} ({_reason(exc)}); "
+        "run this where the machine is online, or copy the model folder and use register_local_model()"
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,8 +15,9 @@ Searches go through ``nearest()`` (metadata filters in TiDB's index-friendly out
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,14 @@ from ..sql.nearest import nearest
 from ..sql.vector import Vector
 from ..sql.vector_index import VectorIndex
 
-_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: a metadata key: letters (any script), digits and _ — never a quote, dot or bracket of a JSON path
+_FIELD = re.compile(r"[^\W\d]\w*")
 _COMPARISONS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"}
+#: each comparison built only when asked for (SQLAlchemy refuses ``>`` beside a bool at construction)
+_OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "$eq": operator.eq, "$ne": operator.ne, "$gt": operator.gt,
+    "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le,
+}
 
 
 def _typed(column: Column[Any], field: str, sample: Any) -> ColumnElement[Any]:
@@ -55,10 +62,10 @@ def _comparison(column: Column[Any], field: str, op: str, value: Any) -> ColumnE
         element = _typed(column, field, value[0])
         return element.in_(list(value)) if op == "$in" else element.not_in(list(value))
     element = _typed(column, field, value)
-    return {
-        "$eq": element == value, "$ne": element != value, "$gt": element > value,
-        "$gte": element >= value, "$lt": element < value, "$lte": element <= value,
-    }[op]
+    if isinstance(value, bool) and op not in ("$eq", "$ne"):
+        raise ValueError(f"metadata filter {{{field!r}: {{{op!r}: {value!r}}}}}: "
+                         "a bool is compared with $eq or $ne only")
+    return _OPERATORS[op](element, value)
 
 
 def metadata_filter(column: Column[Any], spec: Mapping[str, Any] | None) -> ColumnElement[bool] | None:

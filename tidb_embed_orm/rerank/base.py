@@ -10,10 +10,12 @@ lives in the library and runs the same after a search on TiDB or on the embedded
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 from sqlalchemy.engine import Row
 
 from ..exc import RerankError
@@ -44,10 +46,14 @@ def check_scores(answer: Iterable[Any], count: int, top_n: int | None, source: s
     scores: list[RerankScore] = []
     seen: set[int] = set()
     for index, score in answer:
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count or index in seen:
+        # numbers.Integral / Real: numpy's integers and floats (a reranker built on argsort) count too
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, numbers.Integral):
+            raise RerankError(f"{source} answered a document index {index!r} that is not an integer")
+        index = int(index)
+        if not 0 <= index < count or index in seen:
             raise RerankError(f"{source} answered a document index {index!r} that is not one of the {count} sent "
                               "(or twice); refusing to guess the order")
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+        if isinstance(score, (bool, np.bool_)) or not isinstance(score, numbers.Real) or not math.isfinite(score):
             raise RerankError(f"{source} answered a score {score!r} that is not a finite number")
         seen.add(index)
         scores.append(RerankScore(index, float(score)))

@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+from ..embedders.provider_http import is_loopback
 from ..exc import RerankAuthError, RerankError
-from ..secrets import ApiKey
+from ..secrets import ApiKey, shown_url
 from .base import RerankScore, check_scores
 
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -52,8 +54,8 @@ class HttpReranker:
             raise RerankAuthError(f"the {self.provider} needs an API key: pass api_key=... "
                                   f"or set the {' or '.join(self.key_env)} environment variable")
         self.model = model
-        self.url = url or self.default_url
         self._key = None if api_key is None else ApiKey(api_key)
+        self.url = self._checked_url(url or self.default_url)
         self.timeout = timeout
         self.max_retries, self.backoff, self.max_backoff, self._sleep = max_retries, backoff, max_backoff, sleep
         if max_documents is not None:
@@ -63,8 +65,23 @@ class HttpReranker:
             headers["Authorization"] = f"Bearer {self._key.reveal()}"
         self._client = httpx.Client(timeout=timeout, headers=headers)
 
+    def _checked_url(self, url: str) -> str:
+        """An absolute http(s) URL; plain http only to this machine when a key goes along (as the embedders)."""
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise RerankError(f"the {self.provider} URL {shown_url(str(url))!r} is not an absolute http(s) URL "
+                              "(for example https://api.cohere.com/v2/rerank)")
+        if self._key is not None and (parts.username or parts.password):
+            raise RerankError(f"the {self.provider} URL {shown_url(url)!r} carries credentials (user:password@): "
+                              "with them the API key is not sent (HTTP Basic auth replaces it); give the URL "
+                              "without them and the key as api_key=")
+        if parts.scheme.lower() == "http" and self._key is not None and not is_loopback(parts.hostname):
+            raise RerankError(f"the {self.provider} URL {shown_url(url)!r} is plain http to another machine: the "
+                              "API key would travel unencrypted; use https, or a server on this machine")
+        return url
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.model!r}, url={self.url!r}, api_key={self._key!r})"
+        return f"{type(self).__name__}({self.model!r}, url={shown_url(self.url)!r}, api_key={self._key!r})"
 
     def close(self) -> None:
         """Close the HTTP connections this client keeps open."""
@@ -124,7 +141,7 @@ class HttpReranker:
             return RerankError(f"the {self.provider} did not answer within {self.timeout}s "
                                f"({attempt} attempts); try again later or raise timeout=")
         except httpx.HTTPError as exc:
-            return RerankError(f"calling the {self.provider} at {self.url} failed: {self._mask(exc)}")
+            return RerankError(f"calling the {self.provider} at {shown_url(self.url)} failed: {self._mask(exc)}")
         status = response.status_code
         if status in RETRYABLE and attempt <= self.max_retries:
             return _Retry(self._delay(attempt, response.headers.get("Retry-After")))

@@ -76,19 +76,43 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
         # Every parameter set's texts (an executemany, each page of an insertmanyvalues) are embedded now,
         # before the statement's first page takes the write lock (embedders/feed.py).
         texts: dict[AutoEmbeddingVector, list[str]] = {}
-        for column, source in auto_embedding_columns(getattr(compiled.statement, "table", None)):
+        sources = auto_embedding_columns(getattr(compiled.statement, "table", None))
+        for column, source in sources:
             column_type = cast(AutoEmbeddingVector, column.type)
             announced = texts.setdefault(column_type, [])
             announced.extend(_source_texts(self.compiled_parameters, _bind_name(compiled.statement, source)))
         service.hold_stored(connection, "statement", texts)
         #: the cursor need not read this statement's texts by a dry run: they are held
-        self.tidb_embed_announced = bool(texts) and all(texts.values())
+        self.tidb_embed_announced = (bool(texts) and all(texts.values())
+                                     and _upsert_writes_the_inserted_texts(compiled.statement, sources))
 
     def post_exec(self) -> None:
         super().post_exec()
         if getattr(self, "tidb_embed_announced", False):
             service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
             service.release(id(self.root_connection.connection.dbapi_connection), "statement")
+
+
+def _upsert_writes_the_inserted_texts(statement: Any, sources: Sequence[tuple[Any, Any]]) -> bool:
+    """False for an upsert whose conflict branch may write texts other than the inserted ones.
+
+    ``ON CONFLICT DO UPDATE SET content = excluded.content || ' z'`` (or a SET of another column: SQLite
+    computes a stored generated column again from the row's current text) embeds texts no parameter
+    holds: the cursor's dry run reads them, so that they too are embedded before the write lock.
+    Only ``SET <source> = excluded.<source>`` writes exactly the inserted texts.
+    """
+    # Private: OnConflictDoUpdate has no public accessor; this is where Insert keeps its ON CONFLICT clause.
+    clause = getattr(statement, "_post_values_clause", None)
+    assigned = getattr(clause, "update_values_to_set", None)
+    if not assigned:
+        return True  # a plain insert, ON CONFLICT DO NOTHING, or no conflict clause at all
+    source_keys = {source.key for _, source in sources}
+    for key, value in dict(assigned).items():
+        name = getattr(key, "key", key)
+        excluded = getattr(getattr(value, "table", None), "name", None) == "excluded"
+        if name not in source_keys or not (excluded and getattr(value, "key", None) == name):
+            return False
+    return True
 
 
 def _bind_name(statement: Any, source: Any) -> str:

@@ -29,6 +29,8 @@ KeySink = Callable[[str, "ApiKey | str"], None]
 #: A statement that may write (its leading word after comments; WITH is read by the scanner).
 _WRITE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:INSERT|UPDATE|REPLACE|WITH)\b", re.IGNORECASE | re.DOTALL)
 _DRY_RUN = "tidb_embed_dry_run"
+#: Where a CREATE TRIGGER's header ends and the statements it runs begin.
+_TRIGGER_BODY = re.compile(r"\bBEGIN\b", re.IGNORECASE)
 #: A column definition of type VECTOR in CREATE TABLE text: its (maybe quoted) name.
 _VECTOR_COLUMN = re.compile(r"""(?:^|[,(])\s*("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)\s+VECTOR\b""", re.IGNORECASE)
 _FACTORIES: dict[Any, type] = {}
@@ -153,7 +155,8 @@ def connection_factory(dbapi: Any) -> type:
         _embedding_tables: tuple[Any, re.Pattern[str] | None] = (None, None)
 
         def writes_embedding_table(self, sql: str) -> bool:
-            """Could ``sql`` make SQLite evaluate EMBED_TEXT: a write naming a table with an EMBED_TEXT column?
+            """Could ``sql`` make SQLite evaluate EMBED_TEXT: a write naming a table with an EMBED_TEXT column,
+            or a table whose triggers write one (an inbox table copied into the embedded one by a trigger)?
 
             The cheap tests first (the leading word, then the table names); the schema is re-read only
             when it changed (PRAGMA schema_version).
@@ -166,17 +169,27 @@ def connection_factory(dbapi: Any) -> type:
             try:
                 versions = schema_versions(cursor)
                 if versions != self._embedding_tables[0]:
-                    names = {
-                        str(name)
-                        for schema, _version in versions
-                        for (name,) in cursor.execute(
-                            f"SELECT name FROM \"{schema}\".sqlite_master "
-                            "WHERE type = 'table' AND sql LIKE '%EMBED_TEXT%'"
-                        ).fetchall()
-                    }
-                    pattern = None if not names else re.compile(
-                        r"\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b", re.IGNORECASE)
-                    self._embedding_tables = (versions, pattern)
+                    names: set[str] = set()
+                    triggers: list[tuple[str, str]] = []
+                    for schema, _version in versions:
+                        for kind, name, table, ddl in cursor.execute(
+                            f"SELECT type, name, tbl_name, sql FROM \"{schema}\".sqlite_master "
+                            "WHERE (type = 'table' AND sql LIKE '%EMBED_TEXT%') OR type = 'trigger'"
+                        ).fetchall():
+                            if kind == "table":
+                                names.add(str(name))
+                            elif ddl:
+                                triggers.append((str(table), str(ddl)))
+                    # A table whose trigger writes an embedding table (maybe through other triggers) writes it too.
+                    grew = bool(names)
+                    while grew:
+                        grew = False
+                        reaches = _names_pattern(names)
+                        for table, ddl in triggers:
+                            if table not in names and reaches.search(_TRIGGER_BODY.split(ddl, 1)[-1]):
+                                names.add(table)
+                                grew = True
+                    self._embedding_tables = (versions, _names_pattern(names) if names else None)
             finally:
                 cursor.close()
             pattern = self._embedding_tables[1]
@@ -247,6 +260,11 @@ def connection_factory(dbapi: Any) -> type:
 
     _FACTORIES[dbapi] = TidbConnection
     return TidbConnection
+
+
+def _names_pattern(names: set[str]) -> re.Pattern[str]:
+    """Any of ``names`` as a whole word, case-insensitively (table names in SQL text)."""
+    return re.compile(r"\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b", re.IGNORECASE)
 
 
 def split_statements(script: str, complete: Callable[[str], bool]) -> list[str]:
