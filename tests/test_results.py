@@ -130,3 +130,28 @@ def test_sqlmodel_rows_and_a_response_model_with_the_distance(tmp_path):
     assert (hits[1].id, hits[1].name, hits[1].distance) == (3, "mid", pytest.approx(8 ** 0.5))
     assert hits[1].model_dump_json() == f'{{"id":3,"name":"mid","distance":{rows[1][1]}}}'
     engine.dispose()
+
+
+def test_a_score_named_like_a_column_is_refused_until_renamed(tmp_path):
+    """A model with its own ``distance`` column beside nearest()'s distance: never overwritten in silence."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Shop(Base):
+        __tablename__ = "shops"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        distance: Mapped[float]  # kilometres from the city centre: the application's own column
+        v = mapped_column(Vector(2))
+
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'shops.db'}")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Shop(id=1, distance=12.5, v=[1, 0]), Shop(id=2, distance=3.0, v=[0, 1])])
+        session.commit()
+        rows = session.execute(nearest(Shop, Shop.v.cosine_distance([1, 0]), k=1)).all()
+        with pytest.raises(ValueError, match=r"\['distance'\] would overwrite .* rename=\{'distance': 'search_distance'\}"):
+            records(rows)
+        (record,) = records(rows, rename={"distance": "search_distance"}, vectors=False)
+    assert record == {"id": 1, "distance": 12.5, "search_distance": pytest.approx(0.0, abs=1e-6)}
+    engine.dispose()

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, overload
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import Dialect
 
+from .base_urls import check_url
 from .catalog import PROVIDER_KEY_VARIABLES
 from .embedding_mode import mode_of
-from .exc import ProviderKeyError, TidbEmbedError, UnknownProviderError
+from .exc import ProviderKeyError, UnknownProviderError
 from .secrets import ApiKey
 
 if TYPE_CHECKING:
@@ -171,12 +172,10 @@ def store_client_base(dialect: Dialect, provider: str, base_url: str) -> None:
 
 
 def _checked_base(provider: str, base_url: str, *, sends_key: bool) -> str:
-    from .embedders.provider_http import check_base_url
-
-    try:
-        return check_base_url(provider, base_url, sends_key=sends_key)
-    except TidbEmbedError as exc:
-        raise ProviderKeyError(str(exc)) from None
+    return check_url(
+        f"the {provider} base URL", base_url, sends_key=sends_key, error=ProviderKeyError,
+        example="https://api.openai.com/v1",
+    )
 
 
 def _forget_embedders(dialect: Dialect, provider: str) -> None:

@@ -42,14 +42,19 @@ def _fields(row: Any) -> Mapping[str, Any]:
     return {"": row}
 
 
-def records(rows: Iterable[Any], *, vectors: bool = True) -> list[dict[str, Any]]:
+def records(
+    rows: Iterable[Any], *, vectors: bool = True, rename: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """One flat dict per row: each mapped object's columns, then the row's other values by name.
 
     ``records(session.execute(nearest(Doc, ...)))`` is ``[{"id": 1, "content": ..., "distance": 0.12}, ...]``
     ready for ``Model.model_validate(record)`` or ``pandas.DataFrame(records)``. ``vectors=False``
     leaves out numpy arrays (vectors are large and rarely wanted in a response or a table).
-    A column named like a score (``distance``) is overwritten by the score: the row's value wins.
+    A score named like one of the object's columns (a ``Place.distance`` beside ``nearest()``'s
+    ``distance``) is refused, never overwritten in silence: ``rename={"distance": "search_distance"}``
+    gives the row's values other names.
     """
+    rename = dict(rename or {})
     out: list[dict[str, Any]] = []
     for row in rows:
         flat: dict[str, Any] = {}
@@ -57,9 +62,15 @@ def records(rows: Iterable[Any], *, vectors: bool = True) -> list[dict[str, Any]
         for name, value in _fields(row).items():
             fields = _entity_fields(value)
             if fields is None:
-                scores[name] = value
+                scores[rename.get(name, name)] = value
             else:
                 flat.update(fields)
+        clash = sorted(set(flat) & set(scores))
+        if clash:
+            raise ValueError(
+                f"records(): the row's {clash} would overwrite the object's column(s) of the same name; "
+                f"pass rename={{{clash[0]!r}: 'search_{clash[0]}'}} to keep both"
+            )
         flat.update(scores)
         if not vectors:
             flat = {k: v for k, v in flat.items() if not hasattr(v, "__array__")}
@@ -67,14 +78,16 @@ def records(rows: Iterable[Any], *, vectors: bool = True) -> list[dict[str, Any]
     return out
 
 
-def to_dataframe(rows: Iterable[Any], *, vectors: bool = False) -> pd.DataFrame:
+def to_dataframe(
+    rows: Iterable[Any], *, vectors: bool = False, rename: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """``records(rows)`` as a pandas DataFrame (``pip install pandas``); vectors left out unless asked for.
 
     For a Core statement ``pandas.read_sql(stmt, engine)`` reads the same columns directly.
     """
     import pandas as pd
 
-    return pd.DataFrame.from_records(records(rows, vectors=vectors))
+    return pd.DataFrame.from_records(records(rows, vectors=vectors, rename=rename))
 
 
 __all__ = ["records", "to_dataframe"]

@@ -23,7 +23,6 @@ TiDB sends, and httpx is one light, well-kept dependency for all five providers.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from ..base_urls import check_url, is_loopback
 from ..catalog import PROVIDER_KEY_VARIABLES, PROVIDER_LABELS, get_model_or_none
 from ..codec import Float32Array
 from ..exc import (
@@ -51,48 +51,12 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _QUOTED_MESSAGE = 300
 
 
-def is_loopback(host: str | None) -> bool:
-    """True for ``localhost`` and loopback addresses: where plain http keeps a key on this machine."""
-    if not host:
-        return False
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_base_url(provider: str, url: str, *, sends_key: bool) -> str:
-    """``url`` without a trailing ``/``, or a one-line refusal.
-
-    http and https only, with a host, no query or fragment (as TiDB's NormalizeOpenAIEmbeddingAPIBase,
-    pkg/sessionctx/variable/embedding_vars.go). TiDB itself takes only https; on the client, plain http
-    is what a local server (Ollama, vLLM, TEI) speaks, so it is accepted, but a key is never sent
-    unencrypted to another machine.
-    """
-    if not isinstance(url, str):
-        raise EmbeddingUnavailableError(f"the {provider} base URL must be a string, got {type(url).__name__}")
-    parts, shown = urlsplit(url.strip()), shown_url(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise EmbeddingUnavailableError(
-            f"the {provider} base URL {shown!r} is not an absolute http(s) URL (for example https://api.openai.com/v1)"
-        )
-    if parts.query or parts.fragment:
-        raise EmbeddingUnavailableError(
-            f"the {provider} base URL {shown!r} has a query or fragment: give the base only (TiDB refuses them too)"
-        )
-    if sends_key and (parts.username or parts.password):
-        raise EmbeddingUnavailableError(
-            f"the {provider} base URL {shown!r} carries credentials (user:password@): with them the API key is "
-            "not sent (HTTP Basic auth replaces it); give the URL without them and the key as the key"
-        )
-    if parts.scheme.lower() == "http" and sends_key and not is_loopback(parts.hostname):
-        raise EmbeddingUnavailableError(
-            f"the {provider} base URL {shown!r} is plain http to another machine: the API key would travel "
-            "unencrypted; use https, or a server on this machine (http://127.0.0.1:...)"
-        )
-    return url.strip().rstrip("/")
+    """A provider's base URL without its trailing ``/``, or a one-line refusal (``base_urls.check_url``)."""
+    return check_url(
+        f"the {provider} base URL", url, sends_key=sends_key, error=EmbeddingUnavailableError,
+        example="https://api.openai.com/v1",
+    )
 
 
 def decode_base64_floats(value: Any) -> list[float] | None:

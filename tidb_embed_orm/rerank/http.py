@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from ..embedders.provider_http import is_loopback
+from ..base_urls import check_url
 from ..exc import RerankAuthError, RerankError
 from ..secrets import ApiKey, shown_url
 from .base import RerankScore, check_scores
@@ -67,17 +66,10 @@ class HttpReranker:
 
     def _checked_url(self, url: str) -> str:
         """An absolute http(s) URL; plain http only to this machine when a key goes along (as the embedders)."""
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise RerankError(f"the {self.provider} URL {shown_url(str(url))!r} is not an absolute http(s) URL "
-                              "(for example https://api.cohere.com/v2/rerank)")
-        if self._key is not None and (parts.username or parts.password):
-            raise RerankError(f"the {self.provider} URL {shown_url(url)!r} carries credentials (user:password@): "
-                              "with them the API key is not sent (HTTP Basic auth replaces it); give the URL "
-                              "without them and the key as api_key=")
-        if parts.scheme.lower() == "http" and self._key is not None and not is_loopback(parts.hostname):
-            raise RerankError(f"the {self.provider} URL {shown_url(url)!r} is plain http to another machine: the "
-                              "API key would travel unencrypted; use https, or a server on this machine")
+        check_url(
+            f"the {self.provider} URL", url, sends_key=self._key is not None, error=RerankError,
+            example="https://api.cohere.com/v2/rerank", base_only=False,
+        )
         return url
 
     def __repr__(self) -> str:
