@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from ...secrets import ApiKey
@@ -24,13 +23,9 @@ from .tidb_sql.hook import (
     set_provider_key,
 )
 from .tidb_sql.triggers import drop_table_triggers, schema_versions
+from .write_texts import texts_embedded_first, writes_embedding_table
 
 KeySink = Callable[[str, "ApiKey | str"], None]
-#: A statement that may write (its leading word after comments; WITH is read by the scanner).
-_WRITE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:INSERT|UPDATE|REPLACE|WITH)\b", re.IGNORECASE | re.DOTALL)
-_DRY_RUN = "tidb_embed_dry_run"
-#: Where a CREATE TRIGGER's header ends and the statements it runs begin.
-_TRIGGER_BODY = re.compile(r"\bBEGIN\b", re.IGNORECASE)
 #: A column definition of type VECTOR in CREATE TABLE text: its (maybe quoted) name.
 _VECTOR_COLUMN = re.compile(r"""(?:^|[,(])\s*("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)\s+VECTOR\b""", re.IGNORECASE)
 _FACTORIES: dict[Any, type] = {}
@@ -155,102 +150,12 @@ def connection_factory(dbapi: Any) -> type:
         _embedding_tables: tuple[Any, re.Pattern[str] | None] = (None, None)
 
         def writes_embedding_table(self, sql: str) -> bool:
-            """Could ``sql`` make SQLite evaluate EMBED_TEXT: a write naming a table with an EMBED_TEXT column,
-            or a table whose triggers write one (an inbox table copied into the embedded one by a trigger)?
+            """Could ``sql`` make SQLite evaluate EMBED_TEXT (``write_texts.py``)?"""
+            return writes_embedding_table(self, dbapi, sql)
 
-            The cheap tests first (the leading word, then the table names); the schema is re-read only
-            when it changed (PRAGMA schema_version).
-            """
-            if self.embedding_service is None or self.texts_announced or not _WRITE.match(sql):
-                return False
-            if read_statement(sql).keyword not in ("INSERT", "UPDATE", "REPLACE"):
-                return False  # a WITH ... SELECT (a hybrid search): no schema read for it
-            cursor = dbapi.Cursor(self)
-            try:
-                versions = schema_versions(cursor)
-                if versions != self._embedding_tables[0]:
-                    names: set[str] = set()
-                    triggers: list[tuple[str, str]] = []
-                    for schema, _version in versions:
-                        for kind, name, table, ddl in cursor.execute(
-                            f"SELECT type, name, tbl_name, sql FROM \"{schema}\".sqlite_master "
-                            "WHERE (type = 'table' AND sql LIKE '%EMBED_TEXT%') OR type = 'trigger'"
-                        ).fetchall():
-                            if kind == "table":
-                                names.add(str(name))
-                            elif ddl:
-                                triggers.append((str(table), str(ddl)))
-                    # A table whose trigger writes an embedding table (maybe through other triggers) writes it too.
-                    grew = bool(names)
-                    while grew:
-                        grew = False
-                        reaches = _names_pattern(names)
-                        for table, ddl in triggers:
-                            if table not in names and reaches.search(_TRIGGER_BODY.split(ddl, 1)[-1]):
-                                names.add(table)
-                                grew = True
-                    self._embedding_tables = (versions, _names_pattern(names) if names else None)
-            finally:
-                cursor.close()
-            pattern = self._embedding_tables[1]
-            return pattern is not None and pattern.search(sql) is not None
-
-        @contextmanager
-        def texts_embedded_first(self, sql: str, parameters: Any, *, many: bool) -> Iterator[None]:
-            """Around a statement that may embed: its texts are read by a dry run and embedded, in batches,
-            before it takes the write lock (``embedders/feed.py``); the real run finds them held."""
-            if not self.writes_embedding_table(sql):
-                yield
-                return
-            held = self._dry_run(sql, parameters, many)
-            try:
-                yield
-            finally:
-                if held:
-                    self.embedding_service.release(id(self), "statement")
-
-        def _dry_run(self, sql: str, parameters: Any, many: bool) -> bool:
-            """Run ``sql`` with EMBED_TEXT noting its texts, roll it back, embed the texts: True if any.
-
-            Outside a transaction the rollback ends the write lock before the model runs; inside one
-            that already wrote (the lock is held until it ends) the texts are still embedded in batches.
-            """
-            service = self.embedding_service
-            began = not self.in_transaction
-            with service.collecting(id(self)) as collector:
-                cursor = dbapi.Cursor(self)
-                cursor.execute("BEGIN" if began else f"SAVEPOINT {_DRY_RUN}")
-                failure: Exception | None = None
-                try:
-                    if many:
-                        cursor.executemany(sql, parameters)
-                    else:
-                        cursor.execute(sql, parameters)
-                except dbapi.Error as exc:
-                    failure = exc
-                finally:
-                    cursor.close()  # its statement is reset before the rollback
-                if began or self.in_transaction:
-                    undo = dbapi.Cursor(self)
-                    try:
-                        undo.execute("ROLLBACK" if began else f"ROLLBACK TO {_DRY_RUN}")
-                        if not began:
-                            undo.execute(f"RELEASE {_DRY_RUN}")
-                    except dbapi.Error:
-                        if not began:  # else the statement's error ended the transaction: nothing to undo
-                            raise
-                    finally:
-                        undo.close()
-                if failure is not None:
-                    if "locked" in str(failure) or "busy" in str(failure):
-                        raise failure  # the real run would wait for the same lock again
-                    if not began and not self.in_transaction:
-                        raise failure  # it ended the transaction (INSERT OR ROLLBACK ...), as the statement would
-                    return False  # the real run raises what is wrong (or embeds as it goes)
-            if not len(collector):
-                return False
-            service.hold(id(self), "statement", collector.texts)
-            return True
+        def texts_embedded_first(self, sql: str, parameters: Any, *, many: bool) -> Any:
+            """Around a statement that may embed: its texts embedded first, in batches (``write_texts.py``)."""
+            return texts_embedded_first(self, dbapi, sql, parameters, many=many)
 
         def store_provider_key(self, provider: str, key: ApiKey | str) -> None:
             sink = self.key_sink()
@@ -260,11 +165,6 @@ def connection_factory(dbapi: Any) -> type:
 
     _FACTORIES[dbapi] = TidbConnection
     return TidbConnection
-
-
-def _names_pattern(names: set[str]) -> re.Pattern[str]:
-    """Any of ``names`` as a whole word, case-insensitively (table names in SQL text)."""
-    return re.compile(r"\b(?:" + "|".join(re.escape(n) for n in sorted(names)) + r")\b", re.IGNORECASE)
 
 
 def split_statements(script: str, complete: Callable[[str], bool]) -> list[str]:
