@@ -204,6 +204,30 @@ def test_a_write_to_a_table_whose_trigger_writes_the_embedded_table(tmp_path):
     engine.dispose()
 
 
+def test_a_delete_whose_trigger_writes_the_embedded_table_embeds_before_the_lock(tmp_path):
+    """An archive-on-delete trigger copies each deleted text into the embedded table: a DELETE that embeds."""
+    engine, probe = engine_with_probe(tmp_path)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE drafts (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.exec_driver_sql("CREATE TRIGGER drafts_archived AFTER DELETE ON drafts "
+                             "BEGIN INSERT INTO sample (id, content) VALUES (old.id, 'archived: ' || old.body); END")
+        conn.execute(text("INSERT INTO drafts (id, body) VALUES (:id, :body)"),
+                     [{"id": i, "body": f"draft {i}"} for i in range(100)])
+    probe.batches.clear()
+    with engine.connect() as conn:
+        conn.execute(text("/* tidy up */ delete from drafts where id < 100"))
+        conn.commit()
+        batches_after_archive = len(probe.batches)
+        conn.execute(text("DELETE FROM sample WHERE id < 10"))  # deleting embedded rows embeds nothing
+        conn.commit()
+    assert probe.under_lock == 0
+    assert batches_after_archive <= batches_for(100) and len(probe.batches) == batches_after_archive
+    rows = stored(engine)
+    assert len(rows) == 90 and rows[42][0] == "archived: draft 42"
+    assert_vectors_of_their_texts(engine, 90)
+    engine.dispose()
+
+
 def test_insert_select_and_update_with_an_expression_embed_in_batches_before_the_lock(tmp_path):
     engine, probe = engine_with_probe(tmp_path)
     table = Doc.__table__

@@ -147,7 +147,8 @@ def connection_factory(dbapi: Any) -> type:
         embedding_service: Any = None
         #: Set by the dialect while a statement runs whose texts it held from the statement's parameters.
         texts_announced = False
-        _embedding_tables: tuple[Any, re.Pattern[str] | None] = (None, None)
+        #: (schema versions, tables a write may embed for, tables whose triggers embed), for write_texts.py
+        _embedding_tables: tuple[Any, re.Pattern[str] | None, re.Pattern[str] | None] = (None, None, None)
 
         def writes_embedding_table(self, sql: str) -> bool:
             """Could ``sql`` make SQLite evaluate EMBED_TEXT (``write_texts.py``)?"""

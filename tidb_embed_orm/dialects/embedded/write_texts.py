@@ -20,7 +20,9 @@ from ...sql.statement import read_statement
 from .tidb_sql.triggers import schema_versions
 
 #: A statement that may write (its leading word after comments; WITH is read by the scanner).
-_WRITE = re.compile(r"(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:INSERT|UPDATE|REPLACE|WITH)\b", re.IGNORECASE | re.DOTALL)
+_WRITE = re.compile(
+    r"(?:\s|--[^\n]*\n|/\*.*?\*/)*(?:INSERT|UPDATE|REPLACE|DELETE|WITH)\b", re.IGNORECASE | re.DOTALL
+)
 #: Where a CREATE TRIGGER's header ends and the statements it runs begin.
 _TRIGGER_BODY = re.compile(r"\bBEGIN\b", re.IGNORECASE)
 _DRY_RUN = "tidb_embed_dry_run"
@@ -35,22 +37,29 @@ def writes_embedding_table(connection: Any, dbapi: Any, sql: str) -> bool:
     """
     if connection.embedding_service is None or connection.texts_announced or not _WRITE.match(sql):
         return False
-    if read_statement(sql).keyword not in ("INSERT", "UPDATE", "REPLACE"):
+    keyword = read_statement(sql).keyword
+    if keyword not in ("INSERT", "UPDATE", "REPLACE", "DELETE"):
         return False  # a WITH ... SELECT (a hybrid search): no schema read for it
     cursor = dbapi.Cursor(connection)
     try:
         versions = schema_versions(cursor)
         if versions != connection._embedding_tables[0]:
-            names = _embedding_table_names(cursor, versions)
-            connection._embedding_tables = (versions, _names_pattern(names) if names else None)
+            embedded, reached = _embedding_table_names(cursor, versions)
+            names = embedded | reached
+            connection._embedding_tables = (
+                versions,
+                _names_pattern(names) if names else None,
+                _names_pattern(reached) if reached else None,
+            )
     finally:
         cursor.close()
-    pattern = connection._embedding_tables[1]
+    # A DELETE embeds nothing itself; only a trigger of the table it deletes from can write a text.
+    pattern = connection._embedding_tables[2 if keyword == "DELETE" else 1]
     return pattern is not None and pattern.search(sql) is not None
 
 
-def _embedding_table_names(cursor: Any, versions: Any) -> set[str]:
-    """Tables with an EMBED_TEXT column, and tables whose triggers write one (maybe through other triggers)."""
+def _embedding_table_names(cursor: Any, versions: Any) -> tuple[set[str], set[str]]:
+    """(tables with an EMBED_TEXT column, tables whose triggers write one, maybe through other triggers)."""
     names: set[str] = set()
     triggers: list[tuple[str, str]] = []
     for schema, _version in versions:
@@ -62,15 +71,17 @@ def _embedding_table_names(cursor: Any, versions: Any) -> set[str]:
                 names.add(str(name))
             elif ddl:
                 triggers.append((str(table), str(ddl)))
+    embedded, reached = set(names), set()
     grew = bool(names)
     while grew:
         grew = False
         reaches = _names_pattern(names)
         for table, ddl in triggers:
-            if table not in names and reaches.search(_TRIGGER_BODY.split(ddl, 1)[-1]):
+            if table not in reached and reaches.search(_TRIGGER_BODY.split(ddl, 1)[-1]):
                 names.add(table)
+                reached.add(table)
                 grew = True
-    return names
+    return embedded, reached
 
 
 def _names_pattern(names: set[str]) -> re.Pattern[str]:
