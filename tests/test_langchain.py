@@ -185,3 +185,21 @@ def test_filters_on_bools_and_on_keys_in_any_script(tmp_path):
         with pytest.raises(ValueError, match="a field name is letters, digits and _"):
             ids({unsafe: 1})
     engine.dispose()
+
+
+def test_metadata_that_is_not_json_is_refused_before_anything_is_written(tmp_path):
+    import datetime
+    import uuid
+
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'rag.db'}")
+    store = TiDBVectorStore(engine, "notes", model=MINILM)
+    store.add_texts(["kept"], [{"n": 1}], ids=["kept"])
+    cases = [({"when": datetime.date(2026, 12, 4)}, r"key 'when': date .* is not JSON .*isoformat"),
+             ({"ref": uuid.UUID(int=7)}, r"key 'ref': UUID .* is not JSON .*str\(\)"),
+             ({"score": float("nan")}, r"key 'score': float nan is not JSON"),
+             ({"deep": {"limit": float("inf")}}, r"key 'deep': dict .* is not JSON")]
+    for metadata, message in cases:
+        with pytest.raises(ValueError, match=message):
+            store.add_texts(["fine", "bad"], [{"ok": True}, metadata], ids=["fine", "bad"])
+    assert {d.id for d in store.similarity_search("anything", k=10)} == {"kept"}  # nothing of the refused calls
+    engine.dispose()

@@ -15,6 +15,7 @@ Searches go through ``nearest()`` (metadata filters in TiDB's index-friendly out
 
 from __future__ import annotations
 
+import json
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -66,6 +67,30 @@ def _comparison(column: Column[Any], field: str, op: str, value: Any) -> ColumnE
         raise ValueError(f"metadata filter {{{field!r}: {{{op!r}: {value!r}}}}}: "
                          "a bool is compared with $eq or $ne only")
     return _OPERATORS[op](element, value)
+
+
+def json_metadata(position: int, meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A document's metadata as it is stored: JSON that TiDB, MySQL and SQLite all read back the same.
+
+    Checked before anything is written, with one line naming the document and the key: a value JSON
+    has no form for (a datetime, a UUID, bytes) or a number it cannot hold (NaN, infinity: SQLite
+    would store JSON5 that TiDB refuses).
+    """
+    metadata = dict(meta or {})
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError):
+        for key, value in metadata.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"metadata of document {position}, key {key!r}: {type(value).__name__} {value!r} is not JSON "
+                    "(str, finite numbers, bool, None, lists and dicts of them); convert it first, e.g. "
+                    "a datetime with .isoformat(), a UUID with str()"
+                ) from None
+        raise ValueError(f"metadata of document {position} is not JSON (str keys, JSON values)") from None
+    return metadata
 
 
 def metadata_filter(column: Column[Any], spec: Mapping[str, Any] | None) -> ColumnElement[bool] | None:
@@ -166,7 +191,7 @@ class DocumentTable:
         for i, (id_, text, meta) in enumerate(zip(ids, texts, metadatas, strict=True)):
             if not isinstance(text, str):
                 raise ValueError(f"text {i} is a {type(text).__name__}, not a str")
-            row: dict[str, Any] = {"id": str(id_), "content": text, "metadata": dict(meta or {})}
+            row: dict[str, Any] = {"id": str(id_), "content": text, "metadata": json_metadata(i, meta)}
             if vectors is not None:
                 row["embedding"] = np.asarray(vectors[i], dtype=np.float32)
             rows.append(row)
