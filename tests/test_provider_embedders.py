@@ -309,7 +309,8 @@ def test_credentials_in_a_base_url_are_refused_beside_a_key_and_never_shown(base
     assert SECRET not in str(raised.value) and "***@" in str(raised.value)
 
 
-def test_a_keyless_local_server_behind_basic_auth_never_shows_its_password():
+def test_a_keyless_local_server_behind_basic_auth_never_shows_its_password(caplog):
+    caplog.set_level("DEBUG")  # httpx logs each request's URL at INFO
     with ProviderServer("openai") as server:
         base = server.base_url.replace("http://", f"http://user:{SECRET}@")
         embedder = OpenAIEmbedder("text-embedding-3-small", base_url=base, max_retries=0)
@@ -319,3 +320,5 @@ def test_a_keyless_local_server_behind_basic_auth_never_shows_its_password():
     with pytest.raises(EmbeddingFailedError) as raised:
         embedder.embed(["y"])  # nothing listens there any more
     assert SECRET not in str(raised.value) and "***@127.0.0.1" in str(raised.value)
+    assert "HTTP Request: POST http://***@127.0.0.1" in caplog.text  # httpx did log the URL, masked
+    assert SECRET not in caplog.text

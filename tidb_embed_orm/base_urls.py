@@ -7,6 +7,8 @@ same URLs with the same words (and the core's ``providers.py`` needs nothing fro
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 from urllib.parse import urlsplit
 
 from .secrets import shown_url
@@ -60,3 +62,30 @@ def check_url(
             "use https, or a server on this machine (http://127.0.0.1:...)"
         )
     return url.strip().rstrip("/")
+
+
+#: ``scheme://user:password@`` in any text: the userinfo is what must not be shown.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+class _UserinfoMask(logging.Filter):
+    """Rewrites a record whose text holds ``scheme://user:password@`` to show ``scheme://***@`` instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "@" in message and _USERINFO.search(message):
+            record.msg, record.args = _USERINFO.sub(r"\1***@", message), ()
+        return True
+
+
+_MASKED_LOGGERS: set[str] = set()
+
+
+def mask_userinfo_in_http_logs() -> None:
+    """httpx logs each request's URL at INFO (``HTTP Request: POST https://user:pw@host/...``): a password
+    in a base URL must not reach a log. Installed on httpx's loggers when the library first makes an
+    HTTP client, never at import (the library touches no logger of a program that does not use it)."""
+    for name in ("httpx", "httpcore"):
+        if name not in _MASKED_LOGGERS:
+            logging.getLogger(name).addFilter(_UserinfoMask())
+            _MASKED_LOGGERS.add(name)

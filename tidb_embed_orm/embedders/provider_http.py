@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ..base_urls import check_url, is_loopback
+from ..base_urls import check_url, is_loopback, mask_userinfo_in_http_logs
 from ..catalog import PROVIDER_KEY_VARIABLES, PROVIDER_LABELS, get_model_or_none
 from ..codec import Float32Array
 from ..exc import (
@@ -121,6 +121,7 @@ class ProviderEmbedder:
             raise EmbeddingUnavailableError(self.missing_key_message())
         self.timeout = timeout
         self.max_retries, self.backoff, self.max_backoff, self._sleep = max_retries, backoff, max_backoff, sleep
+        mask_userinfo_in_http_logs()
         self._client = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False, trust_env=False)
         entry = get_model_or_none(f"{self.provider}/{model}")
         self.max_input_chars = entry.max_input_chars if entry is not None else None

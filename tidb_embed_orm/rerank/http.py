@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..base_urls import check_url
+from ..base_urls import check_url, mask_userinfo_in_http_logs
 from ..exc import RerankAuthError, RerankError
 from ..secrets import ApiKey, shown_url
 from .base import RerankScore, check_scores
@@ -62,6 +62,7 @@ class HttpReranker:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._key is not None:
             headers["Authorization"] = f"Bearer {self._key.reveal()}"
+        mask_userinfo_in_http_logs()
         self._client = httpx.Client(timeout=timeout, headers=headers)
 
     def _checked_url(self, url: str) -> str:
