@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tidb_embed_orm.embedders import HashingTestEmbedder
 from tidb_embed_orm.embedders.local import find_local_model, load_local_model
+from tidb_embed_orm.testing.http_reply import reply_json
 
 from .conftest import real_model_available
 
@@ -57,14 +58,7 @@ class FeatureExtractionServer:
                 return self._send(200, vectors)
 
             def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                reply_json(self, status, payload, headers)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = False  # server_close() waits for handlers (a "hang" one included)

@@ -18,6 +18,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tidb_embed_orm.testing.http_reply import reply_json
+
 PATHS = {"cohere": "/v2/rerank", "jina": "/v1/rerank", "voyage": "/v1/rerank", "common": "/rerank", "tei": "/rerank"}
 REQUIRED = {
     "cohere": ("model", "query", "documents"),
@@ -92,17 +94,7 @@ class RerankServer:
                 return self._send(200, {"id": "r1", "results": results, "meta": {"billed_units": {"search_units": 1}}})
 
             def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except BrokenPipeError:  # the client gave up waiting (a "hang")
-                    pass
+                reply_json(self, status, payload, headers)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..catalog import get_model_or_none
 from ..embedders.deterministic import HashingTestEmbedder
+from .http_reply import reply_json, reply_raw
 
 #: Where each provider's base URL points on this server (what configure_provider(base_url=) takes).
 BASE_PATHS = {
@@ -106,16 +107,10 @@ class ProviderServer:
                 return self._send(status, payload)
 
             def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-                self._send_raw(status, json.dumps(payload).encode(), headers)
+                reply_json(self, status, payload, headers)
 
             def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                reply_raw(self, status, data, headers)
 
         self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
