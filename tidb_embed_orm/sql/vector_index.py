@@ -6,6 +6,11 @@ when the index is declared inside CREATE TABLE; SQLAlchemy emits CREATE INDEX af
 ``VectorIndex`` sets the replica (``ALTER TABLE t SET TIFLASH REPLICA 1``) just before its own
 CREATE on TiDB. Pass ``tiflash_replica=None`` to manage replicas yourself.
 
+``ef_search`` is how wide the embedded engine's HNSW walk is for searches on the index: wider
+finds more of the true nearest rows (recall) and costs more per search. It is a setting of the
+embedded engine, read from the model when a search compiles: the DDL (TiDB's and SQLite's) is the
+same with or without it, since TiDB has no such option in its DDL.
+
 TiDB's spelling of both (``CREATE VECTOR INDEX``, ``SET TIFLASH REPLICA``) and the listener that
 sets the replica live in ``dialects/tidb/ddl.py``.
 """
@@ -20,6 +25,24 @@ from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from .elements import INDEX_METRICS, VectorDistance
 from .vector import distance_function
+
+#: The execution option that sets one statement's search width, e.g.
+#: ``select(...).execution_options(tidb_embed_ef_search=512)``; it wins over the index's and the engine's.
+EF_SEARCH_OPTION = "tidb_embed_ef_search"
+#: The widest walk an index may ask for (past it an exact scan is cheaper): ann.MAX_EF on the engine.
+MAX_EF_SEARCH = 100_000
+
+
+def check_ef_search(value: Any, what: str = "ef_search") -> int | None:
+    """``value`` as a walk width (an int from 1 to MAX_EF_SEARCH), or None; ValueError saying what is allowed."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EF_SEARCH:
+        raise ValueError(
+            f"{what} is the width of the vector index's search walk, a whole number from 1 to {MAX_EF_SEARCH} "
+            f"(higher finds more of the true nearest rows, and costs more per search), not {value!r}"
+        )
+    return value
 
 
 def _check_metric(metric: str) -> str:
@@ -40,9 +63,13 @@ class VectorIndex(Index):
         metric: str = "cosine",
         *,
         tiflash_replica: int | None = 1,
+        ef_search: int | None = None,
         **kw: Any,
     ) -> None:
         self.metric = _check_metric(metric)
+        #: The embedded engine's search width for this index (None: the engine's default, which widens
+        #: with the index's size); not part of any DDL.
+        self.ef_search = check_ef_search(ef_search)
         #: Replicas TiDB sets just before this index's CREATE (None: leave replicas alone).
         self.tiflash_replica = tiflash_replica
         target = column(column_) if isinstance(column_, str) else column_

@@ -159,8 +159,8 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
         super().do_terminate(dbapi_connection)
 
     def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any],
-                      schema_map: dict[Any, Any] | None = None) -> Any:
-        return super().plan_searches(self._raw(dbapi_connection), info, searches, schema_map)
+                      schema_map: dict[Any, Any] | None = None, ef_search: int | None = None) -> Any:
+        return super().plan_searches(self._raw(dbapi_connection), info, searches, schema_map, ef_search)
 
     def _reconcile_vector_indexes(self, dbapi_connection: Any) -> None:
         off_loop(self, super()._reconcile_vector_indexes, self._raw(dbapi_connection))

@@ -30,6 +30,7 @@ from ...providers import client_credentials
 from ...sql.auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from ...sql.reflection import reflect_vector_indexes, sqlite_columns
 from ...sql.statement import read_statement
+from ...sql.vector_index import EF_SEARCH_OPTION, check_ef_search
 from .access import split_filename, user_filename
 from .compiler import EmbeddedCompiler, EmbeddedDDLCompiler
 from .flush import install as install_flush_hook
@@ -66,8 +67,10 @@ class EmbeddedExecutionContext(DefaultExecutionContext):
         if searches:
             pooled = self.root_connection.connection
             dialect: EmbeddedDialect = self.dialect  # type: ignore[assignment]
-            schema_map = self.execution_options.get("schema_translate_map")
-            self.tidb_embed_plan = dialect.plan_searches(pooled.dbapi_connection, pooled.info, searches, schema_map)
+            options = self.execution_options
+            self.tidb_embed_plan = dialect.plan_searches(
+                pooled.dbapi_connection, pooled.info, searches, options.get("schema_translate_map"),
+                check_ef_search(options.get(EF_SEARCH_OPTION), f"execution option {EF_SEARCH_OPTION}"))
         service: EmbeddingService = self.dialect.embedding_service  # type: ignore[attr-defined]
         connection = id(self.root_connection.connection.dbapi_connection)
         if compiled is None or not (self.isinsert or self.isupdate):
@@ -157,6 +160,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         embedding_cache_size: int = 10_000,
         embedding_progress: ProgressCallback | None = None,
         journal_mode: str | None = "wal",
+        vector_ef_search: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -169,6 +173,9 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         )
         self._udf_errors = UdfErrors()
         self.journal_mode = journal_mode
+        #: ``create_engine(..., vector_ef_search=n)``: the search width of every vector index that does
+        #: not declare its own (None: a width that grows with the index, ``vector_index/ann.default_ef``)
+        self.vector_ef_search = check_ef_search(vector_ef_search, "vector_ef_search")
         self._vector_indexes: VectorIndexes | None = None
         install_flush_hook()
 
@@ -211,11 +218,11 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         event.listen(engine, "engine_disposed", disposed)
 
     def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any],
-                      schema_map: dict[Any, Any] | None = None) -> Plan:
+                      schema_map: dict[Any, Any] | None = None, ef_search: int | None = None) -> Plan:
         """Bring the indexes a statement searches up to date, as this connection sees them."""
         here = self.vector_indexes.connection_searches(dbapi_connection, info, self._udf_errors)
         return self.vector_indexes.prepare(dbapi_connection, here, self.identifier_preparer.quote, searches,
-                                           schema_map)
+                                           schema_map, ef_search, self.vector_ef_search)
 
     @reflection.cache
     def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> Any:  # type: ignore[override]

@@ -80,10 +80,20 @@ def compile_knn_filter(element: KnnFilter, compiler: SQLCompiler, **kw: Any) -> 
     filtered = any(not isinstance(c, (KnnFilter, DistanceBound)) and not _not_null_of(c, element.column)
                    for c in criteria)
     search = KnnSearch(number, element.table.schema, element.table.name, str(element.column.name),
-                       element.metric, filtered, element.nested)
+                       element.metric, filtered, element.nested,
+                       declared_ef_search(element.table, str(element.column.name), element.metric))
     searches.append(search)
     compiler.tidb_embed_knn = searches  # type: ignore[attr-defined]
     return f"({compiler.process(element.column, **kw)} IS NOT NULL AND ({rowid} {search.head}{arguments}{search.tail}))"
+
+
+def declared_ef_search(table: Table, column: str, metric: str) -> int | None:
+    """``VectorIndex(..., ef_search=n)`` of the index a search on ``table.column`` uses, as the model declares it."""
+    for index in getattr(table, "indexes", ()):
+        if (isinstance(index, VectorIndex) and index.vector_column_name == column and index.metric == metric
+                and index.ef_search is not None):
+            return index.ef_search
+    return None
 
 
 def compile_distance_bound(element: DistanceBound, compiler: SQLCompiler, **kw: Any) -> str:

@@ -24,9 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from ....sql.vector_index import MAX_EF_SEARCH
+
 #: Below this many stored values (rows x dimensions) a brute-force pass over the graph's vectors is
 #: as fast as walking it, and exact.
 EXACT_WORK = 2_000_000
+#: How wide the graph walk of a search is (HNSW's ``ef``) unless the search or its index says otherwise:
+#: at least this, and ``EF_PER_CANDIDATE`` times the candidates asked for, growing with the graph's size
+#: (``default_ef``). Recall at this width, measured by benchmarks/bench_vector_index.py, is in docs/speed.md.
+DEFAULT_EF = 128
+EF_PER_CANDIDATE = 4
 #: usearch's name and in-memory scalar type per TiDB index metric.
 _METRICS = {"cosine": ("cos", "i8"), "l2": ("l2sq", "f16")}
 
@@ -102,6 +109,19 @@ def _keys(rowids: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rowids, dtype=np.int64).view(np.uint64)
 
 
+def default_ef(size: int, candidates: int) -> int:
+    """The walk width a search gets by default: wider for more candidates and for bigger graphs.
+
+    HNSW's recall at a fixed width falls as the graph grows (more hops, more near-ties between
+    clustered rows); doubling the width per tenfold growth past 100,000 rows keeps recall@10 at or
+    above 0.95 on the clustered sets of benchmarks/bench_vector_index.py.
+    """
+    width = max(DEFAULT_EF, EF_PER_CANDIDATE * candidates)
+    while size > 100_000:
+        width, size = width * 2, size // 10
+    return min(width, MAX_EF_SEARCH)
+
+
 class AnnGraph:
     """An HNSW graph of one column's non-NULL vectors, keyed by rowid."""
 
@@ -152,11 +172,26 @@ class AnnGraph:
             self._writable()
             self._index.remove(present)
 
-    def search(self, query: np.ndarray, count: int) -> np.ndarray:
-        """The rowids of (about) the ``count`` nearest rows, nearest first."""
+    def add_new(self, rowids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add rows the graph does not hold yet (a build from the table: nothing to replace)."""
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.metric == "cosine":
+            keep = np.einsum("ij,ij->i", matrix, matrix) > 0
+            if not keep.all():
+                rowids, matrix = rowids[keep], matrix[keep]
+        if len(rowids):
+            self._writable()
+            self._index.add(_keys(rowids), matrix, threads=0)
+
+    def search(self, query: np.ndarray, count: int, ef: int | None = None) -> np.ndarray:
+        """The rowids of (about) the ``count`` nearest rows, nearest first; ``ef`` is the walk's width
+        (``default_ef`` when None; callers hold the graph's lock: the width is a setting of the graph)."""
         if count <= 0 or len(self._index) == 0:
             return np.empty(0, dtype=np.int64)
         exact = len(self._index) * self.dim <= EXACT_WORK
+        if not exact:
+            # usearch declares this setter apart from its getter, which mypy reads as a read-only property
+            self._index.expansion_search = ef or default_ef(len(self._index), count)  # type: ignore[misc]
         matches = self._index.search(np.ascontiguousarray(query, dtype=np.float32), min(count, len(self._index)),
                                      exact=exact)
         return np.asarray(matches.keys, dtype=np.uint64).view(np.int64)

@@ -54,6 +54,8 @@ class KnnSearch:
     filtered: bool
     #: inside a subquery or CTE: the statement's rows are not this search's rows
     nested: bool = False
+    #: the width its ``VectorIndex(ef_search=)`` declares (None: the engine's)
+    ef_search: int | None = None
 
     @property
     def head(self) -> str:
@@ -87,6 +89,8 @@ class SearchRun:
     probing: bool = False
     limit: int | None = None
     exhaustive: bool = False
+    #: the graph walk's width for this search (None: ``ann.default_ef``)
+    ef_search: int | None = None
 
 
 class ConnectionSearches:
@@ -122,7 +126,7 @@ class ConnectionSearches:
                 stale = int(np.count_nonzero(ann.contains(exact))) if len(exact) else 0
                 margin = max(k, EXTRA_CANDIDATES)
                 want = size if k < 0 else (k + stale + margin) * run.multiplier
-                found = ann.search(vector, want)
+                found = ann.search(vector, want, run.ef_search)
                 run.exhaustive = want >= size
                 if run.probing and not run.exhaustive:
                     found = found[: max(len(found) - margin, 0)]  # leave the final run slack at the boundary
@@ -240,7 +244,10 @@ class VectorIndexes:
                 reader.connection.close()
 
     def prepare(self, dbapi_connection: Any, searches_here: ConnectionSearches, quote: Quote,
-                searches: list[KnnSearch], schema_map: dict[str | None, str | None] | None = None) -> Plan:
+                searches: list[KnnSearch], schema_map: dict[str | None, str | None] | None = None,
+                ef_search: int | None = None, default_ef_search: int | None = None) -> Plan:
+        """Plan a statement's searches; ``ef_search`` (the statement's execution option) overrides every
+        search's width, then each index's declared one, then ``default_ef_search`` (the engine's)."""
         cursor = dbapi_connection.cursor()
         try:
             if searches_here.files is None:  # forgotten at ATTACH / DETACH
@@ -256,6 +263,7 @@ class VectorIndexes:
                 if run is None:
                     scans.add(search.number)
                 else:
+                    run.ef_search = ef_search or search.ef_search or default_ef_search
                     runs[search.number] = run
         finally:
             cursor.close()

@@ -247,7 +247,7 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
                     graph.ann = files.load(graph, stamp)
                     graph.watermark = saved.watermark if graph.ann is not None else -1
         if graph.ann is None or graph.watermark < 0:
-            rowids, vectors = read_vectors(cursor, quote, schema, entry.table, entry.column, None)
+            dim = _column_dim(cursor, quote, schema, entry)
             full_build = True
         else:
             if position == graph.watermark:
@@ -259,32 +259,76 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
     finally:
         cursor.execute("COMMIT")
     if full_build:
-        dim = _column_dim(cursor, quote, schema, entry) or next((v.shape[0] for v in vectors if v is not None), None)
-        if dim is None:  # no declared size and no vector yet: nothing to build the graph on
-            graph.reset()
+        ann = build_from_table(cursor, quote, schema, entry, dim)
+        graph.reset()
+        if ann is None:  # no declared size and no vector yet: nothing to build the graph on
             return
-        graph.ann = AnnGraph(entry.metric, dim)
-        gone = np.empty(0, np.int64)
-    assert graph.ann is not None
-    graph.ann.remove(gone)
-    keep = [i for i, v in enumerate(vectors) if v is not None and v.shape[0] == graph.ann.dim]
-    if keep:
-        for start in range(0, len(keep), STACK_ROWS):  # numpy holds the GIL while it stacks: a slice at a time
-            part = keep[start : start + STACK_ROWS]
-            graph.ann.upsert(rowids[part], np.stack([cast(np.ndarray, vectors[i]) for i in part]))
-        if full_build:
-            graph.recent.clear()
-        else:
-            graph.recent.extend(int(rowids[i]) for i in keep[-RECENT_ROWS:])
-    removed = [rowids[i] for i, v in enumerate(vectors) if v is None or v.shape[0] != graph.ann.dim]
-    graph.ann.remove(np.asarray(removed, np.int64))
-    if full_build:
-        graph.history.clear()
-    else:
-        graph.history.append((position, np.unique(np.concatenate([rowids, gone]))))
-    # A new graph is always worth saving; an updated one once enough of it changed (maybe_save).
-    graph.unsaved = max(SAVE_MIN, len(rowids)) if full_build else graph.unsaved + len(rowids) + len(gone)
+        graph.ann, graph.unsaved = ann, max(SAVE_MIN, len(ann))
+        graph.watermark, graph.rootpage = position, rootpage
+        return
+    _fold(graph, rowids, vectors, gone, position)
     graph.watermark, graph.rootpage = position, rootpage
+
+
+def _fold(graph: Graph, rowids: np.ndarray, vectors: list[np.ndarray | None], gone: np.ndarray,
+          position: int) -> None:
+    """Apply the rows the log names after the graph's position: their current vectors, or their absence."""
+    ann = graph.ann
+    assert ann is not None
+    ann.remove(gone)
+    keep = [i for i, v in enumerate(vectors) if v is not None and v.shape[0] == ann.dim]
+    for start in range(0, len(keep), STACK_ROWS):  # numpy holds the GIL while it stacks: a slice at a time
+        part = keep[start : start + STACK_ROWS]
+        ann.upsert(rowids[part], np.stack([cast(np.ndarray, vectors[i]) for i in part]))
+    graph.recent.extend(int(rowids[i]) for i in keep[-RECENT_ROWS:])
+    removed = [rowids[i] for i, v in enumerate(vectors) if v is None or v.shape[0] != ann.dim]
+    ann.remove(np.asarray(removed, np.int64))
+    graph.history.append((position, np.unique(np.concatenate([rowids, gone]))))
+    graph.unsaved += len(rowids) + len(gone)
+
+
+def build_from_table(cursor: Any, quote: Quote, schema: str, entry: IndexEntry, dim: int | None) -> AnnGraph | None:
+    """A new graph of every non-NULL vector of the table, read STACK_ROWS rows at a time.
+
+    Each slice is its own short read (no transaction is held while the graph grows: a build of a
+    million rows takes minutes, and a long read would hold back writers in rollback-journal mode and
+    WAL checkpoints). Rows written meanwhile may be read in a newer state than the graph's log
+    position; the log names them after it, so every search ranks them exactly and the next catch-up
+    applies their final state. Only one slice of vectors is ever in Python objects: peak memory is
+    the graph's own (``bench_vector_index.py`` reports it).
+    """
+    source = f"{quote(schema)}.{quote(entry.table)}"
+    column = quote(entry.column)
+    sql = (f"SELECT rowid, {column} FROM {source} WHERE {column} IS NOT NULL AND rowid > ? "
+           f"ORDER BY rowid LIMIT {STACK_ROWS}")
+    ann: AnnGraph | None = None
+    after = -(1 << 63)
+    while True:
+        rows = cursor.execute(sql, (after,)).fetchall()
+        if not rows:
+            return ann
+        after = rows[-1][0]
+        rowids, matrix = _stack(rows, dim)
+        if dim is None and len(rowids):
+            dim = matrix.shape[1]
+        if dim is not None and ann is None:
+            ann = AnnGraph(entry.metric, dim)
+        if ann is not None and len(rowids):
+            ann.add_new(rowids, matrix)
+
+
+def _stack(rows: list[tuple[int, Any]], dim: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows whose stored vector has ``dim`` values (the first one's size when None), as one matrix."""
+    if dim is not None and all(isinstance(v, bytes) and len(v) == dim * 4 for _, v in rows):
+        matrix = np.frombuffer(b"".join(v for _, v in rows), dtype="<f4").reshape(len(rows), dim)
+        return np.fromiter((r for r, _ in rows), np.int64, len(rows)), matrix
+    decoded = [(rowid, vector) for rowid, value in rows if (vector := _decode(value)) is not None]
+    if dim is None and decoded:
+        dim = decoded[0][1].shape[0]
+    kept = [(rowid, vector) for rowid, vector in decoded if vector.shape[0] == dim]
+    if not kept:
+        return np.empty(0, np.int64), np.empty((0, dim or 0), np.float32)
+    return np.fromiter((r for r, _ in kept), np.int64, len(kept)), np.stack([v for _, v in kept])
 
 
 def _column_dim(cursor: Any, quote: Quote, schema: str, entry: IndexEntry) -> int | None:
