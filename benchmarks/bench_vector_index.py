@@ -140,7 +140,11 @@ def _sentences() -> list[str]:
 
 
 def _embed_cached(name: str, texts: list[str]) -> Path:
-    path = CACHE / name
+    """The texts' vectors, embedded once per distinct text list (the name carries a digest of the texts)."""
+    import hashlib
+
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12]
+    path = CACHE / f"{name}-{digest}.npy"
     if not path.exists():
         from sentence_transformers import SentenceTransformer
 
@@ -169,7 +173,7 @@ def _text_split(rows: int) -> tuple[list[str], list[str]]:
 
 def text_vectors(rows: int) -> Path:
     stored, _ = _text_split(rows)
-    path = _embed_cached(f"minilm-sentences-{rows}.npy", stored[:rows])
+    path = _embed_cached(f"minilm-sentences-{rows}", stored[:rows])
     header = np.lib.format.read_magic(open(path, "rb"))  # noqa: SIM115 (a check of the layout data_blocks reads)
     assert header == (1, 0), "the cached .npy has an unexpected header layout"
     return path
@@ -177,7 +181,7 @@ def text_vectors(rows: int) -> Path:
 
 def text_query_vectors(count: int) -> np.ndarray:
     _, held_out = _text_split(0)
-    return np.load(_embed_cached("minilm-sentences-queries-1000.npy", held_out))[:count].copy()
+    return np.load(_embed_cached("minilm-sentences-queries-1000", held_out))[:count].copy()
 
 
 def category(i: int) -> str:
@@ -224,7 +228,9 @@ class Ours:
 
         self.engine = create_engine(f"sqlite+tidb_embed:///{folder / 'ours.db'}")
         metadata = MetaData()
-        self.table = Table("items", metadata, Column("id", Integer, primary_key=True), Column("category", String(8)),
+        # The filtered search's column is indexed, as an application would (Chroma indexes metadata itself).
+        self.table = Table("items", metadata, Column("id", Integer, primary_key=True),
+                           Column("category", String(8), index=True),
                            Column("v", Vector(dim)), VectorIndex("idx_items_v", "v", metric="cosine"))
         self.metadata = metadata
         self.options: dict[str, Any] = {}

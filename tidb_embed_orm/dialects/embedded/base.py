@@ -340,6 +340,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     def _reconcile_vector_indexes(self, dbapi_connection: Any) -> None:
         reconcile_change_logs(dbapi_connection, self.identifier_preparer.quote)
+        self.vector_indexes.plan_memory.clear()  # an index came or went: SQLite may plan filters differently
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         plan: Plan | None = getattr(context, "tidb_embed_plan", None)

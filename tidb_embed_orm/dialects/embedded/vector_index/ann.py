@@ -29,11 +29,10 @@ from ....sql.vector_index import MAX_EF_SEARCH
 #: Below this many stored values (rows x dimensions) a brute-force pass over the graph's vectors is
 #: as fast as walking it, and exact.
 EXACT_WORK = 2_000_000
-#: How wide the graph walk of a search is (HNSW's ``ef``) unless the search or its index says otherwise:
-#: at least this, and ``EF_PER_CANDIDATE`` times the candidates asked for, growing with the graph's size
-#: (``default_ef``). Recall at this width, measured by benchmarks/bench_vector_index.py, is in docs/speed.md.
+#: How wide the graph walk of a search is (HNSW's ``ef``) unless the search or its index says otherwise,
+#: up to 100,000 rows; it doubles per tenfold growth after that (``default_ef``). Recall at this width,
+#: measured by benchmarks/bench_vector_index.py, is in docs/speed.md.
 DEFAULT_EF = 128
-EF_PER_CANDIDATE = 4
 #: usearch's name and in-memory scalar type per TiDB index metric.
 _METRICS = {"cosine": ("cos", "i8"), "l2": ("l2sq", "f16")}
 
@@ -109,14 +108,15 @@ def _keys(rowids: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rowids, dtype=np.int64).view(np.uint64)
 
 
-def default_ef(size: int, candidates: int) -> int:
-    """The walk width a search gets by default: wider for more candidates and for bigger graphs.
+def default_ef(size: int) -> int:
+    """The walk width a search gets by default: wider for bigger graphs (a walk is never narrower than
+    the candidates it is asked for: usearch widens it to that count itself).
 
     HNSW's recall at a fixed width falls as the graph grows (more hops, more near-ties between
     clustered rows); doubling the width per tenfold growth past 100,000 rows keeps recall@10 at or
     above 0.95 on the clustered sets of benchmarks/bench_vector_index.py.
     """
-    width = max(DEFAULT_EF, EF_PER_CANDIDATE * candidates)
+    width = DEFAULT_EF
     while size > 100_000:
         width, size = width * 2, size // 10
     return min(width, MAX_EF_SEARCH)
@@ -191,7 +191,7 @@ class AnnGraph:
         exact = len(self._index) * self.dim <= EXACT_WORK
         if not exact:
             # usearch declares this setter apart from its getter, which mypy reads as a read-only property
-            self._index.expansion_search = ef or default_ef(len(self._index), count)  # type: ignore[misc]
+            self._index.expansion_search = ef or default_ef(len(self._index))  # type: ignore[misc]
         matches = self._index.search(np.ascontiguousarray(query, dtype=np.float32), min(count, len(self._index)),
                                      exact=exact)
         return np.asarray(matches.keys, dtype=np.uint64).view(np.int64)

@@ -38,8 +38,13 @@ KNN_END = "tidb_embed_knn_end"
 PROBING_FUNCTION = "TIDB_EMBED_KNN_PROBING"
 #: Candidates asked of the graph beyond k, so that approximate misses rarely reach the top k.
 EXTRA_CANDIDATES = 30
-#: Filtered searches retry with this many times more candidates before falling back to a scan.
-FILTER_MULTIPLIERS = (1, 4, 16, 64)
+#: A filtered search asks the graph for more candidates, up to this many times the first ask, before it scans.
+MAX_MULTIPLIER = 64
+#: A filtered search whose filter SQLite reads from an index scans those rows exactly, instead of walking the
+#: graph further, when a probe suggests at most this many rows match (a scan reads each matching row once).
+INDEXED_SCAN_ROWS = 5_000
+#: Statements whose filter SQLite answers from an index (``EXPLAIN QUERY PLAN``), remembered per statement text.
+PLAN_MEMORY = 256
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,10 @@ class SearchRun:
     exhaustive: bool = False
     #: the graph walk's width for this search (None: ``ann.default_ef``)
     ef_search: int | None = None
+    #: the last probe's (candidates asked, graph's answer): the final run after it asks the same
+    probed: tuple[int, np.ndarray] | None = None
+    #: rows the graph held at the last ask
+    size: int = 0
 
 
 class ConnectionSearches:
@@ -114,7 +123,7 @@ class ConnectionSearches:
         vector = codec.decode_stored(query)
         with graph.lock:
             ann = graph.ann
-            size = len(ann) if ann is not None else 0
+            size = run.size = len(ann) if ann is not None else 0
             run.limit = int(limit)
             k = -1 if run.limit < 0 else run.limit + max(int(offset or 0), 0)
             # ranked exactly: rows changed after the graph's position, as this connection or a later fold saw them
@@ -126,7 +135,11 @@ class ConnectionSearches:
                 stale = int(np.count_nonzero(ann.contains(exact))) if len(exact) else 0
                 margin = max(k, EXTRA_CANDIDATES)
                 want = size if k < 0 else (k + stale + margin) * run.multiplier
-                found = ann.search(vector, want, run.ef_search)
+                if run.probed is not None and run.probed[0] == want:  # the final run after a probe
+                    found = run.probed[1]
+                else:
+                    found = ann.search(vector, want, run.ef_search)
+                run.probed = (want, found) if run.probing else None
                 run.exhaustive = want >= size
                 if run.probing and not run.exhaustive:
                     found = found[: max(len(found) - margin, 0)]  # leave the final run slack at the boundary
@@ -145,6 +158,8 @@ class Plan:
     runs: dict[int, SearchRun]
     searches: list[KnnSearch]
     scans: set[int]
+    #: the engine's memory of which statements' filters SQLite answers from an index
+    plan_memory: dict[str, bool] = field(default_factory=dict)
 
     @property
     def probed(self) -> list[SearchRun]:
@@ -158,13 +173,21 @@ class Plan:
         return sql
 
     def execute(self, cursor: Any, statement: str, parameters: Any) -> None:
-        """Run an indexed search; a filtered one asks for more candidates until it has k rows (or scans)."""
+        """Run an indexed search; a filtered one asks for more candidates until it has k rows (or scans).
+
+        After a probe that found ``m`` of the ``limit`` rows among ``c`` candidates, the next asks for
+        about ``2 * limit / m`` times more (a 1% filter needs two probes, not five). When SQLite answers
+        the filter itself from an index and the probe suggests few rows match (INDEXED_SCAN_ROWS), the
+        exact scan runs at once: the index narrows it to the matching rows, which is cheaper than
+        walking the graph for a hundred times more candidates.
+        """
         sql = self.statement(statement)
         runs = self.probed
         if not runs:
             cursor.execute(sql, parameters)
             return
-        for multiplier in FILTER_MULTIPLIERS:
+        multiplier = 1
+        while multiplier <= MAX_MULTIPLIER:
             for run in runs:
                 run.multiplier, run.probing = multiplier, True
             try:  # a probe: are there k matching rows among the index's own candidates?
@@ -175,9 +198,33 @@ class Plan:
             if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
                 cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
                 return
+            asked = max(run.probed[0] if run.probed else 1 for run in runs)
+            matching = max(rows, 0.5) / asked * max(run.size for run in runs)
+            if matching <= INDEXED_SCAN_ROWS and self.filter_uses_index(cursor, statement, parameters):
+                break
+            if multiplier >= MAX_MULTIPLIER:
+                break
+            wanted = max((run.limit or 0) for run in runs)
+            growth = -(-2 * wanted // rows) if rows else 4 * wanted
+            multiplier = min(multiplier * max(growth, 4), MAX_MULTIPLIER)
         for run in self.runs.values():
             run.graph = None
         cursor.execute(self.statement(statement, scan_all=True), parameters)
+
+    def filter_uses_index(self, cursor: Any, statement: str, parameters: Any) -> bool:
+        """Whether SQLite reads the searched table through an index in the scan form of ``statement``."""
+        known = self.plan_memory.get(statement)
+        if known is None:
+            scan = self.statement(statement, scan_all=True)
+            try:
+                details = [str(row[-1]) for row in cursor.execute("EXPLAIN QUERY PLAN " + scan, parameters)]
+            except Exception:  # the plan is advice: without it, keep probing
+                details = []
+            known = any(" USING INDEX " in d or " USING COVERING INDEX " in d for d in details)
+            if len(self.plan_memory) >= PLAN_MEMORY:
+                self.plan_memory.clear()
+            self.plan_memory[statement] = known
+        return known
 
 
 @dataclass
@@ -199,6 +246,8 @@ class VectorIndexes:
         self._lock = threading.Lock()
         #: real path -> the URI parameters the user's URL opens that file with (``access.split_filename``)
         self.opened_as: dict[str, dict[str, str]] = {}
+        #: statement text -> whether SQLite reads its filter from an index (``Plan.filter_uses_index``)
+        self.plan_memory: dict[str, bool] = {}
 
     def remember_opened_as(self, path: str, params: dict[str, str]) -> None:
         """The user's URL opens ``path`` with these URI parameters: the engine's own connections honour them."""
@@ -268,7 +317,7 @@ class VectorIndexes:
         finally:
             cursor.close()
         searches_here.runs = runs
-        return Plan(runs, searches, scans)
+        return Plan(runs, searches, scans, self.plan_memory)
 
     def _prepare_one(self, dbapi_connection: Any, cursor: Any, quote: Quote, files: dict[str, str],
                      search: KnnSearch, schema: str | None) -> SearchRun | None:

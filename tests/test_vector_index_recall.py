@@ -1,0 +1,116 @@
+"""The embedded vector index's recall is the user's to ask for: a default that holds on hard data, and a
+search width (``ef_search``) on the index, the engine and the statement, none of which changes any DDL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateIndex
+
+from tidb_embed_orm import Vector, VectorIndex
+
+DIM = 128
+ROWS = 20_000
+K = 10
+
+
+def hard_clusters(rows: int = ROWS, queries: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """Five wide clusters of 4,000 rows: near-ties everywhere, where an HNSW walk misses true neighbours."""
+    rng = np.random.default_rng(7)
+    centers = rng.standard_normal((5, DIM)).astype(np.float32)
+    data = centers[rng.integers(0, 5, rows)] + rng.standard_normal((rows, DIM)).astype(np.float32)
+    asked = data[rng.integers(0, rows, queries)] + 0.5 * rng.standard_normal((queries, DIM)).astype(np.float32)
+    return data, asked
+
+
+def true_top(data: np.ndarray, query: np.ndarray) -> set[int]:
+    units = data / np.linalg.norm(data, axis=1, keepdims=True)
+    return set((np.argsort(-(units @ (query / np.linalg.norm(query))))[:K] + 1).tolist())
+
+
+def documents(ef_search: int | None = None) -> tuple[MetaData, Table]:
+    metadata = MetaData()
+    table = Table("docs", metadata, Column("id", Integer, primary_key=True), Column("v", Vector(DIM)),
+                  VectorIndex("idx_docs_v", "v", ef_search=ef_search))
+    return metadata, table
+
+
+@pytest.fixture(scope="module")
+def hard_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, np.ndarray, np.ndarray]:
+    data, asked = hard_clusters()
+    path = tmp_path_factory.mktemp("recall") / "hard.db"
+    metadata, table = documents()
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i + 1, "v": v} for i, v in enumerate(data)])
+    engine.dispose()
+    return str(path), data, asked
+
+
+def recall(url: str, data: np.ndarray, asked: np.ndarray, *, table: Table | None = None, **engine_kw: object) -> float:
+    table = documents()[1] if table is None else table
+    engine = create_engine(url, **engine_kw)
+    hits = 0
+    for query in asked:
+        with Session(engine) as session:  # a request
+            found = session.scalars(select(table.c.id).order_by(table.c.v.cosine_distance(query)).limit(K)).all()
+        hits += len(set(found) & true_top(data, query))
+    engine.dispose()
+    return hits / (K * len(asked))
+
+
+def test_the_default_width_reaches_095_on_hard_clusters_and_a_wide_one_099(hard_database):
+    path, data, asked = hard_database
+    url = f"sqlite+tidb_embed:///{path}"
+    narrow = recall(url, data, asked, table=documents(ef_search=40)[1])
+    default = recall(url, data, asked)
+    wide = recall(url, data, asked, table=documents(ef_search=1024)[1])
+    assert default >= 0.95
+    assert wide >= 0.99
+    assert narrow < default  # the setting reaches the graph walk: a narrow walk misses more
+
+
+def test_the_engine_and_the_statement_can_ask_for_more(hard_database):
+    path, data, asked = hard_database
+    url = f"sqlite+tidb_embed:///{path}"
+    assert recall(url, data, asked, table=documents(ef_search=40)[1], vector_ef_search=1024) < 0.99  # index wins
+    assert recall(url, data, asked, vector_ef_search=1024) >= 0.99
+
+    narrow = documents(ef_search=40)[1]
+    engine = create_engine(url)
+    hits = 0
+    for query in asked:
+        stmt = select(narrow.c.id).order_by(narrow.c.v.cosine_distance(query)).limit(K)
+        with Session(engine) as session:  # the statement's own option wins over the index's
+            found = session.scalars(stmt, execution_options={"tidb_embed_ef_search": 1024}).all()
+        hits += len(set(found) & true_top(data, query))
+    engine.dispose()
+    assert hits / (K * len(asked)) >= 0.99
+
+
+def test_ef_search_changes_no_ddl():
+    _, plain = documents()
+    _, tuned = documents(ef_search=512)
+    for dialect in (mysql.dialect(), create_engine("sqlite+tidb_embed://").dialect):
+        assert str(CreateIndex(next(iter(tuned.indexes))).compile(dialect=dialect)) == \
+            str(CreateIndex(next(iter(plain.indexes))).compile(dialect=dialect))
+
+
+@pytest.mark.parametrize("bad", [0, -5, 100_001, 2.5, "512", True])
+def test_a_width_that_is_not_a_whole_number_in_range_is_refused_where_it_is_given(bad):
+    with pytest.raises(ValueError, match="ef_search is the width of the vector index's search walk"):
+        VectorIndex("ix", "v", ef_search=bad)
+    with pytest.raises(ValueError, match="vector_ef_search is the width"):
+        create_engine("sqlite+tidb_embed://", vector_ef_search=bad)
+    metadata = MetaData()
+    table = Table("t", metadata, Column("id", Integer, primary_key=True), Column("tag", String(4)),
+                  Column("v", Vector(3)), VectorIndex("ix_t", "v"))
+    engine = create_engine("sqlite+tidb_embed://")
+    metadata.create_all(engine)
+    with engine.connect() as conn, pytest.raises(ValueError, match="execution option tidb_embed_ef_search is"):
+        conn.execute(select(table.c.id).order_by(table.c.v.cosine_distance([1, 0, 0])).limit(1),
+                     execution_options={"tidb_embed_ef_search": bad})
