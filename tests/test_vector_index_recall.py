@@ -114,3 +114,29 @@ def test_a_width_that_is_not_a_whole_number_in_range_is_refused_where_it_is_give
     with engine.connect() as conn, pytest.raises(ValueError, match="execution option tidb_embed_ef_search is"):
         conn.execute(select(table.c.id).order_by(table.c.v.cosine_distance([1, 0, 0])).limit(1),
                      execution_options={"tidb_embed_ef_search": bad})
+
+
+@pytest.mark.parametrize("indexed_filter", [False, True], ids=["unindexed-filter", "indexed-filter"])
+def test_a_one_percent_filter_returns_the_k_nearest_matching_rows(tmp_path, indexed_filter):
+    data, asked = hard_clusters(queries=20)
+    metadata = MetaData()
+    table = Table("tagged", metadata, Column("id", Integer, primary_key=True),
+                  Column("tag", String(4), index=indexed_filter), Column("v", Vector(DIM)), VectorIndex("ix_v", "v"))
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'tagged.db'}")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i + 1, "tag": f"t{i % 100}", "v": v} for i, v in enumerate(data)])
+    tagged = np.arange(ROWS) % 100 == 7
+    for query in asked:
+        with Session(engine) as session:
+            found = session.scalars(select(table.c.id).where(table.c.tag == "t7")
+                                    .order_by(table.c.v.cosine_distance(query)).limit(K)).all()
+        assert len(found) == K
+        assert all((i - 1) % 100 == 7 for i in found)
+        ids = np.flatnonzero(tagged) + 1
+        expected = set(ids[np.argsort(-(data[tagged] / np.linalg.norm(data[tagged], axis=1, keepdims=True))
+                                      @ (query / np.linalg.norm(query)))[:K]].tolist())
+        assert len(set(found) & expected) >= K - 1  # approximate without an index on tag; exact with one
+        if indexed_filter:
+            assert set(found) == expected
+    engine.dispose()

@@ -56,6 +56,9 @@ RECENT_ROWS = 100
 #: Rows stacked into one matrix for the graph at a time: stacking 100k vectors at once held Python's
 #: lock ~0.6 s, stalling every other thread (an asyncio event loop included; bench_async_stall.py).
 STACK_ROWS = 4096
+#: Rows handed to usearch at once while a graph is built from the table: its threads wait for the slowest at
+#: the end of every call, so a build adds large slices (32k x 384 float32 is 48 MiB).
+BUILD_ROWS = 32_768
 #: Catch-ups remembered per graph, for searches planned before one of them.
 HISTORY = 64
 #: After a save that failed (a full disk, a writer holding the database), wait this long before the next try.
@@ -288,14 +291,14 @@ def _fold(graph: Graph, rowids: np.ndarray, vectors: list[np.ndarray | None], go
 
 
 def build_from_table(cursor: Any, quote: Quote, schema: str, entry: IndexEntry, dim: int | None) -> AnnGraph | None:
-    """A new graph of every non-NULL vector of the table, read STACK_ROWS rows at a time.
+    """A new graph of every non-NULL vector of the table, read STACK_ROWS rows at a time, added BUILD_ROWS at once.
 
     Each slice is its own short read (no transaction is held while the graph grows: a build of a
     million rows takes minutes, and a long read would hold back writers in rollback-journal mode and
     WAL checkpoints). Rows written meanwhile may be read in a newer state than the graph's log
     position; the log names them after it, so every search ranks them exactly and the next catch-up
-    applies their final state. Only one slice of vectors is ever in Python objects: peak memory is
-    the graph's own (``bench_vector_index.py`` reports it).
+    applies their final state. At most BUILD_ROWS vectors are held outside the graph at a time: peak
+    memory is the graph's own (``bench_vector_index.py`` reports it).
     """
     source = f"{quote(schema)}.{quote(entry.table)}"
     column = quote(entry.column)
@@ -303,18 +306,25 @@ def build_from_table(cursor: Any, quote: Quote, schema: str, entry: IndexEntry, 
            f"ORDER BY rowid LIMIT {STACK_ROWS}")
     ann: AnnGraph | None = None
     after = -(1 << 63)
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    held = 0
     while True:
         rows = cursor.execute(sql, (after,)).fetchall()
+        if rows:
+            after = rows[-1][0]
+            rowids, matrix = _stack(rows, dim)
+            if dim is None and len(rowids):
+                dim = matrix.shape[1]
+            if len(rowids) and dim is not None and matrix.shape[1] == dim:
+                pending.append((rowids, matrix))
+                held += len(rowids)
+        if pending and (held >= BUILD_ROWS or not rows):
+            if ann is None:
+                ann = AnnGraph(entry.metric, cast(int, dim))
+            ann.add_new(np.concatenate([r for r, _ in pending]), np.concatenate([m for _, m in pending]))
+            pending, held = [], 0
         if not rows:
             return ann
-        after = rows[-1][0]
-        rowids, matrix = _stack(rows, dim)
-        if dim is None and len(rowids):
-            dim = matrix.shape[1]
-        if dim is not None and ann is None:
-            ann = AnnGraph(entry.metric, dim)
-        if ann is not None and len(rowids):
-            ann.add_new(rowids, matrix)
 
 
 def _stack(rows: list[tuple[int, Any]], dim: int | None) -> tuple[np.ndarray, np.ndarray]:
