@@ -140,3 +140,38 @@ def test_a_one_percent_filter_returns_the_k_nearest_matching_rows(tmp_path, inde
         if indexed_filter:
             assert set(found) == expected
     engine.dispose()
+
+
+def first_search_python_peak(path, rows: int, dim: int = 8) -> int:
+    """Python-side peak memory of the first search on a fresh engine (which builds the graph from the table)."""
+    import tracemalloc
+
+    metadata = MetaData()
+    table = Table("wide", metadata, Column("id", Integer, primary_key=True), Column("v", Vector(dim)),
+                  VectorIndex("ix_wide", "v"))
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    metadata.create_all(engine)
+    rng = np.random.default_rng(1)
+    with engine.begin() as conn:
+        for start in range(0, rows, 50_000):
+            block = rng.standard_normal((50_000, dim)).astype(np.float32)
+            conn.execute(table.insert(), [{"id": start + i + 1, "v": v} for i, v in enumerate(block)])
+    engine.dispose()
+
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    tracemalloc.start()
+    with Session(engine) as session:
+        found = session.scalars(select(table.c.id).order_by(table.c.v.cosine_distance(rng.standard_normal(dim)))
+                                .limit(K)).all()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    engine.dispose()
+    assert len(found) == K
+    return peak
+
+
+def test_building_a_graph_never_holds_the_column_in_python_objects(tmp_path):
+    """Memory outside the graph while it is built is a slice's, whatever the table's size."""
+    small = first_search_python_peak(tmp_path / "small.db", 100_000)
+    large = first_search_python_peak(tmp_path / "large.db", 400_000)
+    assert large < 1.25 * small, f"{large / 2**20:.1f} MiB for 400k rows, {small / 2**20:.1f} MiB for 100k"
