@@ -4,8 +4,10 @@ A saved graph is checked (its stamp and an xxh3-128 digest of its bytes) before 
 (``vector_index/ann.py``). This times, on one saved graph of N x D vectors, with the file in the
 page cache (as after any recent use; a cold disk adds the same read time to both columns):
 
-- usearch mapping the file by path, unchecked (what the engine did before the check);
-- the engine's verified load: map, digest, compare the stamp, hand the verified bytes to usearch;
+- usearch mapping the file by path, unchecked, building its key table (what the engine did before the check);
+- the same without the key table (usearch's ``enable_key_lookups=False``);
+- the engine's verified load: map, digest, compare the stamp, hand the verified bytes to usearch,
+  which views them without the key table (built at the graph's first change instead);
 - the digest alone.
 
 The whole first search after opening (engine creation included) is measured by
@@ -65,6 +67,11 @@ def main() -> None:
             index.view(str(path))
             index.search(query, 10)
 
+        def unchecked_no_keys() -> None:
+            index = Index(ndim=args.dim, metric="cos", dtype="i8", enable_key_lookups=False)
+            index.view(str(path))
+            index.search(query, 10)
+
         def verified() -> None:
             AnnGraph.load(path, stamp).search(query, 10)
 
@@ -75,6 +82,7 @@ def main() -> None:
 
         verified()  # the file in the page cache, the code paths warm
         results = [("usearch view by path, unchecked + 1 search", median_ms(unchecked, args.trials)),
+                   ("  the same without usearch's key table", median_ms(unchecked_no_keys, args.trials)),
                    ("verified load (digest + stamp + view) + 1 search", median_ms(verified, args.trials)),
                    ("  of which the xxh3-128 digest", median_ms(digest_only, args.trials))]
     print(f"saved graph of {args.rows} x {args.dim} (cosine, i8): {size_mb:.1f} MB; median of {args.trials}")

@@ -126,22 +126,35 @@ class AnnGraph:
     """An HNSW graph of one column's non-NULL vectors, keyed by rowid."""
 
     def __init__(self, metric: str, dim: int, *, connectivity: int = 16, expansion_add: int = 128,
-                 expansion_search: int = 128) -> None:
+                 expansion_search: int = 128, key_lookups: bool = True) -> None:
         from usearch.index import Index
 
         usearch_metric, dtype = _METRICS[metric]
         self.metric, self.dim = metric, dim
-        self._index = Index(ndim=dim, metric=usearch_metric, dtype=dtype, connectivity=connectivity,
-                            expansion_add=expansion_add, expansion_search=expansion_search)
+        self._settings: dict[str, Any] = {"ndim": dim, "metric": usearch_metric, "dtype": dtype, "connectivity": connectivity,
+                          "expansion_add": expansion_add, "expansion_search": expansion_search}
+        self._index = Index(**self._settings, enable_key_lookups=key_lookups)
         #: the verified memory map of a saved file this graph reads, until its first change
         self._mapping: mmap.mmap | None = None
+        self._content: memoryview | None = None
+
+    @property
+    def has_key_table(self) -> bool:
+        """Whether ``contains`` can answer: a graph viewed from its file has no rowid table until its first change."""
+        return self._mapping is None
 
     def _writable(self) -> None:
-        if self._mapping is not None:
-            # A copy of the verified mapping, not a re-read of the file: another process may have replaced it.
-            viewed, self._index = self._index, self._index.copy()
+        if self._mapping is not None and self._content is not None:
+            from usearch.index import Index
+
+            # Read into memory, with its rowid table, from the verified bytes (not the file: another process may
+            # have replaced it). Viewing skips that table: building it is O(rows), 150 ms at a million rows,
+            # which the first search after opening would otherwise pay.
+            loaded = Index(**self._settings)
+            loaded.load(self._content)
+            viewed, self._index = self._index, loaded
             viewed.reset()  # usearch lets go of the mapping before it is closed
-            self._mapping = None
+            self._mapping, self._content = None, None
 
     def __len__(self) -> int:
         return len(self._index)
@@ -161,12 +174,16 @@ class AnnGraph:
         self._index.add(_keys(rowids), matrix, threads=0)
 
     def contains(self, rowids: np.ndarray) -> np.ndarray:
+        """Which of ``rowids`` the graph holds (only when ``has_key_table``)."""
         keys = _keys(rowids)
         if len(keys) == 0:
             return np.zeros(0, dtype=bool)
         return np.asarray(self._index.contains(keys), dtype=bool).reshape(len(keys))
 
     def remove(self, rowids: np.ndarray) -> None:
+        if len(rowids) == 0:
+            return
+        self._writable()
         present = _keys(rowids)[self.contains(rowids)]
         if len(present):
             self._writable()
@@ -226,7 +243,7 @@ class AnnGraph:
                 raise GraphFileError("it is empty")
             mapping = _map(handle.fileno())
         content = _verified_content(memoryview(mapping), stamp)
-        graph = cls(stamp.metric, stamp.dim)
+        graph = cls(stamp.metric, stamp.dim, key_lookups=False)
         graph._index.view(content)  # the verified bytes themselves: no second read of a file that may change
-        graph._mapping = mapping
+        graph._mapping, graph._content = mapping, content
         return graph

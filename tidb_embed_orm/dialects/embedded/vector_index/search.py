@@ -132,7 +132,9 @@ class ConnectionSearches:
                 found = np.empty(0, np.int64)
                 run.exhaustive = True
             else:
-                stale = int(np.count_nonzero(ann.contains(exact))) if len(exact) else 0
+                # rows the graph holds that are ranked exactly instead (a graph viewed from its file, without
+                # its rowid table, counts them all: asking a few more candidates is cheaper than that table)
+                stale = len(exact) if not ann.has_key_table else int(np.count_nonzero(ann.contains(exact)))
                 margin = max(k, EXTRA_CANDIDATES)
                 want = size if k < 0 else (k + stale + margin) * run.multiplier
                 if run.probed is not None and run.probed[0] == want:  # the final run after a probe
