@@ -131,8 +131,9 @@ class AnnGraph:
 
         usearch_metric, dtype = _METRICS[metric]
         self.metric, self.dim = metric, dim
-        self._settings: dict[str, Any] = {"ndim": dim, "metric": usearch_metric, "dtype": dtype, "connectivity": connectivity,
-                          "expansion_add": expansion_add, "expansion_search": expansion_search}
+        self._settings: dict[str, Any] = {"ndim": dim, "metric": usearch_metric, "dtype": dtype,
+                                          "connectivity": connectivity, "expansion_add": expansion_add,
+                                          "expansion_search": expansion_search}
         self._index = Index(**self._settings, enable_key_lookups=key_lookups)
         #: the verified memory map of a saved file this graph reads, until its first change
         self._mapping: mmap.mmap | None = None

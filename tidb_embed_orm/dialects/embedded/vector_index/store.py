@@ -114,16 +114,13 @@ def _decode(value: Any) -> np.ndarray | None:
 
 
 def read_vectors(cursor: Any, quote: Quote, schema: str, table: str, column: str,
-                 rowids: list[int] | None) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """Current vectors of ``rowids`` (all non-NULL rows when ``rowids`` is None), as this cursor sees them."""
+                 rowids: list[int]) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Current vectors of ``rowids``, as this cursor sees them (a whole table is read by ``build_from_table``)."""
     source = f"{quote(schema)}.{quote(table)}"
-    if rowids is None:
-        rows = cursor.execute(f"SELECT rowid, {quote(column)} FROM {source} WHERE {quote(column)} IS NOT NULL")
-    else:
-        rows = cursor.execute(
-            f"SELECT rowid, {quote(column)} FROM {source} WHERE rowid IN (SELECT value FROM json_each(?))",
-            (json.dumps(rowids),),
-        )
+    rows = cursor.execute(
+        f"SELECT rowid, {quote(column)} FROM {source} WHERE rowid IN (SELECT value FROM json_each(?))",
+        (json.dumps(rowids),),
+    )
     found = rows.fetchall()
     return np.fromiter((r[0] for r in found), np.int64, len(found)), [_decode(r[1]) for r in found]
 
