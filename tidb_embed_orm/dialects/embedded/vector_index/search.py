@@ -96,8 +96,8 @@ class SearchRun:
     exhaustive: bool = False
     #: the graph walk's width for this search (None: ``ann.default_ef``)
     ef_search: int | None = None
-    #: the last probe's (candidates asked, graph's answer): the final run after it asks the same
-    probed: tuple[int, np.ndarray] | None = None
+    #: the last probe's (candidates asked, query, graph's answer): the final run after it asks the same
+    probed: tuple[int, np.ndarray, np.ndarray] | None = None
     #: rows the graph held at the last ask
     size: int = 0
 
@@ -137,11 +137,11 @@ class ConnectionSearches:
                 stale = len(exact) if not ann.has_key_table else int(np.count_nonzero(ann.contains(exact)))
                 margin = max(k, EXTRA_CANDIDATES)
                 want = size if k < 0 else (k + stale + margin) * run.multiplier
-                if run.probed is not None and run.probed[0] == want:  # the final run after a probe
-                    found = run.probed[1]
+                if run.probed is not None and run.probed[0] == want and np.array_equal(run.probed[1], vector):
+                    found = run.probed[2]  # the final run after a probe: the same walk
                 else:
                     found = ann.search(vector, want, run.ef_search)
-                run.probed = (want, found) if run.probing else None
+                run.probed = (want, vector, found) if run.probing else None
                 run.exhaustive = want >= size
                 if run.probing and not run.exhaustive:
                     found = found[: max(len(found) - margin, 0)]  # leave the final run slack at the boundary
