@@ -200,7 +200,7 @@ def test_the_graph_is_saved_and_opened_without_rebuilding(path, monkeypatch):
     def no_rebuild(*args):
         raise AssertionError("the index was rebuilt from the table")
 
-    monkeypatch.setattr(store, "build_from_table", no_rebuild)
+    monkeypatch.setattr(store, "build_from_table", no_rebuild)  # what catch_up calls
     second = create_engine(f"sqlite+tidb_embed:///{path}")
     with second.connect() as conn:  # served by the graph as saved, viewed without its rowid table
         assert top(conn, indexed, q) == expected

@@ -18,7 +18,6 @@ A read-only database is never written: its graph is built in memory and not save
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -31,7 +30,6 @@ from typing import Any, cast
 
 import numpy as np
 
-from .... import codec
 from .ann import AnnGraph, GraphFileError, GraphStamp
 from .schema import (
     IndexEntry,
@@ -44,6 +42,7 @@ from .schema import (
     record_saved_graph,
     saved_graph,
 )
+from .table_reads import STACK_ROWS, build_from_table, column_dim, read_vectors, table_rootpage
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -53,12 +52,6 @@ SAVE_MIN = 1000
 #: The most recently written rows are always ranked exactly, as Chroma's brute-force buffer does: an
 #: HNSW graph can leave a just-inserted outlier unreachable, and a read after a write must find it.
 RECENT_ROWS = 100
-#: Rows stacked into one matrix for the graph at a time: stacking 100k vectors at once held Python's
-#: lock ~0.6 s, stalling every other thread (an asyncio event loop included; bench_async_stall.py).
-STACK_ROWS = 4096
-#: Rows handed to usearch at once while a graph is built from the table: its threads wait for the slowest at
-#: the end of every call, so a build adds large slices (32k x 384 float32 is 48 MiB).
-BUILD_ROWS = 32_768
 #: Catch-ups remembered per graph, for searches planned before one of them.
 HISTORY = 64
 #: After a save that failed (a full disk, a writer holding the database), wait this long before the next try.
@@ -102,34 +95,6 @@ class Graph:
             return np.empty(0, np.int64)
         parts = [rows for position, rows in self.history if position > watermark]
         return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
-
-
-def _decode(value: Any) -> np.ndarray | None:
-    if value is None:
-        return None
-    try:
-        return codec.decode_stored(value)
-    except (ValueError, TypeError):
-        return None
-
-
-def read_vectors(cursor: Any, quote: Quote, schema: str, table: str, column: str,
-                 rowids: list[int]) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """Current vectors of ``rowids``, as this cursor sees them (a whole table is read by ``build_from_table``)."""
-    source = f"{quote(schema)}.{quote(table)}"
-    rows = cursor.execute(
-        f"SELECT rowid, {quote(column)} FROM {source} WHERE rowid IN (SELECT value FROM json_each(?))",
-        (json.dumps(rowids),),
-    )
-    found = rows.fetchall()
-    return np.fromiter((r[0] for r in found), np.int64, len(found)), [_decode(r[1]) for r in found]
-
-
-def table_rootpage(cursor: Any, quote: Quote, schema: str, table: str) -> int:
-    row = cursor.execute(
-        f"SELECT rootpage FROM {quote(schema)}.sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone()
-    return int(row[0]) if row else 0
 
 
 class GraphFiles:
@@ -241,13 +206,13 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
             # The file the database names, of this table's b-tree, whose log entries are all still there.
             usable = saved and saved.rootpage == rootpage and current.compacted_through <= saved.watermark <= position
             if files and saved and usable:
-                dim = _column_dim(cursor, quote, schema, entry)
+                dim = column_dim(cursor, quote, schema, entry)
                 if dim:
                     stamp = GraphStamp(entry.token, saved.save, rootpage, saved.watermark, entry.metric, dim)
                     graph.ann = files.load(graph, stamp)
                     graph.watermark = saved.watermark if graph.ann is not None else -1
         if graph.ann is None or graph.watermark < 0:
-            dim = _column_dim(cursor, quote, schema, entry)
+            dim = column_dim(cursor, quote, schema, entry)
             full_build = True
         else:
             if position == graph.watermark:
@@ -285,68 +250,6 @@ def _fold(graph: Graph, rowids: np.ndarray, vectors: list[np.ndarray | None], go
     ann.remove(np.asarray(removed, np.int64))
     graph.history.append((position, np.unique(np.concatenate([rowids, gone]))))
     graph.unsaved += len(rowids) + len(gone)
-
-
-def build_from_table(cursor: Any, quote: Quote, schema: str, entry: IndexEntry, dim: int | None) -> AnnGraph | None:
-    """A new graph of every non-NULL vector of the table, read STACK_ROWS rows at a time, added BUILD_ROWS at once.
-
-    Each slice is its own short read (no transaction is held while the graph grows: a build of a
-    million rows takes minutes, and a long read would hold back writers in rollback-journal mode and
-    WAL checkpoints). Rows written meanwhile may be read in a newer state than the graph's log
-    position; the log names them after it, so every search ranks them exactly and the next catch-up
-    applies their final state. At most BUILD_ROWS vectors are held outside the graph at a time: peak
-    memory is the graph's own (``bench_vector_index.py`` reports it).
-    """
-    source = f"{quote(schema)}.{quote(entry.table)}"
-    column = quote(entry.column)
-    sql = (f"SELECT rowid, {column} FROM {source} WHERE {column} IS NOT NULL AND rowid > ? "
-           f"ORDER BY rowid LIMIT {STACK_ROWS}")
-    ann: AnnGraph | None = None
-    after = -(1 << 63)
-    pending: list[tuple[np.ndarray, np.ndarray]] = []
-    held = 0
-    while True:
-        rows = cursor.execute(sql, (after,)).fetchall()
-        if rows:
-            after = rows[-1][0]
-            rowids, matrix = _stack(rows, dim)
-            if dim is None and len(rowids):
-                dim = matrix.shape[1]
-            if len(rowids) and dim is not None and matrix.shape[1] == dim:
-                pending.append((rowids, matrix))
-                held += len(rowids)
-        if pending and (held >= BUILD_ROWS or not rows):
-            if ann is None:
-                ann = AnnGraph(entry.metric, cast(int, dim))
-            ann.add_new(np.concatenate([r for r, _ in pending]), np.concatenate([m for _, m in pending]))
-            pending, held = [], 0
-        if not rows:
-            return ann
-
-
-def _stack(rows: list[tuple[int, Any]], dim: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The rows whose stored vector has ``dim`` values (the first one's size when None), as one matrix."""
-    if dim is not None and all(isinstance(v, bytes) and len(v) == dim * 4 for _, v in rows):
-        matrix = np.frombuffer(b"".join(v for _, v in rows), dtype="<f4").reshape(len(rows), dim)
-        return np.fromiter((r for r, _ in rows), np.int64, len(rows)), matrix
-    decoded = [(rowid, vector) for rowid, value in rows if (vector := _decode(value)) is not None]
-    if dim is None and decoded:
-        dim = decoded[0][1].shape[0]
-    kept = [(rowid, vector) for rowid, vector in decoded if vector.shape[0] == dim]
-    if not kept:
-        return np.empty(0, np.int64), np.empty((0, dim or 0), np.float32)
-    return np.fromiter((r for r, _ in kept), np.int64, len(kept)), np.stack([v for _, v in kept])
-
-
-def _column_dim(cursor: Any, quote: Quote, schema: str, entry: IndexEntry) -> int | None:
-    """VECTOR(N)'s N from the table's declared column type."""
-    # table_xinfo, not table_info: an auto-embedding column is a generated column, which table_info hides
-    for row in cursor.execute(f"PRAGMA {quote(schema)}.table_xinfo({quote(entry.table)})").fetchall():
-        if row[1] == entry.column:
-            declared = str(row[2]).upper().replace(" ", "")
-            if declared.startswith("VECTOR(") and declared.endswith(")"):
-                return int(declared[7:-1])
-    return None
 
 
 def maybe_save(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphFiles | None) -> None:
