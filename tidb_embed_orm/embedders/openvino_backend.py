@@ -89,7 +89,7 @@ class OpenVINOEmbedder(SentenceTransformerEmbedder):
         self.compiled: Any = core.compile_model(core.read_model(folder / MODEL_XML), "CPU", config)
         self._inputs = [port.get_any_name() for port in self.compiled.inputs]
         #: The precision OpenVINO runs in on this CPU (bf16 where the CPU has it, else f32).
-        self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
         self._lock = threading.Lock()  # one compiled model's infer request serves one call at a time
 
     def _export(self, target: Path) -> None:
