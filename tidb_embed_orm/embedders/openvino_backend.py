@@ -51,13 +51,14 @@ class OpenVINOEmbedder(SentenceTransformerEmbedder):
 
     Loads the sentence-transformers model too (for its tokenizer, prompts and limits, and to export
     from); ``threads`` defaults to PyTorch's thread count, so both backends use the same cores.
+    ``batch_size`` 16: OpenVINO ran 5-6% faster with 16 texts per inference than with 64 (MiniLM, 2 cores).
     """
 
     def __init__(
         self,
         path: str | Path,
         *,
-        batch_size: int = 64,
+        batch_size: int = 16,
         name: str | None = None,
         threads: int | None = None,
     ) -> None:
