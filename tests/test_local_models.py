@@ -20,7 +20,7 @@ MINILM_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 
 def copy_of_minilm(target):
     """A sentence-transformers folder on disk that is not the packaged one (as a user's would be)."""
-    shutil.copytree(find_local_model(MINILM_REPO, {}), target)
+    shutil.copytree(find_local_model(MINILM_REPO, {}), target, ignore=shutil.ignore_patterns(".tidb-embed-orm"))
     return target
 
 
