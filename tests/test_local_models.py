@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 import numpy as np
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, select
 
-from tidb_embed_orm import AutoEmbeddingVector
+from tidb_embed_orm import AutoEmbeddingVector, use_client_embedding
 from tidb_embed_orm.catalog import EmbeddingModel, register_model
 from tidb_embed_orm.embedders import register_local_model
 from tidb_embed_orm.embedders.local import MODELS_DIR_ENV, find_local_model
+from tidb_embed_orm.exc import EmbeddingUnavailableError
 
 MINILM_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def copy_of_minilm(target):
     """A sentence-transformers folder on disk that is not the packaged one (as a user's would be)."""
-    shutil.copytree(find_local_model(MINILM_REPO, {}), target)
+    shutil.copytree(find_local_model(MINILM_REPO, {}), target, ignore=shutil.ignore_patterns(".tidb-embed-orm"))
     return target
 
 
@@ -61,3 +63,24 @@ def test_registering_a_folder_that_is_not_a_model_fails_clearly(tmp_path):
         register_local_model("huggingface/acme/empty", tmp_path)
     with pytest.raises(ValueError, match="only huggingface/ models run locally"):
         register_local_model("openai/text-embedding-3-small", tmp_path)
+
+
+def test_an_unknown_backend_is_refused_listing_the_choices(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    choices = "unknown local model backend 'onnx': choose one of 'torch', 'openvino'"
+    with pytest.raises(ValueError, match=choices):
+        register_local_model("huggingface/acme/some-model", tmp_path, backend="onnx")
+    with pytest.raises(ValueError, match=choices):
+        create_engine("sqlite+tidb_embed://", local_model_backend="onnx")
+    with pytest.raises(ValueError, match=choices):
+        use_client_embedding(create_engine("mysql+pymysql://u@127.0.0.1/db"), local_model_backend="onnx")
+
+
+def test_a_backend_whose_library_is_missing_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as on a machine without the openvino extra
+    (tmp_path / "config.json").write_text("{}")
+    fix = r"the openvino backend for local models needs openvino: pip install 'tidb-embed-orm\[openvino\]'"
+    with pytest.raises(EmbeddingUnavailableError, match=fix):
+        register_local_model("huggingface/acme/some-model", tmp_path, backend="openvino")
+    with pytest.raises(EmbeddingUnavailableError, match=fix):
+        create_engine("sqlite+tidb_embed://", local_model_backend="openvino")

@@ -23,7 +23,7 @@ NEIGHBOURS = ["tidb_embed_orm.sqlmodel", "tidb_embed_orm.rerank", "tidb_embed_or
 #: Names that are not importable by nature: the reader's own classes in examples, products and
 #: values in prose, TiDB's and SQLite's SQL, the embedder protocol's method, sentence-transformers' class.
 NOT_OURS = {"Doc", "Sample", "Base", "HuggingFace", "MariaDB", "TiDB", "TiFlash", "NaN", "embed_text", "bm25", "embed",
-            "SentenceTransformer", "LangChain", "LlamaIndex", "MiniLM"}
+            "SentenceTransformer", "LangChain", "LlamaIndex", "MiniLM", "OpenVINO"}
 
 CALL = re.compile(r"(?<![.\w$])([a-z_][a-z0-9_]*)\((?!s\))")  # not prose plurals: "part(s)"
 CAMEL = re.compile(r"(?<![.\w$])([A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+)\b")

@@ -27,6 +27,7 @@ from sqlalchemy.types import UserDefinedType
 
 from ..embedders.base import Embedder
 from ..embedders.cache import EmbeddingService, ProgressCallback
+from ..embedders.local import check_backend
 from ..embedders.registry import resolve_embedder
 from ..embedding_mode import EmbeddingMode, mode_of
 from ..exc import ClientEmbeddingError, ClientFilledColumnError
@@ -57,22 +58,28 @@ def use_client_embedding(
     batch_size: int | None = None,
     cache_size: int | None = None,
     progress: ProgressCallback | None = None,
+    local_model_backend: str | None = None,
 ) -> EngineT:
     """Make ``engine`` (or an ``AsyncEngine``) embed on the client; returns it. Keys set afterwards stay in the client.
 
     With an async engine the embedding runs in the event loop's executor, never on its thread.
 
     ``batch_size`` (default 64) is the number of texts per embedder call; ``cache_size`` (default
-    10,000) bounds the cache of embedded texts.
+    10,000) bounds the cache of embedded texts. ``local_model_backend`` runs local models with
+    ``"torch"`` (the default) or ``"openvino"`` (the ``openvino`` extra), unless a model was
+    registered with its own (``register_local_model(..., backend=...)``).
     """
     # An AsyncEngine's events live on its sync_engine.
     target: Engine = getattr(engine, "sync_engine", cast(Engine, engine))
     dialect = target.dialect
     overrides = dict(embedders or {})
     service = getattr(dialect, "embedding_service", None)
-    if service is None or embedders:
+    backend = check_backend(local_model_backend or "torch")
+    if service is None or embedders or local_model_backend:
         service = dialect.embedding_service = EmbeddingService(  # type: ignore[attr-defined]
-            lambda model: resolve_embedder(model, overrides, lambda provider: client_credentials(dialect, provider))
+            lambda model: resolve_embedder(
+                model, overrides, lambda provider: client_credentials(dialect, provider), local_backend=backend
+            )
         )
     if batch_size is not None:
         service.batch_size = batch_size

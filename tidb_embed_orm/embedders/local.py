@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import time
@@ -54,23 +55,28 @@ class SentenceTransformerEmbedder:
         ``dimensions`` (Matryoshka truncation). Anything else is refused, never ignored.
         """
         local = local_encode_options(options or {}, self)
-        model = self.model if local.pop("normalize", None) is not False else self.unnormalized()
+        normalize = local.pop("normalize", None) is not False
         direction = local.pop("truncation_direction", None)
         if local.pop("truncate", True) is False:
             self._refuse_overlong(texts)
         elif not self._said_overlong:
             self._note_overlong(texts, direction or "right")
-        tokenizer = getattr(model, "tokenizer", None)
+        tokenizer = getattr(self.model, "tokenizer", None)
         previous = getattr(tokenizer, "truncation_side", None)
         if direction is not None and tokenizer is not None:
             tokenizer.truncation_side = direction
         try:
-            return model.encode(  # type: ignore[no-any-return]
-                list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False, **local
-            )
+            return self.encode(list(texts), normalize=normalize, **local)
         finally:
             if direction is not None and tokenizer is not None:
                 tokenizer.truncation_side = previous
+
+    def encode(self, texts: list[str], *, normalize: bool = True, **options: Any) -> Float32Array:
+        """The model's vectors for ``texts`` (options already checked: ``encode`` arguments); backends override it."""
+        model = self.model if normalize else self.unnormalized()
+        return model.encode(  # type: ignore[no-any-return]
+            texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False, **options
+        )
 
     def unnormalized(self) -> Any:
         """The model without its final Normalize module (``normalize: false``), built once."""
@@ -174,19 +180,43 @@ def local_encode_options(options: Mapping[str, Any], embedder: SentenceTransform
     return local
 
 
-_LOADED: dict[Path, SentenceTransformerEmbedder] = {}
+#: How a local model can run: sentence-transformers on PyTorch (the default), or an OpenVINO export of it.
+LOCAL_BACKENDS = ("torch", "openvino")
+#: The extra each backend other than torch needs.
+BACKEND_EXTRAS = {"openvino": "pip install 'tidb-embed-orm[openvino]'"}
 
 
-def load_local_model(path: Path, name: str | None = None) -> SentenceTransformerEmbedder:
-    """One loaded copy of each local model per process: loading takes seconds, engines are many."""
+def check_backend(backend: str) -> str:
+    """``backend`` when it names a local backend whose library is installed, else a one-line error saying the fix."""
+    if backend not in LOCAL_BACKENDS:
+        choices = ", ".join(repr(b) for b in LOCAL_BACKENDS)
+        raise ValueError(f"unknown local model backend {backend!r}: choose one of {choices}")
+    if backend != "torch" and importlib.util.find_spec(backend) is None:
+        raise EmbeddingUnavailableError(
+            f"the {backend} backend for local models needs {backend}: {BACKEND_EXTRAS[backend]}"
+        )
+    return backend
+
+
+_LOADED: dict[tuple[Path, str], SentenceTransformerEmbedder] = {}
+
+
+def load_local_model(path: Path, name: str | None = None, backend: str = "torch") -> SentenceTransformerEmbedder:
+    """One loaded copy of each local model per process and backend: loading takes seconds, engines are many."""
     path = Path(path).resolve()
-    if path not in _LOADED:
+    check_backend(backend)
+    if (path, backend) not in _LOADED:
         label = name or str(path)
-        logger.info("loading the local model %s ...", label)
+        logger.info("loading the local model %s (%s) ...", label, backend)
         started = time.perf_counter()
-        _LOADED[path] = SentenceTransformerEmbedder(path, name=name)
+        if backend == "openvino":
+            from .openvino_backend import OpenVINOEmbedder
+
+            _LOADED[path, backend] = OpenVINOEmbedder(path, name=name)
+        else:
+            _LOADED[path, backend] = SentenceTransformerEmbedder(path, name=name)
         logger.info("loaded %s in %.1fs", label, time.perf_counter() - started)
-    return _LOADED[path]
+    return _LOADED[path, backend]
 
 
 def _quiet_transformers() -> None:

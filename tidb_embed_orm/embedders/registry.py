@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..catalog import get_model_or_none, normalize_model_name, parse_model_name
 from ..exc import EmbeddingUnavailableError
 from .base import Embedder
-from .local import MODELS_DIR_ENV, find_local_model, load_local_model
+from .local import MODELS_DIR_ENV, check_backend, find_local_model, load_local_model
 from .provider_keys import ENV_KEYS, credentials_for
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 _EMBEDDERS: dict[str, Embedder] = {}
 _LOCAL_PATHS: dict[str, Path] = {}
+_LOCAL_BACKENDS: dict[str, str] = {}
 
 
 def register_embedder(model: str, embedder: Embedder) -> None:
@@ -35,14 +36,24 @@ def unregister_embedder(model: str) -> None:
     _EMBEDDERS.pop(normalize_model_name(model), None)
 
 
-def register_local_model(model: str, path: str | Path) -> None:
-    """Serve ``huggingface/<repo>`` from a sentence-transformers folder on this machine."""
+def register_local_model(model: str, path: str | Path, backend: str | None = None) -> None:
+    """Serve ``huggingface/<repo>`` from a sentence-transformers folder on this machine.
+
+    ``backend`` runs it with ``"torch"`` (sentence-transformers on PyTorch) or ``"openvino"`` (an
+    export of the same weights, made on first use and kept beside the model: the ``openvino``
+    extra); None leaves the choice to the engine (``local_model_backend``, by default ``"torch"``).
+    """
     provider, _ = parse_model_name(model)
     if provider != "huggingface":
         raise ValueError(f"only huggingface/ models run locally, not {model!r}")
     if not (Path(path) / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a sentence-transformers model folder (no config.json)")
-    _LOCAL_PATHS[model.split("/", 1)[1]] = Path(path)
+    repo = model.split("/", 1)[1]
+    if backend is not None:
+        _LOCAL_BACKENDS[repo] = check_backend(backend)
+    else:
+        _LOCAL_BACKENDS.pop(repo, None)
+    _LOCAL_PATHS[repo] = Path(path)
 
 
 #: Local models that the ``local`` extra brings with their weights.
@@ -67,9 +78,11 @@ def resolve_embedder(
     model: str,
     overrides: Mapping[str, Embedder] | None = None,
     credentials: CredentialsLookup | None = None,
+    local_backend: str = "torch",
 ) -> Embedder:
     """The embedder for ``model``: yours, a local model, the provider's API with your key, in that order.
 
+    A local model runs on the backend it was registered with, else on ``local_backend`` (the engine's).
     Otherwise EmbeddingUnavailableError naming every way to provide one.
     """
     model = normalize_model_name(model)
@@ -87,7 +100,7 @@ def resolve_embedder(
     if provider == "huggingface":
         path = find_local_model(repo, _LOCAL_PATHS)
         if path is not None:
-            return load_local_model(path, repo)
+            return load_local_model(path, repo, _LOCAL_BACKENDS.get(repo, local_backend))
         key, base = credentials_for(provider, credentials(provider) if credentials is not None else None)
         if key is not None:  # the engine's key, else HF_TOKEN / TIDB_EXP_EMBED_HUGGINGFACE_API_KEY
             from .huggingface_api import HuggingFaceInferenceEmbedder

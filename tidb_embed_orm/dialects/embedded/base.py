@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from ...embedders.base import Embedder
 from ...embedders.cache import EmbeddingService, ProgressCallback
+from ...embedders.local import check_backend
 from ...embedders.registry import resolve_embedder
 from ...embedding_mode import IN_PROCESS_DATABASE
 from ...exc import EmbeddingFailedError, TidbEmbedError
@@ -161,12 +162,17 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         embedding_progress: ProgressCallback | None = None,
         journal_mode: str | None = "wal",
         vector_ef_search: int | None = None,
+        local_model_backend: str = "torch",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         overrides = dict(embedders or {})
+        # create_engine(url, local_model_backend="openvino"): checked now, so a typo fails at create_engine.
+        backend = check_backend(local_model_backend)
         self.embedding_service = EmbeddingService(
-            lambda model: resolve_embedder(model, overrides, lambda provider: client_credentials(self, provider)),
+            lambda model: resolve_embedder(
+                model, overrides, lambda provider: client_credentials(self, provider), local_backend=backend
+            ),
             batch_size=embedding_batch_size,
             cache_size=embedding_cache_size,
             progress=embedding_progress,
