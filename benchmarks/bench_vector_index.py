@@ -272,17 +272,26 @@ class Chroma:
     SETTINGS: list[Any] = [10, 20, 40, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1600, 2400, 4096]
 
     def __init__(self, folder: Path, dim: int) -> None:
+        self.folder = folder
+        self._open()
+
+    def _open(self) -> None:
         import chromadb
 
-        self.client = chromadb.PersistentClient(path=str(folder / "chroma"))
+        self.client = chromadb.PersistentClient(path=str(self.folder / "chroma"))
         self.collection = self.client.get_or_create_collection("items", configuration={"hnsw": {"space": "cosine"}})
 
     def describe(self, setting: Any) -> str:
         return "default" if setting is None else f"search_ef {setting}"
 
     def tune(self, setting: Any) -> None:
+        """A new ``ef_search`` reaches Chroma's searches only through a new client (its segment keeps the old one)."""
         if setting is not None:
+            from chromadb.api.client import SharedSystemClient
+
             self.collection.modify(configuration={"hnsw": {"ef_search": setting}})
+            SharedSystemClient.clear_system_cache()
+            self._open()
 
     def build(self, blocks: Iterator[np.ndarray]) -> None:
         offset = 0
@@ -327,7 +336,7 @@ class Lance:
     def settings(self) -> list[tuple[int, int | None, int | None]]:
         """Refine factors on IVF_PQ (its codes are coarse); the HNSW walk's ef on IVF_HNSW_SQ."""
         if Lance.index_type(self.db.open_table("items").count_rows()) == "IVF_PQ":
-            return [(n, r, None) for r in (None, 2, 5, 10, 30) for n in self.PROBES]
+            return [(n, r, None) for r in (None, 5, 10, 30, 100, 300) for n in self.PROBES]
         return [(n, None, ef) for ef in (None, 64, 128, 256, 512) for n in self.PROBES]
 
     def build(self, blocks: Iterator[np.ndarray]) -> None:
@@ -454,6 +463,7 @@ def _tune_lance(engine: Any, queries: np.ndarray, exact: list[set[int]], target:
     tried, candidates = [], []
     settings = engine.settings()
     for group in dict.fromkeys((s[1], s[2]) for s in settings):
+        previous: list[float] = []
         for setting in [s for s in settings if (s[1], s[2]) == group]:
             engine.tune(setting)
             times, found = [], []
@@ -465,6 +475,9 @@ def _tune_lance(engine: Any, queries: np.ndarray, exact: list[set[int]], target:
             tried.append(f"{engine.describe(setting)}: {reached:.3f}")
             if reached >= target:
                 candidates.append((statistics.median(times), setting))
+                break
+            previous.append(reached)
+            if len(previous) >= 3 and previous[-1] <= previous[-3]:  # more probes no longer help: next group
                 break
     return (min(candidates)[1] if candidates else settings[-1]), tried
 
