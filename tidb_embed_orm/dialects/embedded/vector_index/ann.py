@@ -15,6 +15,7 @@ verified bytes. Hashing is what the first search after opening pays: about 10 ms
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import os
 import struct
@@ -29,10 +30,12 @@ from ....sql.vector_index import MAX_EF_SEARCH
 #: Below this many stored values (rows x dimensions) a brute-force pass over the graph's vectors is
 #: as fast as walking it, and exact.
 EXACT_WORK = 2_000_000
-#: How wide the graph walk of a search is (HNSW's ``ef``) unless the search or its index says otherwise,
-#: up to 100,000 rows; it triples per tenfold growth after that (``default_ef``). Recall at this width,
-#: measured by benchmarks/bench_vector_index.py, is in docs/speed.md.
-DEFAULT_EF = 128
+#: How wide the graph walk of a search is (HNSW's ``ef``) unless the search or its index says otherwise: at
+#: least MIN_EF, REFERENCE_EF at REFERENCE_ROWS, doubling per tenfold growth (``default_ef``). Recall at this
+#: width, measured by benchmarks/bench_vector_index.py, is in docs/speed.md.
+MIN_EF = 128
+REFERENCE_EF = 192
+REFERENCE_ROWS = 100_000
 #: usearch's name and in-memory scalar type per TiDB index metric.
 _METRICS = {"cosine": ("cos", "i8"), "l2": ("l2sq", "f16")}
 
@@ -113,14 +116,12 @@ def default_ef(size: int) -> int:
     the candidates it is asked for: usearch widens it to that count itself).
 
     HNSW's recall at a fixed width falls as the graph grows (more hops, more near-ties between
-    clustered rows). On the hard set of benchmarks/bench_vector_index.py at a million rows, recall@10
-    was 0.907 at 256 and 0.951 at 384: tripling the width per tenfold growth past 100,000 rows keeps
-    it at 0.95 or more.
+    clustered rows). On the hard set of benchmarks/bench_vector_index.py (wide clusters of 5,000
+    rows), recall@10 reached 0.95 at 192 with 100,000 rows (0.931 at 128) and at 384 with a million
+    (0.907 at 256): the width doubles per tenfold growth, ``192 * (size / 100,000) ** log10(2)``.
     """
-    width = DEFAULT_EF
-    while size > 100_000:
-        width, size = width * 3, size // 10
-    return min(width, MAX_EF_SEARCH)
+    width = REFERENCE_EF * (max(size, 1) / REFERENCE_ROWS) ** math.log10(2)
+    return int(min(max(MIN_EF, round(width)), MAX_EF_SEARCH))
 
 
 class AnnGraph:
