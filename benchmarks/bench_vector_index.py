@@ -64,10 +64,13 @@ def _shape(kind: str, rows: int) -> tuple[int, float, float]:
     return max(rows // 500, 8), 0.6, 0.4
 
 
-def data_blocks(kind: str, rows: int, dim: int, seed: int = 7) -> Iterator[np.ndarray]:
-    """The rows in blocks of BLOCK (the same rows on every call), so no process holds more than a block."""
+def data_blocks(kind: str, rows: int, dim: int, seed: int = 7, text_file: str | None = None) -> Iterator[np.ndarray]:
+    """The rows in blocks of BLOCK (the same rows on every call), so no process holds more than a block.
+
+    ``text_file``: the cached embeddings, as the main process found them (a worker may run under another
+    Python, whose installed packages give other sentences)."""
     if kind == "text":
-        path = text_vectors(rows)
+        path = Path(text_file) if text_file else text_vectors(rows)
         for start in range(0, rows, BLOCK):
             count = min(BLOCK, rows - start)
             yield np.fromfile(path, dtype=np.float32, count=count * dim, offset=128 + start * dim * 4).reshape(-1, dim)
@@ -97,13 +100,14 @@ def make_queries(kind: str, rows: int, dim: int, count: int, seed: int = 11) -> 
     return (queries + spread * rng.standard_normal(queries.shape)).astype(np.float32)
 
 
-def exact_neighbours(kind: str, rows: int, dim: int, queries: np.ndarray) -> list[set[int]]:
+def exact_neighbours(kind: str, rows: int, dim: int, queries: np.ndarray,
+                     text_file: str | None = None) -> list[set[int]]:
     """The true top-k by cosine, block by block."""
     units = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     best_scores = np.full((len(queries), K), -np.inf, np.float32)
     best_ids = np.zeros((len(queries), K), np.int64)
     offset = 0
-    for block in data_blocks(kind, rows, dim):
+    for block in data_blocks(kind, rows, dim, text_file=text_file):
         norms = np.linalg.norm(block, axis=1)
         scores = (units @ block.T) / np.where(norms == 0, 1, norms)
         ids = np.broadcast_to(np.arange(offset, offset + len(block)), scores.shape)
@@ -409,7 +413,7 @@ def worker(name: str, phase: str, folder: Path, args: argparse.Namespace) -> dic
     if phase == "build":
         started = time.perf_counter()
         engine = ENGINES[name](folder, args.dim)
-        engine.build(data_blocks(args.data, args.rows, args.dim))
+        engine.build(data_blocks(args.data, args.rows, args.dim, text_file=args.text_file))
         inserted = time.perf_counter() - started
         engine.search(np.load(folder / "queries.npy")[0])
         return {"insert_s": inserted, "build_s": time.perf_counter() - started, "build_rss_mib": peak_rss_mib()}
@@ -486,6 +490,8 @@ def run_worker(python: str, name: str, phase: str, folder: Path, args: argparse.
     command = [python, __file__, "--worker", name, "--phase", phase, "--folder", str(folder),
                "--rows", str(args.rows), "--dim", str(args.dim), "--queries", str(args.queries),
                "--data", args.data, "--target", str(args.target)]
+    if args.text_file:
+        command += ["--text-file", args.text_file]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
@@ -504,6 +510,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.95, help="recall@10 each engine is tuned to reach")
     parser.add_argument("--compare-python", default=sys.executable)
     parser.add_argument("--engines", default="ours,chroma,lancedb")
+    parser.add_argument("--text-file", help=argparse.SUPPRESS)  # given to workers by the main process
     parser.add_argument("--worker")
     parser.add_argument("--phase")
     parser.add_argument("--folder")
@@ -514,8 +521,10 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.phase, Path(args.folder), args)))
         return
 
+    if args.data == "text":
+        args.text_file = str(text_vectors(args.rows))
     queries = make_queries(args.data, args.rows, args.dim, args.queries)
-    exact = exact_neighbours(args.data, args.rows, args.dim, queries)
+    exact = exact_neighbours(args.data, args.rows, args.dim, queries, args.text_file)
     results: dict[str, dict[str, Any]] = {}
     for name in args.engines.split(","):
         python = sys.executable if name == "ours" else args.compare_python
