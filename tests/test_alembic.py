@@ -363,3 +363,22 @@ def test_removing_an_indexed_auto_embedding_column_drops_its_index_first(engine,
         conn.commit()
         assert diffs(conn, indexed(full_schema(extra=True))) == []
         assert snapshot(conn) == before
+
+
+def test_a_search_width_on_the_model_is_no_schema_change(engine, alembic_env):
+    """VectorIndex(ef_search=) is the embedded engine's search setting, not DDL: nothing to migrate."""
+    with engine.connect() as conn:
+        revision(alembic_env, conn, full_schema(), "create docs")
+        upgrade(alembic_env, conn, full_schema())
+        tuned = full_schema()
+        for index in tuned.tables["docs"].indexes:
+            if isinstance(index, VectorIndex):
+                index.ef_search = 512
+        assert diffs(conn, tuned) == []
+    fresh = MetaData()
+    Table("notes", fresh, Column("id", Integer, primary_key=True), Column("v", Vector(3)),
+          VectorIndex("idx_notes_v", "v", ef_search=256))
+    with engine.connect() as conn:
+        script = revision(alembic_env, conn, fresh, "notes")
+        assert "op.create_vector_index('idx_notes_v', 'notes', 'v', metric='cosine')" in script
+        assert "ef_search" not in script
