@@ -382,3 +382,16 @@ def test_a_search_width_on_the_model_is_no_schema_change(engine, alembic_env):
         script = revision(alembic_env, conn, fresh, "notes")
         assert "op.create_vector_index('idx_notes_v', 'notes', 'v', metric='cosine')" in script
         assert "ef_search" not in script
+
+
+def test_compare_metadata_reports_a_missing_and_an_extra_vector_index(engine, alembic_env):
+    """alembic.autogenerate.compare_metadata() (a CI check for pending migrations) names vector index changes."""
+    with engine.connect() as conn:
+        revision(alembic_env, conn, full_schema(), "create docs")
+        upgrade(alembic_env, conn, full_schema())
+        wanted = full_schema()
+        docs = wanted.tables["docs"]
+        docs.indexes.discard(next(i for i in docs.indexes if i.name == "idx_plain"))
+        VectorIndex("idx_titan", docs.c.titan)
+        found = {(kind, index.name) for kind, index in diffs(conn, wanted)}
+    assert found == {("add_index", "idx_titan"), ("remove_index", "idx_plain")}
