@@ -39,7 +39,7 @@ def check_ef_search(value: Any, what: str = "ef_search") -> int | None:
     if value is None:
         return None
     # numbers.Integral: numpy's integers too (a width swept with numpy); bool is an int but no width
-    if isinstance(value, bool) or not isinstance(value, Integral) or not 1 <= value <= MAX_EF_SEARCH:
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 1 <= int(value) <= MAX_EF_SEARCH:
         raise ValueError(
             f"{what} is the width of the vector index's search walk, a whole number from 1 to {MAX_EF_SEARCH} "
             f"(higher finds more of the true nearest rows, and costs more per search), not {value!r}"
