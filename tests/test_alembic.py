@@ -363,3 +363,35 @@ def test_removing_an_indexed_auto_embedding_column_drops_its_index_first(engine,
         conn.commit()
         assert diffs(conn, indexed(full_schema(extra=True))) == []
         assert snapshot(conn) == before
+
+
+def test_a_search_width_on_the_model_is_no_schema_change(engine, alembic_env):
+    """VectorIndex(ef_search=) is the embedded engine's search setting, not DDL: nothing to migrate."""
+    with engine.connect() as conn:
+        revision(alembic_env, conn, full_schema(), "create docs")
+        upgrade(alembic_env, conn, full_schema())
+        tuned = full_schema()
+        for index in tuned.tables["docs"].indexes:
+            if isinstance(index, VectorIndex):
+                index.ef_search = 512
+        assert diffs(conn, tuned) == []
+    fresh = MetaData()
+    Table("notes", fresh, Column("id", Integer, primary_key=True), Column("v", Vector(3)),
+          VectorIndex("idx_notes_v", "v", ef_search=256))
+    with engine.connect() as conn:
+        script = revision(alembic_env, conn, fresh, "notes")
+        assert "op.create_vector_index('idx_notes_v', 'notes', 'v', metric='cosine')" in script
+        assert "ef_search" not in script
+
+
+def test_compare_metadata_reports_a_missing_and_an_extra_vector_index(engine, alembic_env):
+    """alembic.autogenerate.compare_metadata() (a CI check for pending migrations) names vector index changes."""
+    with engine.connect() as conn:
+        revision(alembic_env, conn, full_schema(), "create docs")
+        upgrade(alembic_env, conn, full_schema())
+        wanted = full_schema()
+        docs = wanted.tables["docs"]
+        docs.indexes.discard(next(i for i in docs.indexes if i.name == "idx_plain"))
+        VectorIndex("idx_titan", docs.c.titan)
+        found = {(kind, index.name) for kind, index in diffs(conn, wanted)}
+    assert found == {("add_index", "idx_titan"), ("remove_index", "idx_plain")}

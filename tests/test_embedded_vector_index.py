@@ -632,3 +632,17 @@ def test_a_search_in_a_subquery_or_cte_uses_the_index(engine):
         assert "TIDB_EMBED_KNN" in str(stmt.compile(conn))
         assert [row[0] for row in conn.execute(stmt)] == exact(conn, indexed, q, k=8)
         assert [row[1] for row in conn.execute(stmt)] == list(range(1, 9))
+
+
+def test_rows_at_the_ends_of_the_rowid_range_are_searched(engine):
+    """SQLite's rowids run from -2**63 to 2**63-1; a graph built from the table holds both ends."""
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    rng = np.random.default_rng(11)
+    ends = [-(1 << 63), -(1 << 63) + 1, -5, 0, (1 << 63) - 1]
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), [{"id": i, "v": rng.standard_normal(DIM)} for i in ends])
+    with engine.connect() as conn:
+        for q in rng.standard_normal((5, DIM)):
+            assert sorted(top(conn, indexed, q, k=5)) == sorted(ends)
+            assert top(conn, indexed, q, k=5) == exact(conn, indexed, q, k=5)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tidb_embed_orm.embedders.export_cache import BESIDE_MODEL, cached_export
+from tidb_embed_orm.exc import EmbeddingUnavailableError
 
 
 def model_folder(root: Path) -> Path:
@@ -39,6 +40,18 @@ def test_two_exporters_at_once_leave_one_whole_export(tmp_path, monkeypatch):
     assert sorted(p.name for p in (folder / BESIDE_MODEL).iterdir()) == [results[0][0].name]  # no temporary left
     assert (results[0][0] / "graph.bin").read_bytes() == b"weights"
     assert cached_export(folder, "fake", {"lib": "1"}, make, "fake model") == (results[0][0], False)
+
+
+def test_nowhere_to_keep_an_export_is_said_with_both_places_and_the_fix(tmp_path, monkeypatch):
+    (tmp_path / "cache").write_text("a file where the user cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = model_folder(tmp_path)
+    (folder / BESIDE_MODEL).write_text("a file where the export folder would go: mkdir fails as on a read-only install")
+    with pytest.raises(EmbeddingUnavailableError) as caught:
+        cached_export(folder, "fake", {"lib": "1"}, lambda target: None, "fake model")
+    message = str(caught.value)
+    assert "fake model" in message and str(folder / BESIDE_MODEL) in message and str(tmp_path / "cache") in message
+    assert "XDG_CACHE_HOME" in message and "\n" not in message
 
 
 def test_a_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):

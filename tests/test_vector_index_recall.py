@@ -175,3 +175,20 @@ def test_building_a_graph_never_holds_the_column_in_python_objects(tmp_path):
     small = first_search_python_peak(tmp_path / "small.db", 100_000)
     large = first_search_python_peak(tmp_path / "large.db", 400_000)
     assert large < 1.25 * small, f"{large / 2**20:.1f} MiB for 400k rows, {small / 2**20:.1f} MiB for 100k"
+
+
+def test_a_width_from_numpy_is_a_whole_number_too():
+    """A width swept with numpy (``np.geomspace(16, 1024, 7).astype(int)``) is an int to the user."""
+    metadata = MetaData()
+    table = Table("t", metadata, Column("id", Integer, primary_key=True), Column("v", Vector(3)),
+                  VectorIndex("ix_t", "v", ef_search=np.int64(64)))
+    assert next(iter(table.indexes)).ef_search == 64
+    engine = create_engine("sqlite+tidb_embed://", vector_ef_search=np.int32(32))
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": 1, "v": [1, 0, 0]}, {"id": 2, "v": [0, 1, 0]}])
+        found = conn.execute(select(table.c.id).order_by(table.c.v.cosine_distance([1, 0, 0])).limit(1),
+                             execution_options={"tidb_embed_ef_search": np.int64(128)}).scalars().all()
+    assert found == [1]
+    with pytest.raises(ValueError, match="ef_search is the width"):
+        VectorIndex("ix", "v", ef_search=np.float64(64))

@@ -177,6 +177,10 @@ class CreateVectorIndexOp(MigrateOperation):
         table = Table(self.table_name, MetaData(), Column(self.column_name, Vector()), schema=self.schema)
         return VectorIndex(self.index_name, table.c[self.column_name], metric=self.metric, tiflash_replica=None)
 
+    def to_diff_tuple(self) -> tuple[str, VectorIndex]:
+        """``("add_index", index)``, as ``alembic.autogenerate.compare_metadata()`` reports a new index."""
+        return ("add_index", self.index())
+
 
 @Operations.register_operation("drop_vector_index")
 class DropVectorIndexOp(MigrateOperation):
@@ -198,6 +202,13 @@ class DropVectorIndexOp(MigrateOperation):
             raise ValueError("cannot reverse drop_vector_index without the index's column and metric")
         return CreateVectorIndexOp(self.index_name, self.table_name, self.column_name, self.metric,
                                    schema=self.schema)
+
+    def to_diff_tuple(self) -> tuple[str, Index]:
+        """``("remove_index", index)``, as ``alembic.autogenerate.compare_metadata()`` reports a dropped index."""
+        if self.column_name is not None and self.metric is not None:
+            return ("remove_index", self.reverse().index())
+        table = Table(self.table_name, MetaData(), schema=self.schema)
+        return ("remove_index", Index(self.index_name, _table=table))
 
 
 @Operations.implementation_for(AddAutoEmbeddingColumnOp)

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from ..exc import EmbeddingUnavailableError
+
 logger = logging.getLogger(__name__)
 
 #: The folder beside (inside) a model folder that holds its exports.
@@ -139,12 +141,14 @@ def cached_export(
             "the cached %s export of %s at %s is damaged (%s): exporting it again", kind, label, export, problem
         )
         _remove(export)
-    error: OSError | None = None
+    problems: list[str] = []
     for root in roots:
         try:
             return _publish(root, name, key, make), True
         except OSError as e:  # not writable (a read-only install): try the next place
             logger.info("cannot keep the %s export of %s in %s (%s)", kind, label, root, e)
-            error = e
-    assert error is not None
-    raise error
+            problems.append(f"{root} ({e.strerror or e})")
+    raise EmbeddingUnavailableError(
+        f"cannot keep the {kind} export of {label}: neither {' nor '.join(problems)} can be written; "
+        "set XDG_CACHE_HOME to a writable folder, or use the default backend (backend='torch')"
+    )

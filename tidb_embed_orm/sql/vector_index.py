@@ -17,6 +17,7 @@ sets the replica live in ``dialects/tidb/ddl.py``.
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 from sqlalchemy import Column, Index, Table, column
@@ -37,12 +38,13 @@ def check_ef_search(value: Any, what: str = "ef_search") -> int | None:
     """``value`` as a walk width (an int from 1 to MAX_EF_SEARCH), or None; ValueError saying what is allowed."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EF_SEARCH:
+    # numbers.Integral: numpy's integers too (a width swept with numpy); bool is an int but no width
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 1 <= int(value) <= MAX_EF_SEARCH:
         raise ValueError(
             f"{what} is the width of the vector index's search walk, a whole number from 1 to {MAX_EF_SEARCH} "
             f"(higher finds more of the true nearest rows, and costs more per search), not {value!r}"
         )
-    return value
+    return int(value)
 
 
 def _check_metric(metric: str) -> str:

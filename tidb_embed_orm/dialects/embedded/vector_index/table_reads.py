@@ -64,16 +64,16 @@ def build_from_table(cursor: Any, quote: Quote, schema: str, entry: IndexEntry, 
     """
     source = f"{quote(schema)}.{quote(entry.table)}"
     column = quote(entry.column)
-    sql = (f"SELECT rowid, {column} FROM {source} WHERE {column} IS NOT NULL AND rowid > ? "
+    sql = (f"SELECT rowid, {column} FROM {source} WHERE {column} IS NOT NULL AND rowid {{}} ? "
            f"ORDER BY rowid LIMIT {STACK_ROWS}")
     ann: AnnGraph | None = None
-    after = -(1 << 63)
+    after, bound = -(1 << 63), ">="  # the first read includes the least rowid SQLite allows
     pending: list[tuple[np.ndarray, np.ndarray]] = []
     held = 0
     while True:
-        rows = cursor.execute(sql, (after,)).fetchall()
+        rows = cursor.execute(sql.format(bound), (after,)).fetchall()
         if rows:
-            after = rows[-1][0]
+            after, bound = rows[-1][0], ">"
             rowids, matrix = _stack(rows, dim)
             if dim is None and len(rowids):
                 dim = matrix.shape[1]
