@@ -15,7 +15,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 @pytest.mark.parametrize(
     "script, args, expected",
     [
-        ("bench_orm_bulk_insert.py", ["--rows", "100"], "ratio ORM / raw encode"),
+        ("bench_orm_bulk_insert.py", ["--rows", "100"], "ORM [torch]"),
         ("bench_write_lock.py", ["--quick"], "lock errors in total"),
         ("bench_async_stall.py", ["--quick"], "longest event-loop stall"),
         ("bench_vector_index.py", ["--rows", "3000", "--dim", "32", "--queries", "10", "--engines", "ours",
