@@ -120,9 +120,9 @@ def graph_searches(monkeypatch):
     asked: list[int] = []
     original = ann.AnnGraph.search
 
-    def counting(self, query, count):
+    def counting(self, query, count, ef=None):
         asked.append(count)
-        return original(self, query, count)
+        return original(self, query, count, ef)
 
     monkeypatch.setattr(ann.AnnGraph, "search", counting)
     return asked
