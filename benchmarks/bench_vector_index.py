@@ -214,6 +214,16 @@ def timed_ms(function: Any, *args: Any) -> tuple[float, Any]:
     return (time.perf_counter() - started) * 1000, result
 
 
+def timed_searches(engine: Any, queries: np.ndarray) -> tuple[list[float], list[list[int]]]:
+    """Each query's time (ms) and answer."""
+    times, found = [], []
+    for q in queries:
+        ms, ids = timed_ms(engine.search, q)
+        times.append(ms)
+        found.append(ids)
+    return times, found
+
+
 def recall(found: list[list[int]], exact: list[set[int]]) -> float:
     return statistics.mean(len(set(f) & e) / K for f, e in zip(found, exact, strict=True))
 
@@ -433,11 +443,7 @@ def worker(name: str, phase: str, folder: Path, args: argparse.Namespace) -> dic
     engine.tune(setting)
     for q in queries[:10]:  # the setting's own warm-up
         engine.search(q)
-    times, found = [], []
-    for q in queries:
-        ms, ids = timed_ms(engine.search, q)
-        times.append(ms)
-        found.append(ids)
+    times, found = timed_searches(engine, queries)
     filtered_times, filtered_full = [], 0
     for q in queries[: max(10, len(queries) // 4)]:
         ms, ids = timed_ms(engine.search, q, "c3")
@@ -470,11 +476,7 @@ def _tune_lance(engine: Any, queries: np.ndarray, exact: list[set[int]], target:
         previous: list[float] = []
         for setting in [s for s in settings if (s[1], s[2]) == group]:
             engine.tune(setting)
-            times, found = [], []
-            for q in queries:
-                ms, ids = timed_ms(engine.search, q)
-                times.append(ms)
-                found.append(ids)
+            times, found = timed_searches(engine, queries)
             reached = recall(found, exact)
             tried.append(f"{engine.describe(setting)}: {reached:.3f}")
             if reached >= target:
