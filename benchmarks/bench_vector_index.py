@@ -33,6 +33,7 @@ there (``pip install chromadb lancedb``); otherwise their columns say "not insta
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
@@ -304,6 +305,9 @@ class Chroma:
             from chromadb.api.client import SharedSystemClient
 
             self.collection.modify(configuration={"hnsw": {"ef_search": setting}})
+            self.client._system.stop()  # else each new client loads another copy of the index (23 GB at 1M rows)
+            del self.client, self.collection
+            gc.collect()
             SharedSystemClient.clear_system_cache()
             self._open()
 
@@ -499,7 +503,8 @@ def run_worker(python: str, name: str, phase: str, folder: Path, args: argparse.
     if result.returncode != 0:
         if "ModuleNotFoundError" in result.stderr:
             return "not installed"
-        return "failed: " + result.stderr.strip().splitlines()[-1][:100]
+        last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode} (killed?)"])[-1]
+        return "failed: " + last[:100]
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
