@@ -31,7 +31,8 @@ from bench_orm_bulk_insert import documents  # noqa: E402
 from retrieval_set import build  # noqa: E402
 
 from tidb_embed_orm.demo.models import MODEL  # noqa: E402
-from tidb_embed_orm.embedders.local import find_local_model, load_local_model  # noqa: E402
+from tidb_embed_orm.embedders.local import find_local_model  # noqa: E402
+from tidb_embed_orm.embedders.local_loading import load_local_model  # noqa: E402
 from tidb_embed_orm.testing.seed import add_seed_rows, sample_model, seed_search  # noqa: E402
 
 EXTRA = ["naïve café résumé über straße", "向量索引支持余弦距离和内积距离", "東京タワーの高さは333メートル",

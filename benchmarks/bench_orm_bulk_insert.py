@@ -26,7 +26,8 @@ from sqlalchemy import create_engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from tidb_embed_orm.demo.models import MODEL
-from tidb_embed_orm.embedders.local import find_local_model, load_local_model
+from tidb_embed_orm.embedders.local import find_local_model
+from tidb_embed_orm.embedders.local_loading import load_local_model
 from tidb_embed_orm.testing.seed import sample_model
 
 Sample = sample_model(MODEL)

@@ -14,7 +14,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tidb_embed_orm.embedders import HashingTestEmbedder
-from tidb_embed_orm.embedders.local import find_local_model, load_local_model
+from tidb_embed_orm.embedders.local import find_local_model
+from tidb_embed_orm.embedders.local_loading import load_local_model
 from tidb_embed_orm.testing.http_reply import reply_json
 
 from .conftest import real_model_available

@@ -39,7 +39,8 @@ class LocalMiniLM(BaseEmbedding):
     """LlamaIndex embeddings from this library's local all-MiniLM-L6-v2 (files on this machine)."""
 
     def _vector(self, text: str) -> list[float]:
-        from tidb_embed_orm.embedders.local import find_local_model, load_local_model
+        from tidb_embed_orm.embedders.local import find_local_model
+        from tidb_embed_orm.embedders.local_loading import load_local_model
 
         model = load_local_model(find_local_model("sentence-transformers/all-MiniLM-L6-v2", {}))
         return model.embed([text])[0].tolist()

@@ -19,7 +19,8 @@ from tidb_embed_orm import AutoEmbeddingVector, EmbeddingFailedError, use_client
 from tidb_embed_orm.catalog import EmbeddingModel, register_model
 from tidb_embed_orm.embedders import register_local_model
 from tidb_embed_orm.embedders.export_cache import BESIDE_MODEL, export_key
-from tidb_embed_orm.embedders.local import find_local_model, load_local_model
+from tidb_embed_orm.embedders.local import find_local_model
+from tidb_embed_orm.embedders.local_loading import load_local_model
 from tidb_embed_orm.embedders.openvino_backend import OpenVINOEmbedder
 from tidb_embed_orm.testing.seed import SEED_ROWS, add_seed_rows, sample_model, seed_search
 

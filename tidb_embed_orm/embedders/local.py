@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -196,27 +195,6 @@ def check_backend(backend: str) -> str:
             f"the {backend} backend for local models needs {backend}: {BACKEND_EXTRAS[backend]}"
         )
     return backend
-
-
-_LOADED: dict[tuple[Path, str], SentenceTransformerEmbedder] = {}
-
-
-def load_local_model(path: Path, name: str | None = None, backend: str = "torch") -> SentenceTransformerEmbedder:
-    """One loaded copy of each local model per process and backend: loading takes seconds, engines are many."""
-    path = Path(path).resolve()
-    check_backend(backend)
-    if (path, backend) not in _LOADED:
-        label = name or str(path)
-        logger.info("loading the local model %s (%s) ...", label, backend)
-        started = time.perf_counter()
-        if backend == "openvino":
-            from .openvino_backend import OpenVINOEmbedder
-
-            _LOADED[path, backend] = OpenVINOEmbedder(path, name=name)
-        else:
-            _LOADED[path, backend] = SentenceTransformerEmbedder(path, name=name)
-        logger.info("loaded %s in %.1fs", label, time.perf_counter() - started)
-    return _LOADED[path, backend]
 
 
 def _quiet_transformers() -> None:

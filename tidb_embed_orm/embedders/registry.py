@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from ..catalog import get_model_or_none, normalize_model_name, parse_model_name
 from ..exc import EmbeddingUnavailableError
 from .base import Embedder
-from .local import MODELS_DIR_ENV, check_backend, find_local_model, load_local_model
+from .local import MODELS_DIR_ENV, check_backend, find_local_model
+from .local_loading import load_local_model
 from .provider_keys import ENV_KEYS, credentials_for
 
 if TYPE_CHECKING:
