@@ -144,10 +144,10 @@ class AnnGraph:
     @property
     def has_key_table(self) -> bool:
         """Whether ``contains`` can answer: a graph viewed from its file has no rowid table until its first change."""
-        return self._mapping is None
+        return self._content is None
 
     def _writable(self) -> None:
-        if self._mapping is not None and self._content is not None:
+        if self._content is not None:
             from usearch.index import Index
 
             # Read into memory, with its rowid table, from the verified bytes (not the file: another process may
@@ -164,17 +164,8 @@ class AnnGraph:
 
     def upsert(self, rowids: np.ndarray, vectors: np.ndarray) -> None:
         """Add rows, replacing any the graph already holds."""
-        if len(rowids) == 0:
-            return
-        self._writable()
         self.remove(rowids)
-        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
-        if self.metric == "cosine":  # zero vectors have no direction: TiDB's cosine distance is NULL for them
-            keep = np.einsum("ij,ij->i", matrix, matrix) > 0
-            rowids, matrix = rowids[keep], matrix[keep]
-            if len(rowids) == 0:
-                return
-        self._index.add(_keys(rowids), matrix, threads=0)
+        self.add_new(rowids, vectors)
 
     def contains(self, rowids: np.ndarray) -> np.ndarray:
         """Which of ``rowids`` the graph holds (only when ``has_key_table``)."""
@@ -189,13 +180,12 @@ class AnnGraph:
         self._writable()
         present = _keys(rowids)[self.contains(rowids)]
         if len(present):
-            self._writable()
             self._index.remove(present)
 
     def add_new(self, rowids: np.ndarray, vectors: np.ndarray) -> None:
         """Add rows the graph does not hold yet (a build from the table: nothing to replace)."""
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
-        if self.metric == "cosine":
+        if self.metric == "cosine":  # zero vectors have no direction: TiDB's cosine distance is NULL for them
             keep = np.einsum("ij,ij->i", matrix, matrix) > 0
             if not keep.all():
                 rowids, matrix = rowids[keep], matrix[keep]

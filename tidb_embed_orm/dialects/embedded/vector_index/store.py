@@ -200,6 +200,7 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
             or graph.watermark < current.compacted_through
             or graph.watermark > position
         )
+        dim: int | None = None
         if start_over:
             graph.ann, graph.watermark, graph.rootpage, graph.unsaved = None, -1, rootpage, 0
             saved = saved_graph(cursor, quote, schema, entry.token) if files else None
@@ -212,7 +213,7 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
                     graph.ann = files.load(graph, stamp)
                     graph.watermark = saved.watermark if graph.ann is not None else -1
         if graph.ann is None or graph.watermark < 0:
-            dim = column_dim(cursor, quote, schema, entry)
+            dim = dim or column_dim(cursor, quote, schema, entry)  # read once when a saved graph was tried
             full_build = True
         else:
             if position == graph.watermark:

@@ -75,9 +75,8 @@ def build_from_table(cursor: Any, quote: Quote, schema: str, entry: IndexEntry, 
         if rows:
             after, bound = rows[-1][0], ">"
             rowids, matrix = _stack(rows, dim)
-            if dim is None and len(rowids):
+            if len(rowids):  # _stack keeps the vectors of size dim (the first vector's size while dim is None)
                 dim = matrix.shape[1]
-            if len(rowids) and dim is not None and matrix.shape[1] == dim:
                 pending.append((rowids, matrix))
                 held += len(rowids)
         if pending and (held >= BUILD_ROWS or not rows):
