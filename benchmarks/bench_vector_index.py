@@ -275,6 +275,12 @@ class Ours:
         with Session(self.engine) as session:  # a request
             return [int(i) - 1 for i in session.scalars(stmt, execution_options=self.options)]
 
+    def wait(self) -> None:
+        """Until the graph a bulk load started in the background serves searches."""
+        from tidb_embed_orm import wait_for_vector_indexes
+
+        wait_for_vector_indexes(self.engine)
+
     def insert(self, row_id: int, vector: np.ndarray) -> None:
         from sqlalchemy.orm import Session
 
@@ -325,6 +331,9 @@ class Chroma:
         result = self.collection.query(query_embeddings=[q], n_results=K,
                                        where={"category": where} if where else None, include=[])
         return [int(i) for i in result["ids"][0]]
+
+    def wait(self) -> None:
+        """Its index is built by the time the first search answers."""
 
     def insert(self, row_id: int, vector: np.ndarray) -> None:
         self.collection.add(ids=[str(row_id)], embeddings=[vector], metadatas=[{"category": category(row_id)}])
@@ -394,6 +403,9 @@ class Lance:
             query = query.where(f"category = '{where}'", prefilter=True)
         return [int(r["id"]) for r in query.to_list()]
 
+    def wait(self) -> None:
+        """Its index is built by the time the first search answers."""
+
     def insert(self, row_id: int, vector: np.ndarray) -> None:
         self.db.open_table("items").add([{"id": row_id, "category": category(row_id), "vector": vector.tolist()}])
 
@@ -430,7 +442,10 @@ def worker(name: str, phase: str, folder: Path, args: argparse.Namespace) -> dic
         engine.build(data_blocks(args.data, args.rows, args.dim, text_file=args.text_file))
         inserted = time.perf_counter() - started
         engine.search(np.load(folder / "queries.npy")[0])
-        return {"insert_s": inserted, "build_s": time.perf_counter() - started, "build_rss_mib": peak_rss_mib()}
+        answered = time.perf_counter() - started
+        engine.wait()
+        return {"insert_s": inserted, "build_s": answered, "ready_s": time.perf_counter() - started,
+                "build_rss_mib": peak_rss_mib()}
     queries = np.load(folder / "queries.npy")
     exact = [set(row) for row in json.loads((folder / "exact.json").read_text())]
     for module in MODULES[name]:
@@ -551,6 +566,7 @@ def main() -> None:
 
     rows = [
         ("bulk insert (s)", "insert_s", "{:.1f}"), ("insert until first answer (s)", "build_s", "{:.1f}"),
+        ("insert until the index serves (s)", "ready_s", "{:.1f}"),
         ("peak RSS while building (MiB)", "build_rss_mib", "{:.0f}"),
         ("first search after open (ms)", "first_ms", "{:.1f}"),
         ("recall@10 at default settings", "default_recall", "{:.3f}"),

@@ -59,7 +59,7 @@ from .sql.hybrid import RRF, Weighted, hybrid_search
 from .sql.nearest import nearest
 from .sql.reflection import with_auto_embedding  # also registers VECTOR reflection
 from .sql.vector import TextQueryNotSupported, Vector
-from .sql.vector_index import SetTiFlashReplica, VectorIndex, set_tiflash_replica
+from .sql.vector_index import SetTiFlashReplica, VectorIndex, set_tiflash_replica, wait_for_vector_indexes
 
 # TiDB's compile rules and DDL listeners, registered in one place (dialects/tidb/__init__.py): they
 # act only on the library's own indexes, tables and markers, on SQLAlchemy's mysql dialect.
@@ -79,6 +79,7 @@ _install_key_protection()
 _install_plain_sqlite_hint()
 
 __all__ = [
+    "wait_for_vector_indexes",
     "__version__",
     "MULTILINGUAL",
     "NGRAM",

@@ -47,6 +47,36 @@ def check_ef_search(value: Any, what: str = "ef_search") -> int | None:
     return int(value)
 
 
+#: ``create_engine(url, vector_index_build=...)`` on the embedded engine: a large graph that must be read
+#: from the whole table is built on a thread while searches scan exactly (``background``), or by the
+#: first search that needs it, which waits (``inline``).
+BACKGROUND_BUILD, INLINE_BUILD = "background", "inline"
+
+
+def check_index_build(value: Any) -> str:
+    """``value`` as one of BACKGROUND_BUILD / INLINE_BUILD; ValueError saying what is allowed."""
+    if value not in (BACKGROUND_BUILD, INLINE_BUILD):
+        raise ValueError(
+            f"vector_index_build is {BACKGROUND_BUILD!r} (a large index is built on a thread while searches scan "
+            f"the table exactly) or {INLINE_BUILD!r} (the first search waits for it), not {value!r}"
+        )
+    return str(value)
+
+
+def wait_for_vector_indexes(engine: Any, timeout: float | None = None) -> bool:
+    """Wait until the vector indexes ``engine`` is building in the background are ready to serve searches.
+
+    The embedded engine builds a large graph (a first search after a bulk load) on a thread of its
+    own and answers searches by exact scans meanwhile; this waits for those builds, e.g. after
+    loading data and before serving traffic or measuring. Returns False when ``timeout`` seconds
+    passed first. On TiDB, and on engines with nothing being built, it returns True at once (TiFlash
+    builds its indexes itself: ``information_schema.tiflash_indexes`` shows their progress).
+    """
+    dialect = getattr(engine, "dialect", None)
+    wait = getattr(dialect, "wait_for_vector_indexes", None)
+    return True if wait is None else bool(wait(timeout))
+
+
 def _check_metric(metric: str) -> str:
     if metric not in INDEX_METRICS:
         raise ValueError(

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi, SQL
 
 from ...embedders.cache import EmbeddingService
 from ...ext.offload import off_loop
+from ...sql.vector_index import BACKGROUND_BUILD
 from .base import EmbeddedDialect, EmbeddedExecutionContext, _load_dbapi
 from .vector_index.search import VectorIndexes
 
@@ -112,7 +113,8 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
     @property
     def vector_indexes(self) -> VectorIndexes:
         if self._vector_indexes is None:  # its reader connections are plain pysqlite3 ones
-            self._vector_indexes = VectorIndexes(self.loaded_dbapi.sqlite)  # type: ignore[attr-defined]
+            self._vector_indexes = VectorIndexes(self.loaded_dbapi.sqlite,  # type: ignore[attr-defined]
+                                                 self.vector_index_build == BACKGROUND_BUILD)
         return self._vector_indexes
 
     def connect(self, *cargs: Any, **cparams: Any) -> Any:

@@ -31,7 +31,7 @@ from ...providers import client_credentials
 from ...sql.auto_embedding import AutoEmbeddingVector, auto_embedding_columns
 from ...sql.reflection import reflect_vector_indexes, sqlite_columns
 from ...sql.statement import read_statement
-from ...sql.vector_index import EF_SEARCH_OPTION, check_ef_search
+from ...sql.vector_index import BACKGROUND_BUILD, EF_SEARCH_OPTION, check_ef_search, check_index_build
 from .access import split_filename, user_filename
 from .compiler import EmbeddedCompiler, EmbeddedDDLCompiler
 from .flush import install as install_flush_hook
@@ -162,6 +162,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         embedding_progress: ProgressCallback | None = None,
         journal_mode: str | None = "wal",
         vector_ef_search: int | None = None,
+        vector_index_build: str = "background",
         local_model_backend: str = "torch",
         **kwargs: Any,
     ) -> None:
@@ -182,6 +183,9 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         #: ``create_engine(..., vector_ef_search=n)``: the search width of every vector index that does
         #: not declare its own (None: a width that grows with the index, ``vector_index/ann.default_ef``)
         self.vector_ef_search = check_ef_search(vector_ef_search, "vector_ef_search")
+        #: ``create_engine(..., vector_index_build="inline")``: a first search waits for a large graph
+        #: instead of scanning while it is built in the background (``vector_index/background.py``)
+        self.vector_index_build = check_index_build(vector_index_build)
         self._vector_indexes: VectorIndexes | None = None
         install_flush_hook()
 
@@ -193,8 +197,12 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
     def vector_indexes(self) -> VectorIndexes:
         """The engine's vector-index graphs (built on first use, shared by its connections)."""
         if self._vector_indexes is None:
-            self._vector_indexes = VectorIndexes(self.loaded_dbapi)
+            self._vector_indexes = VectorIndexes(self.loaded_dbapi, self.vector_index_build == BACKGROUND_BUILD)
         return self._vector_indexes
+
+    def wait_for_vector_indexes(self, timeout: float | None = None) -> bool:
+        """``tidb_embed_orm.wait_for_vector_indexes``: the graphs being built in the background are ready."""
+        return self._vector_indexes is None or self._vector_indexes.wait(timeout)
 
     def create_connect_args(self, url: Any) -> Any:
         args, kwargs = super().create_connect_args(url)

@@ -26,8 +26,9 @@ import numpy as np
 
 from .... import codec
 from ..access import engine_connection_uri
+from .background import BackgroundBuilds
 from .schema import Quote, changed_rows, find_index, log_position, schemas
-from .store import Graph, GraphFiles, catch_up, maybe_save
+from .store import Graph, GraphFiles, build, catch_up, install, maybe_save
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -45,6 +46,9 @@ MAX_MULTIPLIER = 64
 INDEXED_SCAN_ROWS = 5_000
 #: Statements whose filter SQLite answers from an index (``EXPLAIN QUERY PLAN``), remembered per statement text.
 PLAN_MEMORY = 256
+#: A graph of at least this many rows to read from the table is built in the background (a build of
+#: 25,000 x 384 takes ~4 s on two cores, an exact scan of them ~0.2 s).
+BUILD_IN_BACKGROUND_ROWS = 25_000
 
 
 @dataclass(frozen=True)
@@ -239,10 +243,19 @@ class _Reader:
 
 
 class VectorIndexes:
-    """An engine's graphs, shared by its connections (and kept current with other processes)."""
+    """An engine's graphs, shared by its connections (and kept current with other processes).
 
-    def __init__(self, dbapi: Any) -> None:
+    ``background``: a graph of at least ``BUILD_IN_BACKGROUND_ROWS`` rows that must be read from
+    the whole table (a first search after a bulk load, no saved graph) is built on a thread of its
+    own while searches scan the table exactly, as TiDB answers from unindexed rows while TiFlash
+    builds a vector index (pingcap/docs ``ai/vector-search-index.md``; its progress is
+    ``information_schema.tiflash_indexes``). ``wait`` waits for those builds.
+    """
+
+    def __init__(self, dbapi: Any, background: bool = True) -> None:
         self._dbapi = dbapi
+        self.background = background
+        self.builds = BackgroundBuilds()
         self._graphs: dict[tuple[Any, ...], Graph] = {}
         self._readers: dict[str, _Reader] = {}
         self._lock = threading.Lock()
@@ -272,20 +285,24 @@ class VectorIndexes:
             dbapi_connection.create_function(PROBING_FUNCTION, 0, searches.probing, deterministic=True)
         return searches
 
+    def _connect(self, database_file: str) -> _Reader:
+        """A connection of the engine's own to ``database_file``, honouring how the user's URL opens it."""
+        params = self.opened_as.get(os.path.realpath(database_file), {})
+        uri, read_only = engine_connection_uri(database_file, params)
+        connection = self._dbapi.connect(uri, uri=True, check_same_thread=False, timeout=5.0, isolation_level=None)
+        return _Reader(connection, read_only)
+
     def _reader(self, database_file: str) -> _Reader:
         with self._lock:
             found = self._readers.get(database_file)
             if found is None:
-                params = self.opened_as.get(os.path.realpath(database_file), {})
-                uri, read_only = engine_connection_uri(database_file, params)
-                connection = self._dbapi.connect(uri, uri=True, check_same_thread=False, timeout=5.0,
-                                                 isolation_level=None)
-                found = self._readers[database_file] = _Reader(connection, read_only)
+                found = self._readers[database_file] = self._connect(database_file)
             return found
 
     def close(self) -> None:
-        """Close the connections the engine opened on its own and forget the graphs (``engine.dispose()``);
-        both are opened again by the next search."""
+        """Close the connections the engine opened on its own, stop its background builds and forget the
+        graphs (``engine.dispose()``); all are opened again by the next search."""
+        self.builds.stop_all()
         with self._lock:
             readers = list(self._readers.values())
             self._readers.clear()
@@ -293,6 +310,10 @@ class VectorIndexes:
         for reader in readers:
             with reader.lock:  # after a catch-up in progress on another thread
                 reader.connection.close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the graphs being built in the background; False when ``timeout`` seconds passed first."""
+        return self.builds.wait(timeout)
 
     def prepare(self, dbapi_connection: Any, searches_here: ConnectionSearches, quote: Quote,
                 searches: list[KnnSearch], schema_map: dict[str | None, str | None] | None = None,
@@ -337,6 +358,8 @@ class VectorIndexes:
                 graph = self._graphs[location + (entry.token,)] = Graph(entry)
         position = log_position(cursor, quote, schema)
         with graph.lock:
+            if self.builds.running(graph) or not self.builds.may_start(graph):
+                return None  # its graph is being built (or its last build failed just now): scan
             # Inside its own transaction a connection needs no catch-up once a graph exists: the log
             # entries it sees after the graph's position are ranked exactly (and a private reader could
             # wait on this very connection's locks).
@@ -360,16 +383,24 @@ class VectorIndexes:
 
     def _catch_up(self, graph: Graph, dbapi_connection: Any, cursor: Any, quote: Quote, schema: str,
                   database_file: str) -> None:
+        """Bring ``graph`` up to date now, or start building it in the background (the caller then scans)."""
         if database_file:
             reader = self._reader(database_file)
             with reader.lock:
                 own = reader.connection.cursor()
                 files = GraphFiles(database_file, writable=not reader.read_only)
                 try:
-                    catch_up(graph, own, quote, "main", files)
+                    need = catch_up(graph, own, quote, "main", files)
+                    if need is not None and self.background and need.rows >= BUILD_IN_BACKGROUND_ROWS:
+                        self.builds.start(graph, need, lambda: self._connect(database_file), quote, files)
+                        return
+                    if need is not None:
+                        install(graph, build(graph, own, quote, "main", need), need)
                     maybe_save(graph, own, quote, "main", files)
                 finally:
                     own.close()
-        elif not dbapi_connection.in_transaction:
-            catch_up(graph, cursor, quote, schema, None)
+        elif not dbapi_connection.in_transaction:  # in memory: the statement's own connection is the only one
+            need = catch_up(graph, cursor, quote, schema, None)
+            if need is not None:
+                install(graph, build(graph, cursor, quote, schema, need), need)
 

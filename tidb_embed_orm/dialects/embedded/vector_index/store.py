@@ -56,6 +56,21 @@ RECENT_ROWS = 100
 HISTORY = 64
 #: After a save that failed (a full disk, a writer holding the database), wait this long before the next try.
 SAVE_RETRY_SECONDS = 30.0
+#: A catch-up that would fold more log entries than this (and than the graph holds) reads the table
+#: anew instead: a fold holds every changed vector at once, a build a slice at a time.
+REBUILD_ENTRIES = 25_000
+
+
+@dataclass(frozen=True)
+class FullBuild:
+    """A graph that must be read from the whole table: the log position and b-tree it will reflect."""
+
+    position: int
+    rootpage: int
+    #: VECTOR(N)'s N (None: the first stored vector's size)
+    dim: int | None
+    #: rowid span of the table, an upper bound of its rows (``max(rowid) - min(rowid) + 1``)
+    rows: int
 
 
 @dataclass
@@ -79,6 +94,8 @@ class Graph:
     told_read_only: bool = False
     #: the last save failed (and said so): later failures are only logged at DEBUG until one succeeds
     save_failed: bool = False
+    #: no background build before this time.monotonic() (the last one failed)
+    build_retry_at: float = 0.0
 
     @property
     def ready(self) -> bool:
@@ -88,6 +105,13 @@ class Graph:
         self.ann, self.watermark, self.unsaved = None, -1, 0
         self.recent.clear()
         self.history.clear()
+
+    def take(self, built: Graph) -> None:
+        """Serve what a build on another Graph object made (a background build: built and saved unseen)."""
+        self.reset()
+        self.ann, self.watermark, self.rootpage = built.ann, built.watermark, built.rootpage
+        self.unsaved = built.unsaved
+        self.retry_at, self.save_failed, self.told_read_only = built.retry_at, built.save_failed, built.told_read_only
 
     def changed_since(self, watermark: int) -> np.ndarray:
         """Rows folded in after ``watermark``, as far back as the history reaches."""
@@ -184,15 +208,18 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphFiles | None) -> None:
-    """Bring ``graph`` to the newest committed log position. ``cursor`` must have no open transaction."""
+def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphFiles | None) -> FullBuild | None:
+    """Bring ``graph`` to the newest committed log position from its saved file and the change log;
+    the ``FullBuild`` it needs when only the whole table will do (no usable file, or more changed
+    than a fold should hold), which the caller runs (``build`` + ``install``), at once or in the
+    background. ``cursor`` must have no open transaction."""
     entry = graph.entry
     cursor.execute("BEGIN")
     try:
         position = log_position(cursor, quote, schema)
         current = installed(cursor, quote, schema).get(entry.name)
         if current is None or current.token != entry.token:
-            return  # dropped or replaced meanwhile: the caller will see it at its next search
+            return None  # dropped or replaced meanwhile: the caller will see it at its next search
         rootpage = table_rootpage(cursor, quote, schema, entry.table)
         start_over = (
             not graph.ready
@@ -212,28 +239,44 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
                     stamp = GraphStamp(entry.token, saved.save, rootpage, saved.watermark, entry.metric, dim)
                     graph.ann = files.load(graph, stamp)
                     graph.watermark = saved.watermark if graph.ann is not None else -1
+        changed: list[int] = []
+        if graph.ann is not None and graph.watermark >= 0:
+            if position == graph.watermark:
+                return None
+            changed = changed_rows(cursor, quote, schema, entry.token, graph.watermark, position)
+            if len(changed) > max(REBUILD_ENTRIES, len(graph.ann)):  # a bulk load: read the table anew
+                graph.reset()
         if graph.ann is None or graph.watermark < 0:
             dim = dim or column_dim(cursor, quote, schema, entry)  # read once when a saved graph was tried
-            full_build = True
-        else:
-            if position == graph.watermark:
-                return
-            changed = changed_rows(cursor, quote, schema, entry.token, graph.watermark, position)
-            rowids, vectors = read_vectors(cursor, quote, schema, entry.table, entry.column, changed)
-            gone = np.setdiff1d(np.asarray(changed, np.int64), rowids)
-            full_build = False
+            return FullBuild(position, rootpage, dim, _rowid_span(cursor, quote, schema, entry.table))
+        rowids, vectors = read_vectors(cursor, quote, schema, entry.table, entry.column, changed)
+        gone = np.setdiff1d(np.asarray(changed, np.int64), rowids)
     finally:
         cursor.execute("COMMIT")
-    if full_build:
-        ann = build_from_table(cursor, quote, schema, entry, dim)
-        graph.reset()
-        if ann is None:  # no declared size and no vector yet: nothing to build the graph on
-            return
-        graph.ann, graph.unsaved = ann, max(SAVE_MIN, len(ann))
-        graph.watermark, graph.rootpage = position, rootpage
-        return
     _fold(graph, rowids, vectors, gone, position)
     graph.watermark, graph.rootpage = position, rootpage
+    return None
+
+
+def _rowid_span(cursor: Any, quote: Quote, schema: str, table: str) -> int:
+    """``max(rowid) - min(rowid) + 1``: two b-tree descents, where ``count(*)`` reads every page."""
+    low, high = cursor.execute(f"SELECT min(rowid), max(rowid) FROM {quote(schema)}.{quote(table)}").fetchone()
+    return 0 if low is None else int(high) - int(low) + 1
+
+
+def build(graph: Graph, cursor: Any, quote: Quote, schema: str, need: FullBuild,
+          stop: threading.Event | None = None) -> AnnGraph | None:
+    """The graph ``need`` describes, read from the table (``None``: nothing to build it on, or ``stop`` was set)."""
+    return build_from_table(cursor, quote, schema, graph.entry, need.dim, stop)
+
+
+def install(graph: Graph, ann: AnnGraph | None, need: FullBuild) -> None:
+    """Make a graph built for ``need`` the one searches read (the caller holds ``graph.lock``)."""
+    graph.reset()
+    if ann is None:  # no declared size and no vector yet: nothing to build the graph on
+        return
+    graph.ann, graph.unsaved = ann, max(SAVE_MIN, len(ann))
+    graph.watermark, graph.rootpage = need.position, need.rootpage
 
 
 def _fold(graph: Graph, rowids: np.ndarray, vectors: list[np.ndarray | None], gone: np.ndarray,

@@ -8,6 +8,7 @@ objects at once; a catch-up reads the current vectors of the rows the change log
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, cast
 
 import numpy as np
@@ -52,8 +53,10 @@ def table_rootpage(cursor: Any, quote: Quote, schema: str, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def build_from_table(cursor: Any, quote: Quote, schema: str, entry: IndexEntry, dim: int | None) -> AnnGraph | None:
-    """A new graph of every non-NULL vector of the table, read STACK_ROWS rows at a time, added BUILD_ROWS at once.
+def build_from_table(cursor: Any, quote: Quote, schema: str, entry: IndexEntry, dim: int | None,
+                     stop: threading.Event | None = None) -> AnnGraph | None:
+    """A new graph of every non-NULL vector of the table, read STACK_ROWS rows at a time, added BUILD_ROWS at once
+    (None when the table holds no vector to size it, or when ``stop`` is set: checked between slices).
 
     Each slice is its own short read (no transaction is held while the graph grows: a build of a
     million rows takes minutes, and a long read would hold back writers in rollback-journal mode and
@@ -71,6 +74,8 @@ def build_from_table(cursor: Any, quote: Quote, schema: str, entry: IndexEntry, 
     pending: list[tuple[np.ndarray, np.ndarray]] = []
     held = 0
     while True:
+        if stop is not None and stop.is_set():
+            return None
         rows = cursor.execute(sql.format(bound), (after,)).fetchall()
         if rows:
             after, bound = rows[-1][0], ">"

@@ -1,0 +1,132 @@
+"""Graphs built on a thread of their own while searches scan the table exactly.
+
+A first search after a bulk load (or on a database whose saved graph is gone) would otherwise wait
+minutes for a graph of a million rows. Instead the graph is read from the table on a thread with
+its own connection (short reads, no transaction held: ``table_reads.build_from_table``), saved
+beside the database, and only then handed to searches; until then each search runs as the exact
+scan it describes, and the rows written meanwhile are in the change log after the graph's position,
+so the first catch-up after it folds them in. TiDB behaves alike: TiFlash builds a vector index
+asynchronously and answers from the rows it has not indexed yet by brute force (pingcap/docs
+``ai/vector-search-index.md``; progress in ``information_schema.tiflash_indexes``).
+
+A build that fails is logged once and tried again after ``RETRY_SECONDS``; ``engine.dispose()``
+and the interpreter's exit stop builds between slices.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .schema import Quote
+from .store import FullBuild, Graph, GraphFiles, build, install, maybe_save
+
+log = logging.getLogger("tidb_embed_orm.vector_index")
+
+#: After a background build failed (a full disk, a database gone), searches scan this long before the next try.
+RETRY_SECONDS = 30.0
+#: At the interpreter's exit, wait at most this long for builds to stop between slices.
+EXIT_WAIT_SECONDS = 2.0
+
+
+@dataclass
+class _Build:
+    graph: Graph
+    thread: threading.Thread
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class BackgroundBuilds:
+    """The graphs one engine is building in the background, and when a failed one may be tried again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, _Build] = {}
+        _ALL.add(self)
+
+    def running(self, graph: Graph) -> bool:
+        with self._lock:
+            return id(graph) in self._running
+
+    def may_start(self, graph: Graph) -> bool:
+        """False for a while after a failed build: searches scan instead of failing again at once."""
+        return time.monotonic() >= graph.build_retry_at
+
+    def start(self, graph: Graph, need: FullBuild, connect: Callable[[], Any], quote: Quote,
+              files: GraphFiles) -> None:
+        """Build ``need`` for ``graph`` on a new thread, over a connection ``connect()`` opens for it."""
+        with self._lock:
+            if id(graph) in self._running:
+                return
+            job = _Build(graph, threading.Thread(name=f"tidb-embed-vector-index {graph.entry.name}", daemon=True,
+                                                 target=lambda: self._run(job, need, connect, quote, files)))
+            self._running[id(graph)] = job
+        log.info("vector index %r: building its graph of up to %d rows in the background; searches scan the "
+                 "table exactly until it is ready", graph.entry.name, need.rows)
+        job.thread.start()
+
+    def _run(self, job: _Build, need: FullBuild, connect: Callable[[], Any], quote: Quote,
+             files: GraphFiles) -> None:
+        graph, started, reader = job.graph, time.monotonic(), None
+        try:
+            reader = connect()
+            cursor = reader.connection.cursor()
+            built = Graph(graph.entry)
+            install(built, build(built, cursor, quote, "main", need, job.stop), need)
+            if job.stop.is_set():
+                return
+            maybe_save(built, cursor, quote, "main", files)  # before searches read it: they never wait for the write
+            with graph.lock:
+                if not job.stop.is_set():
+                    graph.take(built)
+            log.info("vector index %r: its graph of %d rows is ready (built in %.1f s)", graph.entry.name,
+                     len(built.ann) if built.ann is not None else 0, time.monotonic() - started)
+        except Exception as exc:
+            graph.build_retry_at = time.monotonic() + RETRY_SECONDS
+            log.warning("vector index %r: building its graph in the background failed (%s); searches scan the "
+                        "table and the build is tried again in %.0f s", graph.entry.name, exc, RETRY_SECONDS)
+        finally:
+            if reader is not None:
+                reader.connection.close()
+            with self._lock:
+                self._running.pop(id(graph), None)
+
+    def stop_all(self) -> None:
+        """Ask every build to stop at its next slice (``engine.dispose()``, exit); nothing they built is used."""
+        with self._lock:
+            for job in self._running.values():
+                job.stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the running builds; False when ``timeout`` seconds passed before they all ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                jobs = list(self._running.values())
+            if not jobs:
+                return True
+            for job in jobs:
+                job.thread.join(None if deadline is None else max(deadline - time.monotonic(), 0))
+                if job.thread.is_alive():
+                    return False
+
+
+_ALL: weakref.WeakSet[BackgroundBuilds] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """Builds stop between slices at exit (a daemon thread inside usearch would otherwise outlive the interpreter's
+    state); what they built is not saved, and the next process starts over."""
+    builds = list(_ALL)
+    for each in builds:
+        each.stop_all()
+    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    for each in builds:
+        each.wait(max(deadline - time.monotonic(), 0))
