@@ -31,15 +31,47 @@ class UdfErrors(threading.local):
         return error
 
 
-def _cosine(a: codec.Float32Array, b: codec.Float32Array) -> float:
+def _cosine(a: codec.Float32Array, b: codec.Float32Array, norm_b: float | None = None) -> float:
     # TiDB's formula (pkg/types/vector.go): float32 sums, a float64 quotient clamped to [-1, 1], so
     # parallel vectors are exactly 0 apart; a zero (or overflowing) norm gives NaN, which SQLite returns as NULL.
-    with np.errstate(over="ignore", invalid="ignore"):
-        dot, norm_a, norm_b = float(np.dot(a, b)), float(np.dot(a, a)), float(np.dot(b, b))
-        similarity = dot / math.sqrt(norm_a * norm_b) if norm_a * norm_b else math.nan
+    # The caller ignores float overflow and invalid values (``vec_distance``'s errstate).
+    dot, norm_a = float(np.dot(a, b)), float(np.dot(a, a))
+    if norm_b is None:
+        norm_b = float(np.dot(b, b))
+    similarity = dot / math.sqrt(norm_a * norm_b) if norm_a * norm_b else math.nan
     if math.isnan(similarity):
         return math.nan
     return 1.0 - min(1.0, max(-1.0, similarity))
+
+
+class _Operand:
+    """One argument of a distance function, with the last value it decoded: a scan passes the same query
+    (a constant) for every row, which is decoded once (and its norm computed once) instead of per row."""
+
+    __slots__ = ("raw", "array", "norm")
+
+    def __init__(self) -> None:
+        self.raw: Any = None
+        self.array: codec.Float32Array | None = None
+        self.norm: float | None = None
+
+    def decode(self, value: Any) -> codec.Float32Array:
+        if self.array is not None and type(value) is type(self.raw) and value == self.raw:
+            return self.array
+        if isinstance(value, bytes):  # a stored blob, read in place (nothing here writes to it)
+            if len(value) % 4:
+                raise codec.VectorTextError(f"a float32 vector blob must be a multiple of 4 bytes, got {len(value)}")
+            array = np.frombuffer(value, dtype="<f4")
+        else:
+            array = codec.sql_value(value)
+        self.raw, self.array, self.norm = value, array, None
+        return array
+
+    def cosine_norm(self) -> float:
+        if self.norm is None:
+            assert self.array is not None
+            self.norm = float(np.dot(self.array, self.array))
+        return self.norm
 
 
 _DISTANCES: dict[str, Callable[[codec.Float32Array, codec.Float32Array], float]] = {
@@ -79,15 +111,20 @@ def register_functions(connection: Any, service: EmbeddingService, errors: UdfEr
 
     for name, distance in _DISTANCES.items():
 
-        def vec_distance(a: Any, b: Any, distance: Callable[..., float] = distance) -> float | None:
+        def vec_distance(a: Any, b: Any, distance: Callable[..., float] = distance,
+                         operands: tuple[_Operand, _Operand] = (_Operand(), _Operand())) -> float | None:
+            # one pair of operands per function and connection (a connection runs one statement at a time)
             if a is None or b is None:
                 return None
-            left, right = codec.sql_value(a), codec.sql_value(b)
+            left, right = operands[0].decode(a), operands[1].decode(b)
             if left.shape != right.shape:
                 raise codec.VectorValueError(
                     f"vectors have different dimensions: {left.shape[0]} and {right.shape[0]}"
                 )
-            with np.errstate(over="ignore"):  # beyond float32 is +-Inf, as on TiDB ('[3e38]' and '[-3e38]')
+            # beyond float32 is +-Inf, as on TiDB ('[3e38]' and '[-3e38]'); an Inf norm makes the cosine NaN
+            with np.errstate(over="ignore", invalid="ignore"):
+                if distance is _cosine:
+                    return _cosine(left, right, operands[1].cosine_norm())
                 return distance(left, right)
 
         connection.create_function(name, 2, guarded(vec_distance), deterministic=True)
