@@ -31,7 +31,8 @@ import xxhash
 from usearch.index import Index
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
-from tidb_embed_orm.dialects.embedded.vector_index.ann import AnnGraph, GraphStamp
+from tidb_embed_orm.dialects.embedded.vector_index.ann import AnnGraph
+from tidb_embed_orm.dialects.embedded.vector_index.graph_file import GraphStamp
 
 
 def median_ms(function, trials: int) -> float:  # type: ignore[no-untyped-def]

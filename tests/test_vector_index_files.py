@@ -355,7 +355,47 @@ def test_saved_graph_files_are_named_by_the_database(copy):
         token, save = conn.exec_driver_sql("SELECT token, save FROM _tidb_embed_vector_graph").one()
     engine.dispose()
     assert saved.name == f"{token}.{save}.usearch"
-    assert saved.read_bytes()[-8:] == b"TIDBVEC1"
+    assert saved.read_bytes()[-8:] == b"TIDBVEC2"
+
+
+def test_a_graph_saved_in_the_first_format_is_still_read(copy):
+    """Files saved before the digest was split into pieces (one xxh3-128 over everything) are not rebuilt."""
+    from tidb_embed_orm.dialects.embedded.vector_index import graph_file
+
+    (saved,) = graphs(copy)
+    data = saved.read_bytes()
+    (stamp_length,) = graph_file._FOOTER.unpack(data[-12:-8])
+    content_end = len(data) - 8 - 4 - 16 - stamp_length
+    content, stamp = data[:content_end], data[content_end : content_end + stamp_length]
+    legacy = graph_file._legacy_digest(memoryview(content), stamp)
+    saved.write_bytes(content + stamp + legacy + data[-12:-8] + b"TIDBVEC1")
+    result = fresh_process_search(copy)
+    assert_scan_answer(result)
+    assert result["warnings"] == []
+    assert graphs(copy) == [saved]
+
+
+def test_every_piece_of_a_large_graph_is_checked(tmp_path, monkeypatch):
+    """A graph's digest covers pieces hashed on several threads: damage in any one piece is found."""
+    from tidb_embed_orm.dialects.embedded.vector_index import graph_file
+    from tidb_embed_orm.dialects.embedded.vector_index.ann import AnnGraph
+
+    monkeypatch.setattr(graph_file, "CHUNK", 4096)
+    graph = AnnGraph("cosine", DIM)
+    graph.add_new(np.arange(3000, dtype=np.int64), np.random.default_rng(3).standard_normal((3000, DIM)))
+    stamp = graph_file.GraphStamp("token", "save", 2, 10, "cosine", DIM)
+    path = tmp_path / "g.usearch"
+    graph.save(path, stamp)
+    size = path.stat().st_size
+    assert size > 20 * 4096
+    assert len(AnnGraph.load(path, stamp)) == 3000
+    intact = path.read_bytes()
+    for at in (100, 5 * 4096 + 7, size - 500):  # the first, a middle and the last piece
+        damaged = bytearray(intact)
+        damaged[at] ^= 0x04
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(graph_file.GraphFileError, match="does not match its checksum"):
+            AnnGraph.load(path, stamp)
 
 
 def test_async_engine_dispose_closes_the_connections_the_engine_opened(tmp_path):

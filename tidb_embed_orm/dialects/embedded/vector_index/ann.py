@@ -5,27 +5,22 @@ updated and deleted), saves to and loads from one file quickly, quantises what i
 (``i8`` for cosine, ``f16`` for L2: candidates are re-ranked exactly from the table anyway), and
 is actively maintained with wheels for every platform. SQLite rowids are the keys.
 
-A saved graph is usearch's file followed by a trailer: the ``GraphStamp`` saying which index,
-save, table and log position it holds, and an xxh3-128 digest of everything before it. ``load``
-checks both before usearch sees a byte (a damaged link list can crash usearch's graph walk, and
-a graph of another database's history answers wrongly without any error), then memory-maps the
-verified bytes. Hashing is what the first search after opening pays: about 10 ms per 50 MB.
+A saved graph is usearch's file followed by a trailer (``graph_file.py``): the ``GraphStamp``
+saying which index, save, table and log position it holds, and a digest of everything before it.
+``load`` checks both before usearch sees a byte, then views the verified bytes in place.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import mmap
-import os
-import struct
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ....sql.vector_index import MAX_EF_SEARCH
+from .graph_file import GraphStamp, append_trailer, map_file, verified_content
 
 #: Below this many stored values (rows x dimensions) a brute-force pass over the graph's vectors is
 #: as fast as walking it, and exact.
@@ -38,72 +33,6 @@ REFERENCE_EF = 192
 REFERENCE_ROWS = 100_000
 #: usearch's name and in-memory scalar type per TiDB index metric.
 _METRICS = {"cosine": ("cos", "i8"), "l2": ("l2sq", "f16")}
-
-
-#: The last bytes of every saved graph; the trailer before them is ``<stamp JSON><digest><u32 length>``.
-MAGIC = b"TIDBVEC1"
-_DIGEST = 16
-_FOOTER = struct.Struct("<I")
-#: A stamp is a few hundred bytes: a longer claimed length is damage, not a stamp.
-_MAX_STAMP = 4096
-
-
-class GraphFileError(ValueError):
-    """A saved graph failed its check: damaged, truncated, or saved from another database or state."""
-
-
-@dataclass(frozen=True)
-class GraphStamp:
-    """What a saved graph must match to be used: the index's incarnation (``token``), the save that
-    wrote it (``save``: a random id the database records in the transaction that compacts its
-    change log to ``watermark``), the table's root page, and the vectors' metric and size."""
-
-    token: str
-    save: str
-    rootpage: int
-    watermark: int
-    metric: str
-    dim: int
-
-
-def _hasher() -> Any:
-    import xxhash
-
-    return xxhash.xxh3_128()
-
-
-def _stamp_bytes(stamp: GraphStamp, content_bytes: int) -> bytes:
-    return json.dumps({**asdict(stamp), "bytes": content_bytes}, sort_keys=True).encode()
-
-
-def _verified_content(view: memoryview, expected: GraphStamp) -> memoryview:
-    """The usearch bytes of a saved graph, once its trailer matches ``expected`` and its digest the
-    bytes; GraphFileError otherwise."""
-    size = len(view)
-    if size < len(MAGIC) + _FOOTER.size + _DIGEST or view[size - len(MAGIC):] != MAGIC:
-        raise GraphFileError("no graph trailer at its end (truncated, or not written by this library)")
-    (stamp_length,) = _FOOTER.unpack(view[size - len(MAGIC) - _FOOTER.size : size - len(MAGIC)])
-    digest_end = size - len(MAGIC) - _FOOTER.size
-    content_end = digest_end - _DIGEST - stamp_length
-    if stamp_length > _MAX_STAMP or content_end <= 0:
-        raise GraphFileError("its trailer is damaged")
-    stamp = bytes(view[content_end : digest_end - _DIGEST])
-    if stamp != _stamp_bytes(expected, content_end):
-        raise GraphFileError("it was saved from another database, table or state than this one")
-    hasher = _hasher()
-    hasher.update(view[:content_end])
-    hasher.update(stamp)
-    if hasher.digest() != view[digest_end - _DIGEST : digest_end]:
-        raise GraphFileError("its content does not match its checksum (damaged)")
-    return view[:content_end]
-
-
-def _map(descriptor: int) -> mmap.mmap:
-    """A read-only map of a whole file; on Linux its pages are read in at once (the check reads them all)."""
-    populate = getattr(mmap, "MAP_POPULATE", 0)
-    if populate:
-        return mmap.mmap(descriptor, 0, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ)
-    return mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
 
 
 def _keys(rowids: np.ndarray) -> np.ndarray:
@@ -212,17 +141,7 @@ class AnnGraph:
             self._index.save(str(path))
         except RuntimeError as exc:  # usearch reports a failed write (a full disk, a size limit) this way
             raise OSError(f"could not write {path.name}: {exc}") from exc
-        hasher = _hasher()
-        with open(path, "r+b") as handle:
-            content_bytes = 0
-            while chunk := handle.read(1 << 22):
-                hasher.update(chunk)
-                content_bytes += len(chunk)
-            stamp_bytes = _stamp_bytes(stamp, content_bytes)
-            hasher.update(stamp_bytes)
-            handle.write(stamp_bytes + hasher.digest() + _FOOTER.pack(len(stamp_bytes)) + MAGIC)
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_trailer(path, stamp)
 
     @classmethod
     def load(cls, path: Path, stamp: GraphStamp) -> AnnGraph:
@@ -231,11 +150,8 @@ class AnnGraph:
         Raises GraphFileError when the file is not the graph ``stamp`` names or is damaged, and
         OSError when it cannot be read (it may have been replaced or deleted meanwhile).
         """
-        with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                raise GraphFileError("it is empty")
-            mapping = _map(handle.fileno())
-        content = _verified_content(memoryview(mapping), stamp)
+        mapping = map_file(path)
+        content = verified_content(memoryview(mapping), stamp)
         graph = cls(stamp.metric, stamp.dim, key_lookups=False)
         graph._index.view(content)  # the verified bytes themselves: no second read of a file that may change
         graph._mapping, graph._content = mapping, content

@@ -30,7 +30,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from .ann import AnnGraph, GraphFileError, GraphStamp
+from .ann import AnnGraph
+from .graph_file import GraphFileError, GraphStamp
 from .schema import (
     IndexEntry,
     Quote,
