@@ -102,7 +102,7 @@ def test_the_first_search_after_a_bulk_load_answers_exactly_while_the_graph_is_b
     assert list((tmp_path / "docs.db-tidb-vector").glob("*.usearch")), "the graph is saved beside the database"
     assert nearest(engine, docs, far, k=1) == [10**6]
     found = [nearest(engine, docs, q) for q in queries]
-    overlap = np.mean([len(set(f) & set(exact(engine, docs, q))) / K for f, q in zip(found, queries)])
+    overlap = np.mean([len(set(f) & set(exact(engine, docs, q))) / K for f, q in zip(found, queries, strict=True)])
     assert overlap >= 0.9, overlap
     engine.dispose()
 
