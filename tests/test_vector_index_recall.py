@@ -195,3 +195,36 @@ def test_a_width_from_numpy_is_a_whole_number_too():
     assert found == [1]
     with pytest.raises(ValueError, match="ef_search is the width"):
         VectorIndex("ix", "v", ef_search=np.float64(64))
+
+
+def test_a_repeated_filtered_statement_walks_the_graph_once(tmp_path, monkeypatch):
+    """A filtered statement remembers how many candidates its last run needed: one walk, not a small one first."""
+    from tidb_embed_orm.dialects.embedded.vector_index import ann
+
+    data, asked = hard_clusters(queries=12)
+    metadata = MetaData()
+    table = Table("tagged", metadata, Column("id", Integer, primary_key=True), Column("tag", String(4)),
+                  Column("v", Vector(DIM)), VectorIndex("ix_v", "v"))
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'tagged.db'}")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i + 1, "tag": f"t{i % 100}", "v": v} for i, v in enumerate(data)])
+    walks: list[int] = []
+    real = ann.AnnGraph.search
+
+    def counted(self, query, count, ef=None):
+        walks.append(count)
+        return real(self, query, count, ef)
+
+    monkeypatch.setattr(ann.AnnGraph, "search", counted)
+    per_query = []
+    for query in asked:
+        walks.clear()
+        with Session(engine) as session:
+            found = session.scalars(select(table.c.id).where(table.c.tag == "t7")
+                                    .order_by(table.c.v.cosine_distance(query)).limit(K)).all()
+        assert len(found) == K and all((i - 1) % 100 == 7 for i in found)
+        per_query.append(len(walks))
+    assert per_query[0] >= 2  # the first run probes small, then wide
+    assert sum(per_query[1:]) <= len(per_query[1:]) + 2, per_query
+    engine.dispose()

@@ -158,14 +158,33 @@ class ConnectionSearches:
 
 
 @dataclass
+class StatementFacts:
+    """What earlier runs of one statement text taught the engine (``VectorIndexes.plan_memory``)."""
+
+    #: whether SQLite reads the filter's column from an index (None: not asked yet)
+    uses_index: bool | None = None
+    #: the candidate multiplier the last filtered run needed: the next run's first probe asks that many,
+    #: so a selective filter costs one graph walk instead of a small walk and then a wide one
+    multiplier: int = 1
+
+
+@dataclass
 class Plan:
     """What ``do_execute`` needs: which searches run as scans, and whether to retry filtered ones."""
 
     runs: dict[int, SearchRun]
     searches: list[KnnSearch]
     scans: set[int]
-    #: the engine's memory of which statements' filters SQLite answers from an index
-    plan_memory: dict[str, bool] = field(default_factory=dict)
+    #: the engine's memory of statements, by text (cleared at DDL: an index may have come or gone)
+    plan_memory: dict[str, StatementFacts] = field(default_factory=dict)
+
+    def facts(self, statement: str) -> StatementFacts:
+        found = self.plan_memory.get(statement)
+        if found is None:
+            if len(self.plan_memory) >= PLAN_MEMORY:
+                self.plan_memory.clear()
+            found = self.plan_memory[statement] = StatementFacts()
+        return found
 
     @property
     def probed(self) -> list[SearchRun]:
@@ -185,14 +204,17 @@ class Plan:
         about ``2 * limit / m`` times more (a 1% filter needs two probes, not five). When SQLite answers
         the filter itself from an index and the probe suggests few rows match (INDEXED_SCAN_ROWS), the
         exact scan runs at once: the index narrows it to the matching rows, which is cheaper than
-        walking the graph for a hundred times more candidates.
+        walking the graph for a hundred times more candidates. A statement text starts at the multiplier
+        its last run needed (half of it when that found four times the rows needed): a repeated 1%
+        filter walks the graph once.
         """
         sql = self.statement(statement)
         runs = self.probed
         if not runs:
             cursor.execute(sql, parameters)
             return
-        multiplier = 1
+        facts = self.facts(statement)
+        multiplier = min(facts.multiplier, MAX_MULTIPLIER)
         while multiplier <= MAX_MULTIPLIER:
             for run in runs:
                 run.multiplier, run.probing = multiplier, True
@@ -201,7 +223,10 @@ class Plan:
             finally:
                 for run in runs:
                     run.probing = False
+            wanted = max((run.limit or 0) for run in runs)
             if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
+                # next time start here, or lower when this found far more than needed
+                facts.multiplier = max(1, multiplier // 2) if rows >= 4 * max(wanted, 1) else multiplier
                 cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
                 return
             asked = max(run.probed[0] if run.probed else 1 for run in runs)
@@ -210,27 +235,23 @@ class Plan:
                 break
             if multiplier >= MAX_MULTIPLIER:
                 break
-            wanted = max((run.limit or 0) for run in runs)
             growth = -(-2 * wanted // rows) if rows else 4 * wanted
-            multiplier = min(multiplier * max(growth, 4), MAX_MULTIPLIER)
+            multiplier = facts.multiplier = min(multiplier * max(growth, 4), MAX_MULTIPLIER)
         for run in self.runs.values():
             run.graph = None
         cursor.execute(self.statement(statement, scan_all=True), parameters)
 
     def filter_uses_index(self, cursor: Any, statement: str, parameters: Any) -> bool:
         """Whether SQLite reads the searched table through an index in the scan form of ``statement``."""
-        known = self.plan_memory.get(statement)
-        if known is None:
+        facts = self.facts(statement)
+        if facts.uses_index is None:
             scan = self.statement(statement, scan_all=True)
             try:
                 details = [str(row[-1]) for row in cursor.execute("EXPLAIN QUERY PLAN " + scan, parameters)]
             except Exception:  # the plan is advice: without it, keep probing
                 details = []
-            known = any(" USING INDEX " in d or " USING COVERING INDEX " in d for d in details)
-            if len(self.plan_memory) >= PLAN_MEMORY:
-                self.plan_memory.clear()
-            self.plan_memory[statement] = known
-        return known
+            facts.uses_index = any(" USING INDEX " in d or " USING COVERING INDEX " in d for d in details)
+        return facts.uses_index
 
 
 @dataclass
@@ -262,7 +283,7 @@ class VectorIndexes:
         #: real path -> the URI parameters the user's URL opens that file with (``access.split_filename``)
         self.opened_as: dict[str, dict[str, str]] = {}
         #: statement text -> whether SQLite reads its filter from an index (``Plan.filter_uses_index``)
-        self.plan_memory: dict[str, bool] = {}
+        self.plan_memory: dict[str, StatementFacts] = {}
 
     def remember_opened_as(self, path: str, params: dict[str, str]) -> None:
         """The user's URL opens ``path`` with these URI parameters: the engine's own connections honour them."""
