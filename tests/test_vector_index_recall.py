@@ -228,3 +228,50 @@ def test_a_repeated_filtered_statement_walks_the_graph_once(tmp_path, monkeypatc
     assert per_query[0] >= 2  # the first run probes small, then wide
     assert sum(per_query[1:]) <= len(per_query[1:]) + 2, per_query
     engine.dispose()
+
+
+def test_a_parameter_that_once_matched_nothing_does_not_keep_later_runs_at_the_widest_walk(tmp_path, monkeypatch):
+    """One statement text, its filter's parameter changing: a run that matched nothing walks for 64 times more
+    candidates (then scans); later runs of a 50% filter find their rows at once and come back down to a small
+    walk instead of keeping the widest one for good. Every answer is the exact one."""
+    from sqlalchemy import bindparam
+
+    from tidb_embed_orm.dialects.embedded.vector_index import ann
+    from tidb_embed_orm.dialects.embedded.vector_index.search import MAX_MULTIPLIER, SETTLE_RUNS
+
+    dim, rows = 8, 5_000
+    rng = np.random.default_rng(5)
+    data = rng.standard_normal((rows, dim)).astype(np.float32)
+    metadata = MetaData()
+    table = Table("tagged", metadata, Column("id", Integer, primary_key=True), Column("tag", String(4)),
+                  Column("v", Vector(dim)), VectorIndex("ix_v", "v"))
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'tagged.db'}")
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i, "tag": "odd" if i % 2 else "even", "v": v}
+                                      for i, v in enumerate(data)])
+    query = rng.standard_normal(dim)
+    by_tag = (select(table.c.id).where(table.c.tag == bindparam("tag"))
+              .order_by(table.c.v.cosine_distance(query)).limit(K))
+    exact = (select(table.c.id).where(table.c.tag == bindparam("tag"))
+             .order_by(table.c.v.cosine_distance(query) + 0).limit(K))
+    asked: list[int] = []
+    real = ann.AnnGraph.search
+
+    def counted(self, vector, count, ef=None):
+        asked.append(count)
+        return real(self, vector, count, ef)
+
+    monkeypatch.setattr(ann.AnnGraph, "search", counted)
+    with engine.connect() as conn:
+        assert conn.execute(by_tag, {"tag": "odd"}).scalars().all() == conn.execute(exact, {"tag": "odd"}).scalars().all()
+        smallest, fresh = min(asked), max(asked)  # a first run's walks: what a 50% filter needs
+        assert conn.execute(by_tag, {"tag": "none"}).scalars().all() == []
+        assert max(asked) >= smallest * MAX_MULTIPLIER  # it walked as wide as it goes before scanning
+        for _ in range(SETTLE_RUNS * 7):
+            asked.clear()
+            found = conn.execute(by_tag, {"tag": "even"}).scalars().all()
+            assert found == conn.execute(exact, {"tag": "even"}).scalars().all()
+            assert len(found) == K and all(i % 2 == 0 for i in found)
+    assert max(asked) <= 2 * fresh, (asked, fresh)
+    engine.dispose()

@@ -46,6 +46,9 @@ MAX_MULTIPLIER = 64
 INDEXED_SCAN_ROWS = 5_000
 #: Statements whose filter SQLite answers from an index (``EXPLAIN QUERY PLAN``), remembered per statement text.
 PLAN_MEMORY = 256
+#: After this many runs of a statement in a row whose first probe found its k rows, the next starts at half the
+#: multiplier: a probe stops at the statement's LIMIT, so it never tells how many fewer candidates would have done.
+SETTLE_RUNS = 8
 #: A graph of at least this many rows to read from the table is built in the background (a build of
 #: 25,000 x 384 takes ~4 s on two cores, an exact scan of them ~0.2 s).
 BUILD_IN_BACKGROUND_ROWS = 25_000
@@ -166,6 +169,9 @@ class StatementFacts:
     #: the candidate multiplier the last filtered run needed: the next run's first probe asks that many,
     #: so a selective filter costs one graph walk instead of a small walk and then a wide one
     multiplier: int = 1
+    #: runs in a row whose first probe sufficed (at ``SETTLE_RUNS`` the multiplier is halved: a parameter
+    #: that once matched nothing must not make every later run walk for 64 times more candidates)
+    settled: int = 0
 
 
 @dataclass
@@ -205,8 +211,10 @@ class Plan:
         the filter itself from an index and the probe suggests few rows match (INDEXED_SCAN_ROWS), the
         exact scan runs at once: the index narrows it to the matching rows, which is cheaper than
         walking the graph for a hundred times more candidates. A statement text starts at the multiplier
-        its last run needed (half of it when that found four times the rows needed): a repeated 1%
-        filter walks the graph once.
+        its last run needed: a repeated 1% filter walks the graph once. A probe stops at the statement's
+        LIMIT, so it cannot tell that fewer candidates would have done: after ``SETTLE_RUNS`` runs whose
+        first probe sufficed, the next starts at half (a parameter that once matched nothing does not keep
+        every later run at the widest walk).
         """
         sql = self.statement(statement)
         runs = self.probed
@@ -214,7 +222,7 @@ class Plan:
             cursor.execute(sql, parameters)
             return
         facts = self.facts(statement)
-        multiplier = min(facts.multiplier, MAX_MULTIPLIER)
+        multiplier, first = min(facts.multiplier, MAX_MULTIPLIER), True
         while multiplier <= MAX_MULTIPLIER:
             for run in runs:
                 run.multiplier, run.probing = multiplier, True
@@ -225,10 +233,13 @@ class Plan:
                     run.probing = False
             wanted = max((run.limit or 0) for run in runs)
             if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
-                # next time start here, or lower when this found far more than needed
-                facts.multiplier = max(1, multiplier // 2) if rows >= 4 * max(wanted, 1) else multiplier
+                facts.multiplier = multiplier  # next time start here; lower after SETTLE_RUNS first-probe answers
+                facts.settled = facts.settled + 1 if first else 0
+                if facts.settled >= SETTLE_RUNS and multiplier > 1:
+                    facts.multiplier, facts.settled = multiplier // 2, 0
                 cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
                 return
+            first, facts.settled = False, 0
             asked = max(run.probed[0] if run.probed else 1 for run in runs)
             matching = max(rows, 0.5) / asked * max(run.size for run in runs)
             if matching <= INDEXED_SCAN_ROWS and self.filter_uses_index(cursor, statement, parameters):
