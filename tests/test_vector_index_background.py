@@ -206,3 +206,22 @@ def test_the_build_setting_is_checked_when_the_engine_is_created():
 def test_waiting_on_an_engine_that_builds_nothing_returns_at_once():
     assert wait_for_vector_indexes(create_engine("sqlite://")) is True
     assert wait_for_vector_indexes(create_engine("sqlite+tidb_embed://")) is True
+
+
+def test_waiting_through_a_session_waits_for_its_engine(tmp_path, held):
+    """A session (or connection) stands for its engine; an object that is neither is refused, not taken
+    for an engine with nothing to build (which returned True at once while the build ran)."""
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'docs.db'}")
+    metadata, docs = docs_table()
+    metadata.create_all(engine)
+    vectors = bulk_load(engine, docs)
+    assert nearest(engine, docs, vectors[0])[0] == 0  # starts the build, held
+    with Session(engine) as session, engine.connect() as conn:
+        assert wait_for_vector_indexes(session, timeout=0.05) is False
+        assert wait_for_vector_indexes(conn, timeout=0.05) is False
+        held.set()
+        assert wait_for_vector_indexes(session, timeout=120) is True
+    assert graph_ready(engine)
+    with pytest.raises(TypeError, match="takes the engine the searches run on.*not str"):
+        wait_for_vector_indexes(f"sqlite+tidb_embed:///{tmp_path / 'docs.db'}")
+    engine.dispose()

@@ -70,9 +70,17 @@ def wait_for_vector_indexes(engine: Any, timeout: float | None = None) -> bool:
     own and answers searches by exact scans meanwhile; this waits for those builds, e.g. after
     loading data and before serving traffic or measuring. Returns False when ``timeout`` seconds
     passed first. On TiDB, and on engines with nothing being built, it returns True at once (TiFlash
-    builds its indexes itself: ``information_schema.tiflash_indexes`` shows their progress).
+    builds its indexes itself: ``information_schema.tiflash_indexes`` shows their progress). ``engine``
+    may also be a connection or a session bound to the engine; anything else is a TypeError.
     """
-    dialect = getattr(engine, "dialect", None)
+    dialect = getattr(engine, "dialect", None)  # Engine, AsyncEngine, Connection, AsyncConnection
+    if dialect is None and callable(getattr(engine, "get_bind", None)):  # Session, AsyncSession
+        dialect = getattr(engine.get_bind(), "dialect", None)
+    if dialect is None:  # anything else would return True at once without waiting for anything
+        raise TypeError(
+            f"wait_for_vector_indexes() takes the engine the searches run on (an Engine, AsyncEngine, "
+            f"Connection or Session), not {type(engine).__name__}"
+        )
     wait = getattr(dialect, "wait_for_vector_indexes", None)
     return True if wait is None else bool(wait(timeout))
 
