@@ -225,3 +225,23 @@ def test_waiting_through_a_session_waits_for_its_engine(tmp_path, held):
     with pytest.raises(TypeError, match="takes the engine the searches run on.*not str"):
         wait_for_vector_indexes(f"sqlite+tidb_embed:///{tmp_path / 'docs.db'}")
     engine.dispose()
+
+
+@pytest.mark.parametrize("ddl", ["DROP TABLE docs", "ALTER TABLE docs RENAME TO papers"])
+def test_a_table_dropped_or_renamed_during_a_build_is_no_warning(tmp_path, held, caplog, ddl):
+    """The build then reads a table that is gone: nothing is built, and no warning says a build failed
+    and will be tried again."""
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'docs.db'}")
+    metadata, docs = docs_table()
+    metadata.create_all(engine)
+    vectors = bulk_load(engine, docs)
+    assert nearest(engine, docs, vectors[3])[0] == 3  # starts the build, held
+    with engine.begin() as conn:
+        conn.exec_driver_sql(ddl)
+    with caplog.at_level(logging.DEBUG, logger="tidb_embed_orm.vector_index"):
+        held.set()
+        assert wait_for_vector_indexes(engine, timeout=120)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert "dropped or renamed while its graph was built" in caplog.text
+    assert not graph_ready(engine)
+    engine.dispose()

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .schema import Quote
+from .schema import Quote, installed
 from .store import FullBuild, Graph, GraphFiles, build, install, maybe_save
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
@@ -89,6 +89,10 @@ class BackgroundBuilds:
                      len(built.ann) if built.ann is not None else 0, time.monotonic() - started)
         except Exception as exc:
             graph.build_retry_at = time.monotonic() + RETRY_SECONDS
+            if reader is not None and _gone(reader.connection, graph, quote):
+                log.debug("vector index %r: its table or index was dropped or renamed while its graph was built "
+                          "(%s); nothing is built", graph.entry.name, exc)
+                return
             log.warning("vector index %r: building its graph in the background failed (%s); searches scan the "
                         "table and the build is tried again in %.0f s", graph.entry.name, exc, RETRY_SECONDS)
         finally:
@@ -115,6 +119,23 @@ class BackgroundBuilds:
                 job.thread.join(None if deadline is None else max(deadline - time.monotonic(), 0))
                 if job.thread.is_alive():
                     return False
+
+
+def _gone(connection: Any, graph: Graph, quote: Quote) -> bool:
+    """Whether the index ``graph`` was built for is no longer on the table it names (a DROP TABLE, DROP INDEX
+    or rename during the build): its failure is then no news to log as a warning."""
+    cursor = connection.cursor()
+    try:
+        current = installed(cursor, quote, "main").get(graph.entry.name)
+        if current is None or current.token != graph.entry.token or current.table != graph.entry.table:
+            return True
+        row = cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                             (graph.entry.table,)).fetchone()
+        return row is None
+    except Exception:  # the database itself is unreadable: that is worth the warning
+        return False
+    finally:
+        cursor.close()
 
 
 _ALL: weakref.WeakSet[BackgroundBuilds] = weakref.WeakSet()
