@@ -69,7 +69,8 @@ def wait_for_vector_indexes(engine: Any, timeout: float | None = None) -> bool:
     The embedded engine builds a large graph (a first search after a bulk load) on a thread of its
     own and answers searches by exact scans meanwhile; this waits for those builds, e.g. after
     loading data and before serving traffic or measuring. Returns False when ``timeout`` seconds
-    passed first. On TiDB, and on engines with nothing being built, it returns True at once (TiFlash
+    passed first, or when a build failed (it is logged; searches stay exact scans, and a search 30 s
+    later tries again). On TiDB, and on engines with nothing being built, it returns True at once (TiFlash
     builds its indexes itself: ``information_schema.tiflash_indexes`` shows their progress). ``engine``
     may also be a connection or a session bound to the engine; anything else is a TypeError.
     """

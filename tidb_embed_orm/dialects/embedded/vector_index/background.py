@@ -48,6 +48,8 @@ class BackgroundBuilds:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: dict[int, _Build] = {}
+        #: graphs whose last build failed (and were not dropped): ``wait`` says they are not ready
+        self._failed: set[int] = set()
         _ALL.add(self)
 
     def running(self, graph: Graph) -> bool:
@@ -85,6 +87,8 @@ class BackgroundBuilds:
             with graph.lock:
                 if not job.stop.is_set():
                     graph.take(built)
+            with self._lock:
+                self._failed.discard(id(graph))
             log.info("vector index %r: its graph of %d rows is ready (built in %.1f s)", graph.entry.name,
                      len(built.ann) if built.ann is not None else 0, time.monotonic() - started)
         except Exception as exc:
@@ -93,6 +97,8 @@ class BackgroundBuilds:
                 log.debug("vector index %r: its table or index was dropped or renamed while its graph was built "
                           "(%s); nothing is built", graph.entry.name, exc)
                 return
+            with self._lock:
+                self._failed.add(id(graph))
             log.warning("vector index %r: building its graph in the background failed (%s); searches scan the "
                         "table and the build is tried again in %.0f s", graph.entry.name, exc, RETRY_SECONDS)
         finally:
@@ -106,15 +112,17 @@ class BackgroundBuilds:
         with self._lock:
             for job in self._running.values():
                 job.stop.set()
+            self._failed.clear()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the running builds; False when ``timeout`` seconds passed before they all ended."""
+        """Wait for the running builds; False when ``timeout`` seconds passed before they all ended, or when
+        the last build of a graph failed (searches scan until a later one, at a search after RETRY_SECONDS)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
                 jobs = list(self._running.values())
-            if not jobs:
-                return True
+                if not jobs:
+                    return not self._failed
             for job in jobs:
                 job.thread.join(None if deadline is None else max(deadline - time.monotonic(), 0))
                 if job.thread.is_alive():
