@@ -421,3 +421,42 @@ def test_async_engine_dispose_closes_the_connections_the_engine_opened(tmp_path)
     for connection in connections:
         with pytest.raises(Exception, match="closed"):
             connection.execute("SELECT 1")
+
+
+@pytest.mark.parametrize("through", ["descriptor", "map"])
+def test_a_loaded_graph_is_read_into_memory_at_its_first_change(copy, monkeypatch, through):
+    """At the first write the viewed graph is read into memory from the very file that was checked (through its
+    open descriptor, after the map is let go; from the map where the system has no /proc/self/fd): searches
+    answer the same before and after, and no descriptor of the graph file stays open."""
+    from tidb_embed_orm.dialects.embedded.vector_index import ann
+
+    if through == "map":
+        monkeypatch.setattr(ann, "reopen_path", lambda descriptor: None)
+    (saved,) = graphs(copy)
+    engine = create_engine(f"sqlite+tidb_embed:///{copy}")
+    docs = table()
+    rng = np.random.default_rng(9)
+    queries = rng.standard_normal((5, DIM))
+
+    def top(q, k=10):
+        with engine.connect() as conn:
+            return conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(q)).limit(k)).scalars().all()
+
+    before = [top(q) for q in queries]
+
+    def open_graph_descriptors():
+        fds = Path("/proc/self/fd")
+        return [fd for fd in fds.iterdir() if os.path.realpath(fd) == os.path.realpath(saved)] if fds.is_dir() else []
+
+    if sys.platform.startswith("linux"):
+        assert open_graph_descriptors()  # held from the check until the first change (the map holds one too)
+    with engine.begin() as conn:
+        conn.execute(insert(docs), [{"id": 10_000 + i, "v": queries[i] * 2} for i in range(len(queries))])
+        conn.execute(docs.delete().where(docs.c.id == before[0][0]))
+    for q, was, i in zip(queries, before, range(len(queries)), strict=True):
+        now = top(q)
+        assert now[0] == 10_000 + i
+        expected = [r for r in was if r != before[0][0]]
+        assert now[1:] == expected[: len(now) - 1]
+    assert not open_graph_descriptors()
+    engine.dispose()

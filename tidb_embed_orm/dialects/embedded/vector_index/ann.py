@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import math
 import mmap
+import os
+import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ....sql.vector_index import MAX_EF_SEARCH
-from .graph_file import GraphStamp, append_trailer, map_file, verified_content
+from .graph_file import GraphStamp, append_trailer, map_file, reopen_path, verified_content
 
 #: Below this many stored values (rows x dimensions) a brute-force pass over the graph's vectors is
 #: as fast as walking it, and exact.
@@ -69,6 +71,9 @@ class AnnGraph:
         #: the verified memory map of a saved file this graph reads, until its first change
         self._mapping: mmap.mmap | None = None
         self._content: memoryview | None = None
+        #: an open descriptor of that file, closed at the first change (or when the graph is dropped)
+        self._descriptor: int | None = None
+        self._closer: weakref.finalize | None = None
 
     @property
     def has_key_table(self) -> bool:
@@ -76,17 +81,35 @@ class AnnGraph:
         return self._content is None
 
     def _writable(self) -> None:
-        if self._content is not None:
-            from usearch.index import Index
+        if self._content is None:
+            return
+        from usearch.index import Index
 
-            # Read into memory, with its rowid table, from the verified bytes (not the file: another process may
-            # have replaced it). Viewing skips that table: building it is O(rows), 150 ms at a million rows,
-            # which the first search after opening would otherwise pay.
-            loaded = Index(**self._settings)
+        # Read into memory, with its rowid table (viewing skips it: building it is O(rows), 150 ms at a million
+        # rows, which the first search after opening would otherwise pay). The source is the file that was
+        # checked (its open descriptor, not its name: another process may have replaced it), read after the
+        # map is let go: a million-row graph then occupies memory once (530 MB), not mapped and loaded at once.
+        loaded = Index(**self._settings)
+        source = reopen_path(self._descriptor) if self._descriptor is not None else None
+        self._index.reset()  # usearch lets go of the map
+        if source is None:
             loaded.load(self._content)
-            viewed, self._index = self._index, loaded
-            viewed.reset()  # usearch lets go of the mapping before it is closed
-            self._mapping, self._content = None, None
+        content, mapping, self._content, self._mapping = self._content, self._mapping, None, None
+        content.release()
+        try:
+            if mapping is not None:
+                mapping.close()
+        except BufferError:  # still exported somewhere: unmapped when that goes
+            pass
+        if source is not None:
+            loaded.load(source)
+        self._index = loaded
+        self._close_descriptor()
+
+    def _close_descriptor(self) -> None:
+        if self._closer is not None:
+            self._closer()
+            self._closer, self._descriptor = None, None
 
     def __len__(self) -> int:
         return len(self._index)
@@ -150,9 +173,14 @@ class AnnGraph:
         Raises GraphFileError when the file is not the graph ``stamp`` names or is damaged, and
         OSError when it cannot be read (it may have been replaced or deleted meanwhile).
         """
-        mapping = map_file(path)
-        content = verified_content(memoryview(mapping), stamp)
-        graph = cls(stamp.metric, stamp.dim, key_lookups=False)
-        graph._index.view(content)  # the verified bytes themselves: no second read of a file that may change
-        graph._mapping, graph._content = mapping, content
+        mapping, descriptor = map_file(path)
+        try:
+            content = verified_content(memoryview(mapping), stamp)
+            graph = cls(stamp.metric, stamp.dim, key_lookups=False)
+            graph._index.view(content)  # the verified bytes themselves: no second read of a file that may change
+        except BaseException:
+            os.close(descriptor)
+            raise
+        graph._mapping, graph._content, graph._descriptor = mapping, content, descriptor
+        graph._closer = weakref.finalize(graph, os.close, descriptor)
         return graph

@@ -122,12 +122,29 @@ def append_trailer(path: Path, stamp: GraphStamp) -> None:
         os.fsync(handle.fileno())
 
 
-def map_file(path: Path) -> mmap.mmap:
-    """A read-only map of a saved graph (its pages are read by the digest's threads, in parallel)."""
-    with open(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
+def map_file(path: Path) -> tuple[mmap.mmap, int]:
+    """A read-only map of a saved graph (its pages are read by the digest's threads, in parallel) and an open
+    descriptor of the same file: the graph is read into memory through it later (``reopen_path``), from
+    the very file that was checked even if another process has since replaced the name. The caller
+    closes the descriptor."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        if os.fstat(descriptor).st_size == 0:
             raise GraphFileError("it is empty")
-        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        return mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ), descriptor
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def reopen_path(descriptor: int) -> str | None:
+    """A path that opens the file behind ``descriptor`` again (Linux ``/proc/self/fd``, BSD and macOS
+    ``/dev/fd``), or None where there is none."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        candidate = f"{folder}/{descriptor}"
+        if os.path.exists(candidate):
+            return candidate
+    return None
 
 
 def verified_content(view: memoryview, expected: GraphStamp) -> memoryview:
