@@ -19,6 +19,7 @@ import mmap
 import os
 import struct
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -81,10 +82,21 @@ def _piece_digest(piece: memoryview) -> bytes:
 def _digest(content: memoryview, stamp: bytes) -> bytes:
     """The format's digest of ``content`` and ``stamp`` (pieces hashed in parallel when there are several)."""
     pieces = [content[start : start + CHUNK] for start in range(0, len(content), CHUNK)]
-    if len(pieces) > 1:
-        digests = list(_hashing_pool().map(_piece_digest, pieces))
-    else:
-        digests = [_piece_digest(piece) for piece in pieces]
+    digests = [_piece_digest(p) for p in pieces] if len(pieces) < 2 else _hashing_pool().map(_piece_digest, pieces)
+    return _combine(digests, stamp)
+
+
+def _file_digest(descriptor: int, size: int, stamp: bytes) -> bytes:
+    """``_digest`` of a file's first ``size`` bytes, each piece read by the thread that hashes it: a process saving a
+    graph holds a few pieces, not a map of the whole file (which would count once more in its memory)."""
+
+    def piece(start: int) -> bytes:
+        return _piece_digest(memoryview(os.pread(descriptor, min(CHUNK, size - start), start)))
+
+    return _combine(_hashing_pool().map(piece, range(0, size, CHUNK)), stamp)
+
+
+def _combine(digests: Iterable[bytes], stamp: bytes) -> bytes:
     hasher = _hasher()
     for digest in digests:
         hasher.update(digest)
@@ -109,13 +121,8 @@ def append_trailer(path: Path, stamp: GraphStamp) -> None:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
             raise OSError(f"could not write {path.name}: usearch wrote nothing")
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapping:
-            view = memoryview(mapping)
-            try:
-                stamp_bytes = _stamp_bytes(stamp, size)
-                digest = _digest(view, stamp_bytes)
-            finally:
-                view.release()
+        stamp_bytes = _stamp_bytes(stamp, size)
+        digest = _file_digest(handle.fileno(), size, stamp_bytes)
         handle.seek(size)
         handle.write(stamp_bytes + digest + _FOOTER.pack(len(stamp_bytes)) + MAGIC)
         handle.flush()

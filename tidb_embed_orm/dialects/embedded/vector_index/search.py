@@ -46,9 +46,11 @@ MAX_MULTIPLIER = 64
 INDEXED_SCAN_ROWS = 5_000
 #: Statements whose filter SQLite answers from an index (``EXPLAIN QUERY PLAN``), remembered per statement text.
 PLAN_MEMORY = 256
-#: After this many runs of a statement in a row whose first probe found its k rows, the next starts at half the
-#: multiplier: a probe stops at the statement's LIMIT, so it never tells how many fewer candidates would have done.
-SETTLE_RUNS = 8
+#: A run whose first probe found its k rows lets the next start at this share of its multiplier: a probe stops at
+#: the statement's LIMIT, so it never tells how many fewer candidates would have done. The start settles just
+#: above what the filter typically needs (an occasional second walk), and a parameter that once matched
+#: nothing does not keep later runs at the widest walk (64x halves in four runs, 0.84**4).
+SETTLE_SHARE = 0.84
 #: A graph of at least this many rows to read from the table is built in the background (a build of
 #: 25,000 x 384 takes ~4 s on two cores, an exact scan of them ~0.2 s).
 BUILD_IN_BACKGROUND_ROWS = 25_000
@@ -169,9 +171,6 @@ class StatementFacts:
     #: the candidate multiplier the last filtered run needed: the next run's first probe asks that many,
     #: so a selective filter costs one graph walk instead of a small walk and then a wide one
     multiplier: int = 1
-    #: runs in a row whose first probe sufficed (at ``SETTLE_RUNS`` the multiplier is halved: a parameter
-    #: that once matched nothing must not make every later run walk for 64 times more candidates)
-    settled: int = 0
 
 
 @dataclass
@@ -212,9 +211,9 @@ class Plan:
         exact scan runs at once: the index narrows it to the matching rows, which is cheaper than
         walking the graph for a hundred times more candidates. A statement text starts at the multiplier
         its last run needed: a repeated 1% filter walks the graph once. A probe stops at the statement's
-        LIMIT, so it cannot tell that fewer candidates would have done: after ``SETTLE_RUNS`` runs whose
-        first probe sufficed, the next starts at half (a parameter that once matched nothing does not keep
-        every later run at the widest walk).
+        LIMIT, so it cannot tell that fewer candidates would have done: after a run whose first probe
+        sufficed, the next starts a little lower (``SETTLE_SHARE``), so the start settles just above what
+        the filter needs and a parameter that once matched nothing does not keep later runs at the widest walk.
         """
         sql = self.statement(statement)
         runs = self.probed
@@ -233,13 +232,12 @@ class Plan:
                     run.probing = False
             wanted = max((run.limit or 0) for run in runs)
             if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
-                facts.multiplier = multiplier  # next time start here; lower after SETTLE_RUNS first-probe answers
-                facts.settled = facts.settled + 1 if first else 0
-                if facts.settled >= SETTLE_RUNS and multiplier > 1:
-                    facts.multiplier, facts.settled = multiplier // 2, 0
+                # next time start here, or a little lower when the first probe sufficed (it stops at the LIMIT:
+                # it cannot tell how many fewer candidates would have done)
+                facts.multiplier = max(1, int(multiplier * SETTLE_SHARE)) if first else multiplier
                 cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
                 return
-            first, facts.settled = False, 0
+            first = False
             asked = max(run.probed[0] if run.probed else 1 for run in runs)
             matching = max(rows, 0.5) / asked * max(run.size for run in runs)
             if matching <= INDEXED_SCAN_ROWS and self.filter_uses_index(cursor, statement, parameters):
