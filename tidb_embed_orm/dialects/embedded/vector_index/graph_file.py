@@ -31,6 +31,8 @@ MAGIC = b"TIDBVEC2"
 LEGACY_MAGIC = b"TIDBVEC1"
 #: The piece of content each digest covers (a 530 MB graph is 16 pieces, spread over the threads).
 CHUNK = 32 << 20
+#: A saved file is read back for its digest this much at a time, per thread.
+READ_BYTES = 1 << 20
 _DIGEST = 16
 _FOOTER = struct.Struct("<I")
 #: A stamp is a few hundred bytes: a longer claimed length is damage, not a stamp.
@@ -87,11 +89,15 @@ def _digest(content: memoryview, stamp: bytes) -> bytes:
 
 
 def _file_digest(descriptor: int, size: int, stamp: bytes) -> bytes:
-    """``_digest`` of a file's first ``size`` bytes, each piece read by the thread that hashes it: a process saving a
-    graph holds a few pieces, not a map of the whole file (which would count once more in its memory)."""
+    """``_digest`` of a file's first ``size`` bytes, each piece read by the thread that hashes it, READ_BYTES at a
+    time: a process saving a graph holds a few MiB, not a map of the whole file (which would count once more in its
+    memory)."""
 
     def piece(start: int) -> bytes:
-        return _piece_digest(memoryview(os.pread(descriptor, min(CHUNK, size - start), start)))
+        hasher, end = _hasher(), min(start + CHUNK, size)
+        for at in range(start, end, READ_BYTES):
+            hasher.update(os.pread(descriptor, min(READ_BYTES, end - at), at))
+        return bytes(hasher.digest())
 
     return _combine(_hashing_pool().map(piece, range(0, size, CHUNK)), stamp)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -239,7 +240,10 @@ class Plan:
                 return
             first = False
             asked = max(run.probed[0] if run.probed else 1 for run in runs)
-            matching = max(rows, 0.5) / asked * max(run.size for run in runs)
+            # how many rows may match, at most (a Poisson upper bound: a probe's candidates are the query's
+            # neighbours, a small and local sample; 3 of 680 must not pass for 4,400 of a million when 10,000
+            # match, whose scan costs 240 ms, where another walk costs 6)
+            matching = (rows + 2 * math.sqrt(rows) + 2) / asked * max(run.size for run in runs)
             if matching <= INDEXED_SCAN_ROWS and self.filter_uses_index(cursor, statement, parameters):
                 break
             if multiplier >= MAX_MULTIPLIER:
