@@ -77,3 +77,19 @@ def mariadb(tmp_path_factory):
             yield {"url": server.url, "general_log": server.general_log}
     except MariaDBUnavailable as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture()
+def graph_walks(monkeypatch) -> list[int]:
+    """How many candidates each search asks of the embedded engine's HNSW graph, from now on (one entry a walk)."""
+    from tidb_embed_orm.dialects.embedded.vector_index import ann
+
+    asked: list[int] = []
+    original = ann.AnnGraph.search
+
+    def counting(self, query, count, ef=None):
+        asked.append(count)
+        return original(self, query, count, ef)
+
+    monkeypatch.setattr(ann.AnnGraph, "search", counting)
+    return asked

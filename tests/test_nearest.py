@@ -112,22 +112,6 @@ def exact_distances(session, q):
                   for item in session.scalars(select(Item)))
 
 
-@pytest.fixture()
-def graph_searches(monkeypatch):
-    """How many candidates each search asked of the embedded engine's HNSW graph."""
-    from tidb_embed_orm.dialects.embedded.vector_index import ann
-
-    asked: list[int] = []
-    original = ann.AnnGraph.search
-
-    def counting(self, query, count, ef=None):
-        asked.append(count)
-        return original(self, query, count, ef)
-
-    monkeypatch.setattr(ann.AnnGraph, "search", counting)
-    return asked
-
-
 def test_every_row_comes_with_its_distance(filled):
     engine, q = filled
     with Session(engine) as session:
@@ -137,36 +121,36 @@ def test_every_row_comes_with_its_distance(filled):
     assert [row.distance for row in rows] == pytest.approx([d for d, _, _ in truth], abs=1e-5)
 
 
-def test_on_the_embedded_engine_a_threshold_trims_the_indexed_search(filled, graph_searches):
+def test_on_the_embedded_engine_a_threshold_trims_the_indexed_search(filled, graph_walks):
     engine, q = filled
     with Session(engine) as session:
         truth = exact_distances(session, q)
         limit = (truth[3][0] + truth[4][0]) / 2  # four rows are this near
         stmt = nearest(Item, Item.v.cosine_distance(q), k=10, max_distance=limit)
         assert "TIDB_EMBED_KNN" in str(stmt.compile(engine))
-        graph_searches.clear()
+        graph_walks.clear()
         rows = session.execute(stmt).all()
         assert [(row.Item.id, round(row.distance, 5)) for row in rows] == [(i, round(d, 5)) for d, i, _ in truth[:4]]
-        assert len(graph_searches) == 1  # one index search: the threshold is not a filter to look further for
+        assert len(graph_walks) == 1  # one index search: the threshold is not a filter to look further for
 
         band = nearest(Item, Item.v.cosine_distance(q), k=10, min_distance=(truth[1][0] + truth[2][0]) / 2,
                        max_distance=(truth[6][0] + truth[7][0]) / 2)
         assert [row.Item.id for row in session.execute(band)] == [i for _, i, _ in truth[2:7]]
 
 
-def test_a_threshold_beside_a_filter_keeps_the_adaptive_index_search(filled, graph_searches):
+def test_a_threshold_beside_a_filter_keeps_the_adaptive_index_search(filled, graph_walks):
     engine, q = filled
     with Session(engine) as session:
         matching = [t for t in exact_distances(session, q) if t[2] == "x"]
         limit = (matching[2][0] + matching[3][0]) / 2  # three of the 60 "x" rows are this near
-        graph_searches.clear()
+        graph_walks.clear()
         rows = session.execute(nearest(Item, Item.v.cosine_distance(q), k=10, where=Item.category == "x",
                                        max_distance=limit, candidates=20)).all()
         assert [row.Item.id for row in rows] == [i for _, i, _ in matching[:3]]
-        with_threshold = list(graph_searches)
-        graph_searches.clear()
+        with_threshold = list(graph_walks)
+        graph_walks.clear()
         session.execute(nearest(Item, Item.v.cosine_distance(q), k=10, where=Item.category == "x", candidates=20))
-        assert with_threshold == graph_searches  # it probes for 10 "x" rows as without the threshold...
+        assert with_threshold == graph_walks  # it probes for 10 "x" rows as without the threshold...
         assert max(with_threshold) < 3000  # ...and never falls back to reading the whole table
 
 

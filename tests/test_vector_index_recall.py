@@ -3,6 +3,8 @@ search width (``ef_search``) on the index, the engine and the statement, none of
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select
@@ -197,72 +199,54 @@ def test_a_width_from_numpy_is_a_whole_number_too():
         VectorIndex("ix", "v", ef_search=np.float64(64))
 
 
-def test_a_repeated_filtered_statement_walks_the_graph_once(tmp_path, monkeypatch):
-    """A filtered statement remembers how many candidates its last run needed: one walk, not a small one first."""
-    from tidb_embed_orm.dialects.embedded.vector_index import ann
-
-    data, asked = hard_clusters(queries=12)
+def tagged_engine(tmp_path, data: np.ndarray, tag_of) -> tuple[Any, Table]:
+    """A file database with table ``tagged`` (id, tag, v) holding ``data``, row ``i`` tagged ``tag_of(i)``."""
     metadata = MetaData()
     table = Table("tagged", metadata, Column("id", Integer, primary_key=True), Column("tag", String(4)),
-                  Column("v", Vector(DIM)), VectorIndex("ix_v", "v"))
+                  Column("v", Vector(data.shape[1])), VectorIndex("ix_v", "v"))
     engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'tagged.db'}")
     metadata.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(table.insert(), [{"id": i + 1, "tag": f"t{i % 100}", "v": v} for i, v in enumerate(data)])
-    walks: list[int] = []
-    real = ann.AnnGraph.search
+        conn.execute(table.insert(), [{"id": i, "tag": tag_of(i), "v": v} for i, v in enumerate(data)])
+    return engine, table
 
-    def counted(self, query, count, ef=None):
-        walks.append(count)
-        return real(self, query, count, ef)
 
-    monkeypatch.setattr(ann.AnnGraph, "search", counted)
+def test_a_repeated_filtered_statement_walks_the_graph_once(tmp_path, graph_walks):
+    """A filtered statement remembers how many candidates its last run needed: one walk, not a small one first."""
+    data, asked = hard_clusters(queries=12)
+    engine, table = tagged_engine(tmp_path, data, lambda i: f"t{i % 100}")
+    walks = graph_walks
     per_query = []
     for query in asked:
         walks.clear()
         with Session(engine) as session:
             found = session.scalars(select(table.c.id).where(table.c.tag == "t7")
                                     .order_by(table.c.v.cosine_distance(query)).limit(K)).all()
-        assert len(found) == K and all((i - 1) % 100 == 7 for i in found)
+        assert len(found) == K and all(i % 100 == 7 for i in found)
         per_query.append(len(walks))
     assert per_query[0] >= 2  # the first run probes small, then wide
     assert sum(per_query[1:]) <= len(per_query[1:]) + 2, per_query
     engine.dispose()
 
 
-def test_a_parameter_that_once_matched_nothing_does_not_keep_later_runs_at_the_widest_walk(tmp_path, monkeypatch):
+def test_a_parameter_that_once_matched_nothing_does_not_keep_later_runs_at_the_widest_walk(tmp_path, graph_walks):
     """One statement text, its filter's parameter changing: a run that matched nothing walks for 64 times more
     candidates (then scans); later runs of a 50% filter find their rows at once and come back down to a small
     walk instead of keeping the widest one for good. Every answer is the exact one."""
     from sqlalchemy import bindparam
 
-    from tidb_embed_orm.dialects.embedded.vector_index import ann
     from tidb_embed_orm.dialects.embedded.vector_index.search import MAX_MULTIPLIER
 
     dim, rows = 8, 5_000
     rng = np.random.default_rng(5)
     data = rng.standard_normal((rows, dim)).astype(np.float32)
-    metadata = MetaData()
-    table = Table("tagged", metadata, Column("id", Integer, primary_key=True), Column("tag", String(4)),
-                  Column("v", Vector(dim)), VectorIndex("ix_v", "v"))
-    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'tagged.db'}")
-    metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(table.insert(), [{"id": i, "tag": "odd" if i % 2 else "even", "v": v}
-                                      for i, v in enumerate(data)])
+    engine, table = tagged_engine(tmp_path, data, lambda i: "odd" if i % 2 else "even")
     query = rng.standard_normal(dim)
     by_tag = (select(table.c.id).where(table.c.tag == bindparam("tag"))
               .order_by(table.c.v.cosine_distance(query)).limit(K))
     exact = (select(table.c.id).where(table.c.tag == bindparam("tag"))
              .order_by(table.c.v.cosine_distance(query) + 0).limit(K))
-    asked: list[int] = []
-    real = ann.AnnGraph.search
-
-    def counted(self, vector, count, ef=None):
-        asked.append(count)
-        return real(self, vector, count, ef)
-
-    monkeypatch.setattr(ann.AnnGraph, "search", counted)
+    asked = graph_walks
     with engine.connect() as conn:
         assert conn.execute(by_tag, {"tag": "odd"}).scalars().all() == conn.execute(exact, {"tag": "odd"}).scalars().all()
         smallest, fresh = min(asked), max(asked)  # a first run's walks: what a 50% filter needs
