@@ -245,3 +245,29 @@ def test_a_table_dropped_or_renamed_during_a_build_is_no_warning(tmp_path, held,
     assert "dropped or renamed while its graph was built" in caplog.text
     assert not graph_ready(engine)
     engine.dispose()
+
+
+@pytest.mark.parametrize("rows", [300, ROWS], ids=["small", "large"])
+def test_searches_inside_an_open_transaction_get_their_graph_in_the_background(tmp_path, rows):
+    """An application that wraps every request in a transaction: its first search scans (a catch-up on the engine's
+    own connection could wait on this one's locks) and has the graph brought up on a thread; later searches in the
+    same transaction use it, and still see the transaction's own uncommitted rows."""
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'docs.db'}")
+    metadata, docs = docs_table()
+    metadata.create_all(engine)
+    vectors = bulk_load(engine, docs, rows=rows)
+    far = vectors[0] * 3 + 100
+    q = np.random.default_rng(7).standard_normal(DIM)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("BEGIN")
+        conn.execute(insert(docs).values(id=10**6, tag="mine", v=far))
+        stmt = select(docs.c.id).order_by(docs.c.v.cosine_distance(far)).limit(1)
+        assert conn.execute(stmt).scalars().all() == [10**6]
+        assert wait_for_vector_indexes(engine, timeout=120)
+        assert graph_ready(engine)
+        assert conn.execute(stmt).scalars().all() == [10**6]  # served by the graph, the dirty row ranked exactly
+        found = conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(q)).limit(K)).scalars().all()
+        assert len(set(found) & set(exact(engine, docs, q))) >= K - 1
+        conn.exec_driver_sql("ROLLBACK")
+    assert nearest(engine, docs, far, k=1) != [10**6]
+    engine.dispose()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .schema import Quote, installed
-from .store import FullBuild, Graph, GraphFiles, build, install, maybe_save
+from .store import FullBuild, Graph, GraphFiles, build, catch_up, install, maybe_save
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -60,27 +60,37 @@ class BackgroundBuilds:
         """False for a while after a failed build: searches scan instead of failing again at once."""
         return time.monotonic() >= graph.build_retry_at
 
-    def start(self, graph: Graph, need: FullBuild, connect: Callable[[], Any], quote: Quote,
-              files: GraphFiles) -> None:
-        """Build ``need`` for ``graph`` on a new thread, over a connection ``connect()`` opens for it."""
+    def start(self, graph: Graph, need: FullBuild | None, connect: Callable[[], Any], quote: Quote,
+              database_file: str) -> None:
+        """Build ``need`` for ``graph`` on a new thread, over a connection ``connect()`` opens for it; with no
+        ``need``, bring ``graph`` up from its saved file and the log first (a search inside an open transaction,
+        whose own locks a catch-up on the engine's connection could wait for), and build only if that says so."""
         with self._lock:
             if id(graph) in self._running:
                 return
             job = _Build(graph, threading.Thread(name=f"tidb-embed-vector-index {graph.entry.name}", daemon=True,
-                                                 target=lambda: self._run(job, need, connect, quote, files)))
+                                                 target=lambda: self._run(job, need, connect, quote, database_file)))
             self._running[id(graph)] = job
-        log.info("vector index %r: building its graph of up to %d rows in the background; searches scan the "
-                 "table exactly until it is ready", graph.entry.name, need.rows)
+        if need is not None:
+            log.info("vector index %r: building its graph of up to %d rows in the background; searches scan the "
+                     "table exactly until it is ready", graph.entry.name, need.rows)
         job.thread.start()
 
-    def _run(self, job: _Build, need: FullBuild, connect: Callable[[], Any], quote: Quote,
-             files: GraphFiles) -> None:
+    def _run(self, job: _Build, need: FullBuild | None, connect: Callable[[], Any], quote: Quote,
+             database_file: str) -> None:
         graph, started, reader = job.graph, time.monotonic(), None
         try:
             reader = connect()
+            files = GraphFiles(database_file, writable=not reader.read_only)
             cursor = reader.connection.cursor()
             built = Graph(graph.entry)
-            install(built, build(built, cursor, quote, "main", need, job.stop), need)
+            if need is None:
+                need = catch_up(built, cursor, quote, "main", files)
+                if need is not None:
+                    log.info("vector index %r: building its graph of up to %d rows in the background; searches "
+                             "scan the table exactly until it is ready", graph.entry.name, need.rows)
+            if need is not None:
+                install(built, build(built, cursor, quote, "main", need, job.stop), need)
             if job.stop.is_set():
                 return
             maybe_save(built, cursor, quote, "main", files)  # before searches read it: they never wait for the write
@@ -89,8 +99,9 @@ class BackgroundBuilds:
                     graph.take(built)
             with self._lock:
                 self._failed.discard(id(graph))
-            log.info("vector index %r: its graph of %d rows is ready (built in %.1f s)", graph.entry.name,
-                     len(built.ann) if built.ann is not None else 0, time.monotonic() - started)
+            (log.info if need is not None else log.debug)(
+                "vector index %r: its graph of %d rows is ready (in %.1f s)", graph.entry.name,
+                len(built.ann) if built.ann is not None else 0, time.monotonic() - started)
         except Exception as exc:
             graph.build_retry_at = time.monotonic() + RETRY_SECONDS
             if reader is not None and _gone(reader.connection, graph, quote):

@@ -398,7 +398,11 @@ class VectorIndexes:
             # entries it sees after the graph's position are ranked exactly (and a private reader could
             # wait on this very connection's locks).
             if not graph.ready and dbapi_connection.in_transaction:
-                return None  # the first search inside a write transaction scans: a reader could wait on it
+                # The first search inside a transaction scans (a catch-up on the engine's connection could wait on
+                # this connection's own locks), and has the graph brought up on a thread that may wait instead.
+                if database_file and self.background:
+                    self.builds.start(graph, None, lambda: self._connect(database_file), quote, database_file)
+                return None
             if not graph.ready or (graph.watermark < position and not dbapi_connection.in_transaction):
                 try:
                     self._catch_up(graph, dbapi_connection, cursor, quote, schema, database_file)
@@ -426,7 +430,7 @@ class VectorIndexes:
                 try:
                     need = catch_up(graph, own, quote, "main", files)
                     if need is not None and self.background and need.rows >= BUILD_IN_BACKGROUND_ROWS:
-                        self.builds.start(graph, need, lambda: self._connect(database_file), quote, files)
+                        self.builds.start(graph, need, lambda: self._connect(database_file), quote, database_file)
                         return
                     if need is not None:
                         install(graph, build(graph, own, quote, "main", need), need)
