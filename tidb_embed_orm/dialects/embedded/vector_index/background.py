@@ -45,7 +45,9 @@ class _Build:
 class BackgroundBuilds:
     """The graphs one engine is building in the background, and when a failed one may be tried again."""
 
-    def __init__(self) -> None:
+    def __init__(self, connect: Callable[[str], Any]) -> None:
+        #: ``connect(database_file)``: a new connection of the engine's own (``_Reader``) for one build
+        self._connect = connect
         self._lock = threading.Lock()
         self._running: dict[int, _Build] = {}
         #: graphs whose last build failed (and were not dropped): ``wait`` says they are not ready
@@ -60,35 +62,31 @@ class BackgroundBuilds:
         """False for a while after a failed build: searches scan instead of failing again at once."""
         return time.monotonic() >= graph.build_retry_at
 
-    def start(self, graph: Graph, need: FullBuild | None, connect: Callable[[], Any], quote: Quote,
-              database_file: str) -> None:
-        """Build ``need`` for ``graph`` on a new thread, over a connection ``connect()`` opens for it; with no
+    def start(self, graph: Graph, need: FullBuild | None, quote: Quote, database_file: str) -> None:
+        """Build ``need`` for ``graph`` on a new thread, over a connection of its own to ``database_file``; with no
         ``need``, bring ``graph`` up from its saved file and the log first (a search inside an open transaction,
         whose own locks a catch-up on the engine's connection could wait for), and build only if that says so."""
         with self._lock:
             if id(graph) in self._running:
                 return
             job = _Build(graph, threading.Thread(name=f"tidb-embed-vector-index {graph.entry.name}", daemon=True,
-                                                 target=lambda: self._run(job, need, connect, quote, database_file)))
+                                                 target=lambda: self._run(job, need, quote, database_file)))
             self._running[id(graph)] = job
         if need is not None:
-            log.info("vector index %r: building its graph of up to %d rows in the background; searches scan the "
-                     "table exactly until it is ready", graph.entry.name, need.rows)
+            _announce(graph, need)
         job.thread.start()
 
-    def _run(self, job: _Build, need: FullBuild | None, connect: Callable[[], Any], quote: Quote,
-             database_file: str) -> None:
+    def _run(self, job: _Build, need: FullBuild | None, quote: Quote, database_file: str) -> None:
         graph, started, reader = job.graph, time.monotonic(), None
         try:
-            reader = connect()
+            reader = self._connect(database_file)
             files = GraphFiles(database_file, writable=not reader.read_only)
             cursor = reader.connection.cursor()
             built = Graph(graph.entry)
             if need is None:
                 need = catch_up(built, cursor, quote, "main", files)
                 if need is not None:
-                    log.info("vector index %r: building its graph of up to %d rows in the background; searches "
-                             "scan the table exactly until it is ready", graph.entry.name, need.rows)
+                    _announce(graph, need)
             if need is not None:
                 install(built, build(built, cursor, quote, "main", need, job.stop), need)
             if job.stop.is_set():
@@ -138,6 +136,11 @@ class BackgroundBuilds:
                 job.thread.join(None if deadline is None else max(deadline - time.monotonic(), 0))
                 if job.thread.is_alive():
                     return False
+
+
+def _announce(graph: Graph, need: FullBuild) -> None:
+    log.info("vector index %r: building its graph of up to %d rows in the background; searches scan the table "
+             "exactly until it is ready", graph.entry.name, need.rows)
 
 
 def _gone(connection: Any, graph: Graph, quote: Quote) -> bool:

@@ -102,17 +102,11 @@ def _file_digest(descriptor: int, size: int, stamp: bytes) -> bytes:
     return _combine(_hashing_pool().map(piece, range(0, size, CHUNK)), stamp)
 
 
-def _combine(digests: Iterable[bytes], stamp: bytes) -> bytes:
+def _combine(digests: Iterable[bytes | memoryview], stamp: bytes) -> bytes:
+    """xxh3-128 of ``digests`` then ``stamp``; over ``[content]`` it is the first format's digest."""
     hasher = _hasher()
     for digest in digests:
         hasher.update(digest)
-    hasher.update(stamp)
-    return bytes(hasher.digest())
-
-
-def _legacy_digest(content: memoryview, stamp: bytes) -> bytes:
-    hasher = _hasher()
-    hasher.update(content)
     hasher.update(stamp)
     return bytes(hasher.digest())
 
@@ -175,7 +169,8 @@ def verified_content(view: memoryview, expected: GraphStamp) -> memoryview:
     stamp = bytes(view[content_end : digest_end - _DIGEST])
     if stamp != _stamp_bytes(expected, content_end):
         raise GraphFileError("it was saved from another database, table or state than this one")
-    digest = (_digest if magic == MAGIC else _legacy_digest)(view[:content_end], stamp)
+    content = view[:content_end]
+    digest = _digest(content, stamp) if magic == MAGIC else _combine([content], stamp)
     if digest != view[digest_end - _DIGEST : digest_end]:
         raise GraphFileError("its content does not match its checksum (damaged)")
-    return view[:content_end]
+    return content

@@ -289,7 +289,7 @@ class VectorIndexes:
     def __init__(self, dbapi: Any, background: bool = True) -> None:
         self._dbapi = dbapi
         self.background = background
-        self.builds = BackgroundBuilds()
+        self.builds = BackgroundBuilds(self._connect)
         self._graphs: dict[tuple[Any, ...], Graph] = {}
         self._readers: dict[str, _Reader] = {}
         self._lock = threading.Lock()
@@ -401,7 +401,7 @@ class VectorIndexes:
                 # The first search inside a transaction scans (a catch-up on the engine's connection could wait on
                 # this connection's own locks), and has the graph brought up on a thread that may wait instead.
                 if database_file and self.background:
-                    self.builds.start(graph, None, lambda: self._connect(database_file), quote, database_file)
+                    self.builds.start(graph, None, quote, database_file)
                 return None
             if not graph.ready or (graph.watermark < position and not dbapi_connection.in_transaction):
                 try:
@@ -430,7 +430,7 @@ class VectorIndexes:
                 try:
                     need = catch_up(graph, own, quote, "main", files)
                     if need is not None and self.background and need.rows >= BUILD_IN_BACKGROUND_ROWS:
-                        self.builds.start(graph, need, lambda: self._connect(database_file), quote, database_file)
+                        self.builds.start(graph, need, quote, database_file)
                         return
                     if need is not None:
                         install(graph, build(graph, own, quote, "main", need), need)
