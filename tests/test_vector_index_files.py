@@ -56,9 +56,11 @@ import numpy as np
 from sqlalchemy import create_engine, select
 sys.path.insert(0, {tests!r})
 from test_vector_index_files import table, DIM
-from tidb_embed_orm.dialects.embedded.vector_index import ann
+from tidb_embed_orm.dialects.embedded.vector_index import ann, graph_file
 
-warnings = []
+warnings, digests = [], []
+hash_content = graph_file._digest
+graph_file._digest = lambda *args: digests.append(1) or hash_content(*args)
 
 class Keep(logging.Handler):
     def emit(self, record):
@@ -79,7 +81,7 @@ with engine.connect() as conn:
         indexed.append(conn.execute(select(docs.c.id).order_by(distance).limit(10)).scalars().all())
         scan.append(conn.execute(select(docs.c.id).order_by(distance + 0).limit(10)).scalars().all())
 engine.dispose()
-print(json.dumps({{"indexed": indexed, "walked": walked, "scan": scan, "warnings": warnings}}))
+print(json.dumps({{"indexed": indexed, "walked": walked, "scan": scan, "warnings": warnings, "digests": len(digests)}}))
 """
 
 
@@ -116,6 +118,25 @@ def copy(original, tmp_path) -> Path:
     return path
 
 
+@pytest.fixture
+def saved_here(tmp_path) -> Path:
+    """A database whose graph was saved where it lies (not copied): it carries its save's record."""
+    path = tmp_path / "here" / "docs.db"
+    path.parent.mkdir()
+    add_rows(path, 0, ROWS, seed=1)
+    search_once(path)
+    return path
+
+
+def records_checks(path: Path) -> bool:
+    from tidb_embed_orm.dialects.embedded.vector_index.graph_file import CHECKED_ATTRIBUTE
+
+    try:
+        return bool(os.getxattr(graphs(path)[0], CHECKED_ATTRIBUTE))
+    except (AttributeError, OSError):
+        return False
+
+
 def assert_scan_answer(result: dict) -> None:
     """The index's answer is the scan's; its graph walk finds (almost) the same rows (HNSW is approximate)."""
     assert result["indexed"] == result["scan"]
@@ -129,6 +150,21 @@ def test_an_intact_graph_is_loaded_not_rebuilt(copy):
     assert_scan_answer(result)
     assert result["warnings"] == []
     assert graphs(copy) == before  # a rebuild saves a new file under a new name
+    assert result["digests"] == 1  # a copy is another file: checked in full
+
+
+def test_a_graph_opened_where_it_was_saved_is_not_hashed_again(saved_here):
+    """The save hashed it and recorded that on the file: a new process only compares the record."""
+    if not records_checks(saved_here):
+        pytest.skip("this file system keeps no extended attributes: every open checks in full")
+    result = fresh_process_search(saved_here)
+    assert_scan_answer(result)
+    assert result["warnings"] == [] and result["digests"] == 0
+    (saved,) = graphs(saved_here)
+    os.utime(saved)  # touched (as by a backup tool restoring it): checked in full again, and still good
+    again = fresh_process_search(saved_here)
+    assert_scan_answer(again)
+    assert again["warnings"] == [] and again["digests"] == 1 and graphs(saved_here) == [saved]
 
 
 def zero_tail(data: bytearray, rng) -> None:
@@ -174,12 +210,18 @@ DAMAGE = [zero_tail, zero_before_trailer, garbage_in_the_middle, five_bit_flips_
           one_bit_flip_in_the_header, one_bit_flip_in_the_trailer, truncated_by_one_byte, truncated_to_half, emptied]
 
 
+@pytest.mark.parametrize("where", ["copied", "saved here"])
 @pytest.mark.parametrize("damage", DAMAGE, ids=[d.__name__ for d in DAMAGE])
-def test_a_damaged_graph_is_set_aside_with_one_warning_and_rebuilt(copy, damage):
+def test_a_damaged_graph_is_set_aside_with_one_warning_and_rebuilt(request, damage, where):
+    """Damage to a copy, and damage in place at once after the save, in the same clock tick (the file keeps
+    its inode and, for most of these, its size: only its modification time says it was written)."""
+    copy = request.getfixturevalue("copy" if where == "copied" else "saved_here")
     (saved,) = graphs(copy)
     data = bytearray(saved.read_bytes())
     damage(data, np.random.default_rng(len(data)))
-    saved.write_bytes(bytes(data))
+    with open(saved, "r+b") as handle:  # in place: the same file
+        handle.write(bytes(data))
+        handle.truncate()
     result = fresh_process_search(copy)
     assert_scan_answer(result)
     assert len(result["warnings"]) == 1 and str(saved) in result["warnings"][0], result["warnings"]

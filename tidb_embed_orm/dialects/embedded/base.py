@@ -37,6 +37,7 @@ from .compiler import EmbeddedCompiler, EmbeddedDDLCompiler
 from .flush import install as install_flush_hook
 from .fts5 import FTS5_BACKEND
 from .pysqlite import attach_dialect, connection_factory, set_journal_mode
+from .shutdown import close_at_exit
 from .udf import UdfErrors, register_functions
 from .vector_index.schema import INTERNAL_TABLES, check_create_index
 from .vector_index.search import Plan, VectorIndexes
@@ -221,7 +222,8 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
 
     @classmethod
     def engine_created(cls, engine: Any) -> None:
-        """``engine.dispose()`` also closes the connections the engine opened on its own (vector-index readers)."""
+        """``engine.dispose()`` also closes the connections the engine opened on its own (vector-index readers);
+        interpreter exit disposes the engine (``shutdown.py``)."""
         from sqlalchemy import event
 
         def disposed(engine: Any) -> None:
@@ -230,6 +232,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                 indexes.close()
 
         event.listen(engine, "engine_disposed", disposed)
+        close_at_exit(engine)
 
     def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any],
                       schema_map: dict[Any, Any] | None = None, ef_search: int | None = None) -> Plan:

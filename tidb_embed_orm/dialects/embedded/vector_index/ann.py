@@ -175,7 +175,7 @@ class AnnGraph:
         """
         mapping, descriptor = map_file(path)
         try:
-            content = verified_content(memoryview(mapping), stamp)
+            content = verified_content(memoryview(mapping), stamp, descriptor)
             graph = cls(stamp.metric, stamp.dim, key_lookups=False)
             graph._index.view(content)  # the verified bytes themselves: no second read of a file that may change
         except BaseException:

@@ -10,6 +10,16 @@ the pieces are hashed on several threads (xxhash releases Python's lock), which 
 first search after opening pays on two cores (a million rows of 384 dimensions is a 530 MB file:
 ~50 ms on one thread, ~27 ms on two). Files of the first format (``LEGACY_MAGIC``: one xxh3-128
 over everything) are still read.
+
+The process that saves a graph has just hashed it: it records that on the file itself (an extended
+attribute, ``CHECKED_ATTRIBUTE``, naming the inode, size, modification time and digest), and a later
+open whose file still matches all four skips the digest, which is O(file) and, on a cold disk, a read
+of the whole file before the first search. Any write to the file (a damaged or replaced byte) sets its
+modification time to the present, which the save set two seconds into the past (``BACKDATE_NS``) before
+recording it: a write in the same clock tick as the save cannot go unseen. A copy is another inode and
+is checked in full. What the record does not catch is damage below the file system (a bad sector
+returned as good data), which SQLite's own pages are not checked for either. Where extended attributes
+are not supported (macOS, Windows, some file systems) every open is checked in full.
 """
 
 from __future__ import annotations
@@ -37,6 +47,10 @@ _DIGEST = 16
 _FOOTER = struct.Struct("<I")
 #: A stamp is a few hundred bytes: a longer claimed length is damage, not a stamp.
 _MAX_STAMP = 4096
+#: The extended attribute a saving process leaves on a graph it has hashed (Linux ``user.`` namespace).
+CHECKED_ATTRIBUTE = "user.tidb_embed_orm.checked"
+#: How far a save moves its file's modification time into the past before recording it.
+BACKDATE_NS = 2_000_000_000
 
 
 class GraphFileError(ValueError):
@@ -127,6 +141,35 @@ def append_trailer(path: Path, stamp: GraphStamp) -> None:
         handle.write(stamp_bytes + digest + _FOOTER.pack(len(stamp_bytes)) + MAGIC)
         handle.flush()
         os.fsync(handle.fileno())
+        _record_checked(handle.fileno(), digest)
+
+
+def _checked_record(status: os.stat_result, digest: bytes) -> bytes:
+    return json.dumps([status.st_ino, status.st_size, status.st_mtime_ns, digest.hex()]).encode()
+
+
+def _record_checked(descriptor: int, digest: bytes) -> None:
+    """Leave the record that lets a later open skip the digest (nothing where the file system keeps no
+    extended attributes: opens then check in full)."""
+    if not hasattr(os, "setxattr"):
+        return
+    try:
+        status = os.fstat(descriptor)
+        os.utime(descriptor, ns=(status.st_atime_ns, status.st_mtime_ns - BACKDATE_NS))
+        os.setxattr(descriptor, CHECKED_ATTRIBUTE, _checked_record(os.fstat(descriptor), digest))
+    except OSError:  # ENOTSUP, EPERM, a read-only mount: the file is simply checked in full when opened
+        pass
+
+
+def _checked_at_save(descriptor: int, digest: bytes) -> bool:
+    """Whether the file behind ``descriptor`` is, by inode, size and modification time, the one its saving
+    process hashed to ``digest`` (see the module's docstring)."""
+    if not hasattr(os, "getxattr"):
+        return False
+    try:
+        return bool(os.getxattr(descriptor, CHECKED_ATTRIBUTE) == _checked_record(os.fstat(descriptor), digest))
+    except OSError:
+        return False
 
 
 def map_file(path: Path) -> tuple[mmap.mmap, int]:
@@ -154,9 +197,10 @@ def reopen_path(descriptor: int) -> str | None:
     return None
 
 
-def verified_content(view: memoryview, expected: GraphStamp) -> memoryview:
+def verified_content(view: memoryview, expected: GraphStamp, descriptor: int | None = None) -> memoryview:
     """The usearch bytes of a saved graph, once its trailer matches ``expected`` and its digest the
-    bytes; GraphFileError otherwise."""
+    bytes (not computed again when ``descriptor``, the open file ``view`` maps, is unchanged since its
+    save hashed it); GraphFileError otherwise."""
     size = len(view)
     magic = bytes(view[size - len(MAGIC):]) if size >= len(MAGIC) else b""
     if size < len(MAGIC) + _FOOTER.size + _DIGEST or magic not in (MAGIC, LEGACY_MAGIC):
@@ -169,8 +213,10 @@ def verified_content(view: memoryview, expected: GraphStamp) -> memoryview:
     stamp = bytes(view[content_end : digest_end - _DIGEST])
     if stamp != _stamp_bytes(expected, content_end):
         raise GraphFileError("it was saved from another database, table or state than this one")
-    content = view[:content_end]
+    content, saved = view[:content_end], bytes(view[digest_end - _DIGEST : digest_end])
+    if descriptor is not None and magic == MAGIC and _checked_at_save(descriptor, saved):
+        return content
     digest = _digest(content, stamp) if magic == MAGIC else _combine([content], stamp)
-    if digest != view[digest_end - _DIGEST : digest_end]:
+    if digest != saved:
         raise GraphFileError("its content does not match its checksum (damaged)")
     return content
