@@ -7,7 +7,7 @@ page cache (as after any recent use; a cold disk adds the same read time to both
 - usearch mapping the file by path, unchecked, building its key table (what the engine did before the check);
 - the same without the key table (usearch's ``enable_key_lookups=False``);
 - the engine's verified load: map, digest, compare the stamp, hand the verified bytes to usearch,
-  which views them without the key table (built at the graph's first change instead);
+  which views them without the key table (built when the graph is read into memory, before its next save);
 - the digest alone.
 
 The whole first search after opening (engine creation included) is measured by

@@ -80,8 +80,10 @@ with engine.connect() as conn:
         ann.EXACT_WORK = exact_work  # every stored vector compared: the answer is exact unless a vector is wrong
         indexed.append(conn.execute(select(docs.c.id).order_by(distance).limit(10)).scalars().all())
         scan.append(conn.execute(select(docs.c.id).order_by(distance + 0).limit(10)).scalars().all())
+viewed = [graph.ann.viewed for graph in engine.dialect.vector_indexes._graphs.values()]
 engine.dispose()
-print(json.dumps({{"indexed": indexed, "walked": walked, "scan": scan, "warnings": warnings, "digests": len(digests)}}))
+print(json.dumps({{"indexed": indexed, "walked": walked, "scan": scan, "warnings": warnings, "digests": len(digests),
+                  "viewed": viewed}}))
 """
 
 
@@ -467,11 +469,18 @@ def test_async_engine_dispose_closes_the_connections_the_engine_opened(tmp_path)
             connection.execute("SELECT 1")
 
 
+def graph_of(engine):
+    (graph,) = engine.dialect.vector_indexes._graphs.values()
+    return graph.ann
+
+
 @pytest.mark.parametrize("through", ["descriptor", "map"])
-def test_a_loaded_graph_is_read_into_memory_at_its_first_change(copy, monkeypatch, through):
-    """At the first write the viewed graph is read into memory from the very file that was checked (through its
-    open descriptor, after the map is let go; from the map where the system has no /proc/self/fd): searches
-    answer the same before and after, and no descriptor of the graph file stays open."""
+def test_a_viewed_graph_keeps_its_changes_beside_it_then_is_read_into_memory(copy, monkeypatch, through):
+    """Writes to a graph viewed from its file go beside it (its file stays mapped, nothing is read into memory);
+    once the changes pass their bound the graph is read into memory from the very file that was checked
+    (through its open descriptor, after the map is let go; from the map where the system has no
+    /proc/self/fd), with the changes applied: searches answer the same throughout, and no descriptor of the
+    graph file stays open."""
     from tidb_embed_orm.dialects.embedded.vector_index import ann
 
     if through == "map":
@@ -492,15 +501,71 @@ def test_a_loaded_graph_is_read_into_memory_at_its_first_change(copy, monkeypatc
         fds = Path("/proc/self/fd")
         return [fd for fd in fds.iterdir() if os.path.realpath(fd) == os.path.realpath(saved)] if fds.is_dir() else []
 
+    def write(first_id, vectors):
+        with engine.begin() as conn:
+            conn.execute(insert(docs), [{"id": first_id + i, "v": v} for i, v in enumerate(vectors)])
+            conn.execute(docs.delete().where(docs.c.id == before[0][0]))
+
     if sys.platform.startswith("linux"):
-        assert open_graph_descriptors()  # held from the check until the first change (the map holds one too)
-    with engine.begin() as conn:
-        conn.execute(insert(docs), [{"id": 10_000 + i, "v": queries[i] * 2} for i in range(len(queries))])
-        conn.execute(docs.delete().where(docs.c.id == before[0][0]))
+        assert open_graph_descriptors()  # held from the check on (the map holds one too)
+    write(10_000, queries * 2)
     for q, was, i in zip(queries, before, range(len(queries)), strict=True):
         now = top(q)
-        assert now[0] == 10_000 + i
-        expected = [r for r in was if r != before[0][0]]
+        assert now[0] == 10_000 + i  # found in the changes
+        expected = [r for r in was if r != before[0][0]]  # masked in the view
         assert now[1:] == expected[: len(now) - 1]
+    assert graph_of(engine).viewed
+    if sys.platform.startswith("linux"):
+        assert open_graph_descriptors()
+
+    monkeypatch.setattr(ann, "VIEW_CHANGES_MIN", 5)  # the next write passes the bound
+    monkeypatch.setattr(ann, "VIEW_CHANGES_SHARE", 0.0)
+    with engine.begin() as conn:  # rewrite two rows: their new vectors must win over the view's old ones
+        conn.execute(docs.update().where(docs.c.id == before[1][5]).values(v=queries[1] * 3))
+        conn.execute(docs.update().where(docs.c.id == 10_002).values(v=-queries[2]))
+    assert top(queries[1])[0] == before[1][5]
+    assert 10_002 not in top(queries[2], 50)
+    assert not graph_of(engine).viewed
     assert not open_graph_descriptors()
+    for q, i in zip(queries, range(len(queries)), strict=True):
+        assert before[0][0] not in top(q, 50)
+        if i not in (1, 2):
+            assert top(q)[0] == 10_000 + i
     engine.dispose()
+
+
+def test_a_database_opened_with_unsaved_changes_keeps_its_graph_viewed(copy):
+    """An application that writes leaves changes in the log short of the next save: the next process folds them
+    beside the viewed graph instead of reading the whole graph into memory, and answers as the table does."""
+    engine = create_engine(f"sqlite+tidb_embed:///{copy}")
+    docs = table()
+    rng = np.random.default_rng(21)
+    with engine.begin() as conn:  # inserts, rewrites and deletes, with no search in this process
+        conn.execute(insert(docs), [{"id": 20_000 + i, "v": rng.standard_normal(DIM)} for i in range(60)])
+        for rowid in range(0, 600, 10):
+            conn.execute(docs.update().where(docs.c.id == rowid).values(v=rng.standard_normal(DIM)))
+        conn.execute(docs.delete().where(docs.c.id.between(1000, 1100)))
+    engine.dispose()
+    result = fresh_process_search(copy)
+    assert_scan_answer(result)
+    assert result["warnings"] == [] and result["viewed"] == [True]
+
+
+def test_a_viewed_graph_is_saved_with_its_changes(copy):
+    """Past the save threshold the graph is written with the changes it kept beside it: the next process reads
+    the new file (no log left to fold) and answers as the table does."""
+    (before,) = graphs(copy)
+    engine = create_engine(f"sqlite+tidb_embed:///{copy}")
+    docs = table()
+    rng = np.random.default_rng(22)
+    with engine.begin() as conn:
+        conn.execute(insert(docs), [{"id": 30_000 + i, "v": rng.standard_normal(DIM)} for i in range(1200)])
+        conn.execute(docs.delete().where(docs.c.id < 200))
+    engine.dispose()
+    saving = fresh_process_search(copy)
+    assert_scan_answer(saving)
+    (after,) = graphs(copy)
+    assert after != before and saving["viewed"] == [False]  # read into memory to be saved
+    again = fresh_process_search(copy)
+    assert_scan_answer(again)
+    assert again["viewed"] == [True] and again["warnings"] == []

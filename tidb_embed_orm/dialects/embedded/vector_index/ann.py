@@ -33,6 +33,10 @@ EXACT_WORK = 2_000_000
 MIN_EF = 128
 REFERENCE_EF = 192
 REFERENCE_ROWS = 100_000
+#: A viewed graph is read into memory once the changes kept beside it pass this share of it (and VIEW_CHANGES_MIN
+#: rows): masked entries make its walks ask for more, and a save (at SAVE_SHARE of changes) reads it anyway.
+VIEW_CHANGES_SHARE = 0.05
+VIEW_CHANGES_MIN = 10_000
 #: usearch's name and in-memory scalar type per TiDB index metric.
 _METRICS = {"cosine": ("cos", "i8"), "l2": ("l2sq", "f16")}
 
@@ -56,7 +60,15 @@ def default_ef(size: int) -> int:
 
 
 class AnnGraph:
-    """An HNSW graph of one column's non-NULL vectors, keyed by rowid."""
+    """An HNSW graph of one column's non-NULL vectors, keyed by rowid.
+
+    A graph loaded from its saved file is *viewed* (usearch reads the mapped file in place). Changes to a
+    viewed graph are kept beside it until its next save, or until they pass ``VIEW_CHANGES_SHARE`` of it:
+    rows added or rewritten go to a small in-memory graph (``_changes``), and the view's entries of rows
+    deleted or rewritten are masked (``_masked``). A search asks both and merges by distance. Reading a
+    million-row graph into memory takes most of a second and 530 MB more: a database opened with a few
+    unsaved changes in its log (any application that writes) paid that before its first search.
+    """
 
     def __init__(self, metric: str, dim: int, *, connectivity: int = 16, expansion_add: int = 128,
                  expansion_search: int = 128, key_lookups: bool = True) -> None:
@@ -68,27 +80,40 @@ class AnnGraph:
                                           "connectivity": connectivity, "expansion_add": expansion_add,
                                           "expansion_search": expansion_search}
         self._index = Index(**self._settings, enable_key_lookups=key_lookups)
-        #: the verified memory map of a saved file this graph reads, until its first change
+        #: the verified memory map of a saved file this graph reads, until it is read into memory
         self._mapping: mmap.mmap | None = None
         self._content: memoryview | None = None
-        #: an open descriptor of that file, closed at the first change (or when the graph is dropped)
+        #: an open descriptor of that file, closed when it is read into memory (or when the graph is dropped)
         self._descriptor: int | None = None
         self._closer: weakref.finalize | None = None
+        #: a viewed graph's changes: rows added or rewritten since it was saved (keys: the rowids in it) ...
+        self._changes: Any = None
+        self._changed: set[int] = set()
+        #: ... and the rowids whose entry in the view no longer counts (deleted or rewritten)
+        self._masked: set[int] = set()
+        self._masked_keys: np.ndarray | None = None
 
     @property
     def has_key_table(self) -> bool:
-        """Whether ``contains`` can answer: a graph viewed from its file has no rowid table until its first change."""
+        """Whether ``contains`` can answer: a viewed graph has no rowid table (building it is O(rows), 150 ms at a
+        million rows, which the first search after opening would otherwise pay)."""
         return self._content is None
 
-    def _writable(self) -> None:
+    @property
+    def viewed(self) -> bool:
+        """Whether the graph is read in place from its saved file (its changes kept beside it)."""
+        return self._content is not None
+
+    def _read_into_memory(self) -> None:
+        """Read a viewed graph into memory, with its rowid table, and apply the changes kept beside it.
+
+        The source is the file that was checked (its open descriptor, not its name: another process may have
+        replaced it), read after the map is let go: a million-row graph then occupies memory once (530 MB),
+        not mapped and loaded at once."""
         if self._content is None:
             return
         from usearch.index import Index
 
-        # Read into memory, with its rowid table (viewing skips it: building it is O(rows), 150 ms at a million
-        # rows, which the first search after opening would otherwise pay). The source is the file that was
-        # checked (its open descriptor, not its name: another process may have replaced it), read after the
-        # map is let go: a million-row graph then occupies memory once (530 MB), not mapped and loaded at once.
         loaded = Index(**self._settings)
         source = reopen_path(self._descriptor) if self._descriptor is not None else None
         self._index.reset()  # usearch lets go of the map
@@ -105,6 +130,14 @@ class AnnGraph:
             loaded.load(source)
         self._index = loaded
         self._close_descriptor()
+        changes, changed, masked = self._changes, self._changed, self._masked
+        self._changes, self._changed, self._masked, self._masked_keys = None, set(), set(), None
+        if masked:
+            self.remove(np.fromiter(masked, np.int64, len(masked)))
+        if changes is not None and changed:
+            keys = _keys(np.fromiter(changed, np.int64, len(changed)))
+            # usearch's own stored scalars (i8 or f16) go back in as they are: the same entries, not quantised twice
+            self._index.add(keys, np.stack(changes.get(keys)), threads=0)
 
     def _close_descriptor(self) -> None:
         if self._closer is not None:
@@ -112,7 +145,8 @@ class AnnGraph:
             self._closer, self._descriptor = None, None
 
     def __len__(self) -> int:
-        return len(self._index)
+        """The rows the graph holds; for a viewed graph with changes, at least that (masked entries count)."""
+        return len(self._index) + (len(self._changes) if self._changes is not None else 0)
 
     def upsert(self, rowids: np.ndarray, vectors: np.ndarray) -> None:
         """Add rows, replacing any the graph already holds."""
@@ -129,37 +163,87 @@ class AnnGraph:
     def remove(self, rowids: np.ndarray) -> None:
         if len(rowids) == 0:
             return
-        self._writable()
+        if self._content is not None:
+            ids = [int(r) for r in rowids]
+            self._masked.update(ids)
+            self._masked_keys = None
+            gone = self._changed.intersection(ids)
+            if gone:
+                self._changes.remove(_keys(np.fromiter(gone, np.int64, len(gone))))
+                self._changed -= gone
+            self._bound_changes()
+            return
         present = _keys(rowids)[self.contains(rowids)]
         if len(present):
             self._index.remove(present)
 
     def add_new(self, rowids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add rows the graph does not hold yet (a build from the table: nothing to replace)."""
+        """Add rows the graph does not hold yet (a build from the table, or rows ``remove`` just took out)."""
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         if self.metric == "cosine":  # zero vectors have no direction: TiDB's cosine distance is NULL for them
             keep = np.einsum("ij,ij->i", matrix, matrix) > 0
             if not keep.all():
                 rowids, matrix = rowids[keep], matrix[keep]
-        if len(rowids):
-            self._writable()
+        if len(rowids) == 0:
+            return
+        if self._content is None:
             self._index.add(_keys(rowids), matrix, threads=0)
+            return
+        if self._changes is None:
+            from usearch.index import Index
+
+            self._changes = Index(**self._settings)
+        self._changes.add(_keys(rowids), matrix, threads=0)
+        self._changed.update(int(r) for r in rowids)
+        self._bound_changes()
+
+    def _bound_changes(self) -> None:
+        """Read the graph into memory once its changes pass a share of it: a search's cost grows with them."""
+        if len(self._changed) + len(self._masked) > max(VIEW_CHANGES_MIN, VIEW_CHANGES_SHARE * len(self._index)):
+            self._read_into_memory()
 
     def search(self, query: np.ndarray, count: int, ef: int | None = None) -> np.ndarray:
         """The rowids of (about) the ``count`` nearest rows, nearest first; ``ef`` is the walk's width
         (``default_ef`` when None; callers hold the graph's lock: the width is a setting of the graph)."""
-        if count <= 0 or len(self._index) == 0:
+        if count <= 0 or len(self) == 0:
             return np.empty(0, dtype=np.int64)
-        exact = len(self._index) * self.dim <= EXACT_WORK
+        vector = np.ascontiguousarray(query, dtype=np.float32)
+        width = ef or default_ef(len(self))
+        if self._changes is None and not self._masked:
+            return self._search(self._index, vector, count, width)[0]
+        keys, distances = self._search_view(vector, count, width)
+        if self._changes is not None and len(self._changes):
+            more, further = self._search(self._changes, vector, count, width)
+            keys, distances = np.concatenate([keys, more]), np.concatenate([distances, further])
+        return keys[np.argsort(distances, kind="stable")[:count]]
+
+    def _search_view(self, vector: np.ndarray, count: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``count`` nearest entries of the view that are not masked (asking more while masked ones fill it)."""
+        if self._masked_keys is None:
+            self._masked_keys = np.fromiter(self._masked, np.int64, len(self._masked))
+        size, ask = len(self._index), count + min(len(self._masked), count)
+        while True:
+            keys, distances = self._search(self._index, vector, ask, width)
+            keep = ~np.isin(keys, self._masked_keys)
+            if int(np.count_nonzero(keep)) >= count or ask >= size:
+                return keys[keep][:count], distances[keep][:count]
+            ask = min(ask * 2, size)
+
+    def _search(self, index: Any, vector: np.ndarray, count: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        size = len(index)
+        if size == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        exact = size * self.dim <= EXACT_WORK
         if not exact:
             # usearch declares this setter apart from its getter, which mypy reads as a read-only property
-            self._index.expansion_search = ef or default_ef(len(self._index))  # type: ignore[misc]
-        matches = self._index.search(np.ascontiguousarray(query, dtype=np.float32), min(count, len(self._index)),
-                                     exact=exact)
-        return np.asarray(matches.keys, dtype=np.uint64).view(np.int64)
+            index.expansion_search = width
+        matches = index.search(vector, min(count, size), exact=exact)
+        return (np.asarray(matches.keys, dtype=np.uint64).view(np.int64),
+                np.asarray(matches.distances, dtype=np.float32))
 
     def save(self, path: Path, stamp: GraphStamp) -> None:
         """Write the graph to ``path`` with its stamp and digest, and fsync it (OSError when the disk is full)."""
+        self._read_into_memory()  # a viewed graph's changes are written with it
         try:
             self._index.save(str(path))
         except RuntimeError as exc:  # usearch reports a failed write (a full disk, a size limit) this way
@@ -168,7 +252,7 @@ class AnnGraph:
 
     @classmethod
     def load(cls, path: Path, stamp: GraphStamp) -> AnnGraph:
-        """Open a saved graph as a verified memory map (fast to open); it is read into memory at its first change.
+        """Open a saved graph as a verified memory map (fast to open); it is read into memory at its next save.
 
         Raises GraphFileError when the file is not the graph ``stamp`` names or is damaged, and
         OSError when it cannot be read (it may have been replaced or deleted meanwhile).
