@@ -646,3 +646,34 @@ def test_rows_at_the_ends_of_the_rowid_range_are_searched(engine):
         for q in rng.standard_normal((5, DIM)):
             assert sorted(top(conn, indexed, q, k=5)) == sorted(ends)
             assert top(conn, indexed, q, k=5) == exact(conn, indexed, q, k=5)
+
+
+@pytest.mark.parametrize("graph_from", ["the table", "its saved file"])
+def test_a_row_with_rowid_minus_one_is_found(tmp_path, graph_from):
+    """usearch reserves the key rowid -1 maps to: that row lives outside the graph and is ranked exactly."""
+    from sqlalchemy import Column, MetaData, Table, insert
+
+    path = tmp_path / "signed.db"
+    docs = Table("signed", MetaData(), Column("id", Integer, primary_key=True), Column("v", Vector(16)),
+                 VectorIndex("ix_signed_v", "v"))
+    rng = np.random.default_rng(4)
+    target = rng.standard_normal(16)
+    engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    docs.metadata.create_all(engine)
+    with engine.begin() as conn:
+        rows = [{"id": i, "v": rng.standard_normal(16)} for i in range(-3000, 3000) if i != -1]
+        conn.execute(insert(docs), [{"id": -1, "v": target}, *rows])
+
+    def top(engine):
+        with engine.connect() as conn:
+            return conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(target)).limit(3)).scalars().all()
+
+    if graph_from == "its saved file":
+        top(engine)  # builds and saves the graph
+        engine.dispose()
+        engine = create_engine(f"sqlite+tidb_embed:///{path}")
+    assert top(engine)[0] == -1
+    with engine.connect() as conn:
+        scan = conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(target) + 0).limit(3)).scalars().all()
+    assert top(engine) == scan
+    engine.dispose()

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -481,10 +482,11 @@ def test_a_viewed_graph_keeps_its_changes_beside_it_then_is_read_into_memory(cop
     (through its open descriptor, after the map is let go; from the map where the system has no
     /proc/self/fd), with the changes applied: searches answer the same throughout, and no descriptor of the
     graph file stays open."""
-    from tidb_embed_orm.dialects.embedded.vector_index import ann
+    from tidb_embed_orm.dialects.embedded.vector_index import ann, store
 
     if through == "map":
         monkeypatch.setattr(ann, "reopen_path", lambda descriptor: None)
+    monkeypatch.setattr(store, "RECENT_ROWS", 0)  # no row ranked exactly for being recent: the graph answers
     (saved,) = graphs(copy)
     engine = create_engine(f"sqlite+tidb_embed:///{copy}")
     docs = table()
@@ -569,3 +571,27 @@ def test_a_viewed_graph_is_saved_with_its_changes(copy):
     again = fresh_process_search(copy)
     assert_scan_answer(again)
     assert again["viewed"] == [True] and again["warnings"] == []
+
+
+def test_a_damaged_backup_put_back_with_its_times_and_attributes_is_checked(saved_here, tmp_path):
+    """``cp -a`` of a backup over the graph keeps the inode and restores the size, the modification time and the
+    save's record: only the change time, which no tool sets, tells it was written; the damage is caught."""
+    if not records_checks(saved_here) or shutil.which("cp") is None:
+        pytest.skip("needs extended attributes and cp")
+    (saved,) = graphs(saved_here)
+    inode = saved.stat().st_ino
+    backup = tmp_path / "backup.usearch"
+    subprocess.run(["cp", "-a", str(saved), str(backup)], check=True)
+    times = backup.stat()
+    data = bytearray(backup.read_bytes())
+    garbage_in_the_middle(data, np.random.default_rng(3))
+    with open(backup, "r+b") as handle:  # the backup rots in place; its times are as they were
+        handle.write(bytes(data))
+    os.utime(backup, ns=(times.st_atime_ns, times.st_mtime_ns))
+    time.sleep(0.05)  # put back later than the save (a moment later, here)
+    subprocess.run(["cp", "-a", str(backup), str(saved)], check=True)
+    assert saved.stat().st_ino == inode and saved.stat().st_mtime_ns == times.st_mtime_ns
+    result = fresh_process_search(saved_here)
+    assert_scan_answer(result)
+    assert result["digests"] == 1
+    assert len(result["warnings"]) == 1 and "checksum" in result["warnings"][0], result["warnings"]

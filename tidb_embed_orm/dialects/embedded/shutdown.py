@@ -8,7 +8,10 @@ restart), that was a 109 MB log and 21 ms added to the next process's first stat
 closes only the connections the pool holds idle (and the engine's own vector-index readers), never
 one another thread has checked out, and only in the process that created the engine: a forked
 child's copies are not its to close. Async engines close theirs with ``await engine.dispose()``:
-their connections close on the event loop, which is gone at exit.
+their connections close on the event loop, which is gone at exit. Disposing also asks the
+engine's background builds to stop (between slices); a build's own connection closes as its thread
+ends, within the exit wait of ``vector_index/background.py``, and a build that outlasts it leaves the
+log for the next process to read, as a killed process does.
 """
 
 from __future__ import annotations
@@ -26,8 +29,12 @@ _ENGINES: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def close_at_exit(engine: Any) -> None:
-    """Have ``engine``'s idle connections closed when this process exits."""
-    if not engine.dialect.is_async:
+    """Have ``engine``'s idle connections closed when this process exits: a file database's queue of pooled
+    connections (``:memory:`` databases have no log, and their pools hand one connection to a thread for
+    good: disposing those would close connections in use)."""
+    from sqlalchemy.pool import QueuePool
+
+    if not engine.dialect.is_async and isinstance(engine.pool, QueuePool):
         _ENGINES[engine] = os.getpid()
 
 

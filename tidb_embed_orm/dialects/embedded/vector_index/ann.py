@@ -41,6 +41,11 @@ VIEW_CHANGES_MIN = 10_000
 _METRICS = {"cosine": ("cos", "i8"), "l2": ("l2sq", "f16")}
 
 
+#: The rowid whose key (2**64 - 1) usearch reserves for free slots: a graph cannot hold it, so every indexed
+#: search ranks that row exactly (``search.ConnectionSearches.knn``).
+OUTSIDE_ROWID = -1
+
+
 def _keys(rowids: np.ndarray) -> np.ndarray:
     """SQLite rowids are signed 64-bit; usearch keys are unsigned: reinterpret the bits."""
     return np.ascontiguousarray(rowids, dtype=np.int64).view(np.uint64)
@@ -109,16 +114,34 @@ class AnnGraph:
 
         The source is the file that was checked (its open descriptor, not its name: another process may have
         replaced it), read after the map is let go: a million-row graph then occupies memory once (530 MB),
-        not mapped and loaded at once."""
+        not mapped and loaded at once. A failure leaves the graph viewed, its changes beside it."""
         if self._content is None:
             return
         from usearch.index import Index
 
         loaded = Index(**self._settings)
         source = reopen_path(self._descriptor) if self._descriptor is not None else None
+        length = len(self._content)
+        try:
+            if source is None:
+                loaded.load(self._content)
+            else:
+                self._release_view()
+                loaded.load(source)
+            self._replay(loaded)
+        except BaseException:
+            if self._content is None:  # the map was let go: view the checked file again
+                self._view_descriptor(length)
+            raise
+        self._release_view()
+        self._index = loaded
+        self._close_descriptor()
+        self._changes, self._changed, self._masked, self._masked_keys = None, set(), set(), None
+
+    def _release_view(self) -> None:
+        if self._content is None:
+            return
         self._index.reset()  # usearch lets go of the map
-        if source is None:
-            loaded.load(self._content)
         content, mapping, self._content, self._mapping = self._content, self._mapping, None, None
         content.release()
         try:
@@ -126,18 +149,27 @@ class AnnGraph:
                 mapping.close()
         except BufferError:  # still exported somewhere: unmapped when that goes
             pass
-        if source is not None:
-            loaded.load(source)
-        self._index = loaded
-        self._close_descriptor()
-        changes, changed, masked = self._changes, self._changed, self._masked
-        self._changes, self._changed, self._masked, self._masked_keys = None, set(), set(), None
-        if masked:
-            self.remove(np.fromiter(masked, np.int64, len(masked)))
-        if changes is not None and changed:
-            keys = _keys(np.fromiter(changed, np.int64, len(changed)))
+
+    def _view_descriptor(self, length: int) -> None:
+        from usearch.index import Index
+
+        assert self._descriptor is not None
+        mapping = mmap.mmap(self._descriptor, 0, access=mmap.ACCESS_READ)
+        self._mapping, self._content = mapping, memoryview(mapping)[:length]
+        self._index = Index(**self._settings, enable_key_lookups=False)
+        self._index.view(self._content)
+
+    def _replay(self, loaded: Any) -> None:
+        """Apply the changes kept beside the view to ``loaded``, the same graph read into memory."""
+        if self._masked:
+            keys = _keys(np.fromiter(self._masked, np.int64, len(self._masked)))
+            present = keys[np.asarray(loaded.contains(keys), dtype=bool).reshape(len(keys))]
+            if len(present):
+                loaded.remove(present)
+        if self._changes is not None and self._changed:
+            keys = _keys(np.fromiter(self._changed, np.int64, len(self._changed)))
             # usearch's own stored scalars (i8 or f16) go back in as they are: the same entries, not quantised twice
-            self._index.add(keys, np.stack(changes.get(keys)), threads=0)
+            loaded.add(keys, np.stack(self._changes.get(keys)), threads=0)
 
     def _close_descriptor(self) -> None:
         if self._closer is not None:
@@ -184,6 +216,9 @@ class AnnGraph:
             keep = np.einsum("ij,ij->i", matrix, matrix) > 0
             if not keep.all():
                 rowids, matrix = rowids[keep], matrix[keep]
+        outside = rowids == OUTSIDE_ROWID
+        if outside.any():
+            rowids, matrix = rowids[~outside], matrix[~outside]
         if len(rowids) == 0:
             return
         if self._content is None:

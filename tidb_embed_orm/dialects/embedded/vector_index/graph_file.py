@@ -11,15 +11,17 @@ first search after opening pays on two cores (a million rows of 384 dimensions i
 ~50 ms on one thread, ~27 ms on two). Files of the first format (``LEGACY_MAGIC``: one xxh3-128
 over everything) are still read.
 
-The process that saves a graph has just hashed it: it records that on the file itself (an extended
-attribute, ``CHECKED_ATTRIBUTE``, naming the inode, size, modification time and digest), and a later
-open whose file still matches all four skips the digest, which is O(file) and, on a cold disk, a read
-of the whole file before the first search. Any write to the file (a damaged or replaced byte) sets its
-modification time to the present, which the save set two seconds into the past (``BACKDATE_NS``) before
-recording it: a write in the same clock tick as the save cannot go unseen. A copy is another inode and
-is checked in full. What the record does not catch is damage below the file system (a bad sector
-returned as good data), which SQLite's own pages are not checked for either. Where extended attributes
-are not supported (macOS, Windows, some file systems) every open is checked in full.
+The process that saves a graph has just hashed it: once the file has its final name it records that on
+the file itself (an extended attribute, ``CHECKED_ATTRIBUTE``: device, inode, size, modification time,
+the time of recording and the digest), and a later open whose file still matches skips the digest,
+which is O(file) and, on a cold disk, a read of the whole file before the first search. Any write to
+the file sets its modification time to the present, which the save moved two seconds into the past
+(``BACKDATE_NS``) before recording it, so a write even in the same clock tick is seen; a file put back
+with its old times and attributes (``cp -a`` of a backup over it, onto the same inode) has a change
+time no tool can set, which must lie where the recording put it (``CTIME_BEFORE_NS``); a copy is another inode.
+Each of these is checked in full. What the record does not catch is damage below the file system (a
+bad sector returned as good data), which SQLite's own pages are not checked for either. Where extended
+attributes are not supported (macOS, Windows, some file systems) every open is checked in full.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import mmap
 import os
 import struct
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -51,6 +54,11 @@ _MAX_STAMP = 4096
 CHECKED_ATTRIBUTE = "user.tidb_embed_orm.checked"
 #: How far a save moves its file's modification time into the past before recording it.
 BACKDATE_NS = 2_000_000_000
+#: Where the change time the recording gives the file may lie around the time it recorded: the kernel's file
+#: times may run on a coarse clock, up to a tick behind the one Python reads, and never ahead of it by more than
+#: the system call (a recording that landed outside, after a pause, is taken back: the file is checked in full).
+CTIME_BEFORE_NS = 20_000_000
+CTIME_AFTER_NS = 10_000_000
 
 
 class GraphFileError(ValueError):
@@ -141,34 +149,56 @@ def append_trailer(path: Path, stamp: GraphStamp) -> None:
         handle.write(stamp_bytes + digest + _FOOTER.pack(len(stamp_bytes)) + MAGIC)
         handle.flush()
         os.fsync(handle.fileno())
-        _record_checked(handle.fileno(), digest)
 
 
-def _checked_record(status: os.stat_result, digest: bytes) -> bytes:
-    return json.dumps([status.st_ino, status.st_size, status.st_mtime_ns, digest.hex()]).encode()
+def _identity(status: os.stat_result) -> list[int]:
+    return [status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns]
 
 
-def _record_checked(descriptor: int, digest: bytes) -> None:
-    """Leave the record that lets a later open skip the digest (nothing where the file system keeps no
-    extended attributes: opens then check in full)."""
+def record_checked(path: Path) -> None:
+    """Leave on the saved graph at ``path`` (under its final name: a rename changes its change time) the record
+    that lets a later open skip the digest; nothing where the file system keeps no extended attributes."""
     if not hasattr(os, "setxattr"):
         return
     try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
         status = os.fstat(descriptor)
+        tail = os.pread(descriptor, _DIGEST + _FOOTER.size + len(MAGIC), status.st_size - _DIGEST - _FOOTER.size
+                        - len(MAGIC))
+        if not tail.endswith(MAGIC):
+            return
+        os.setxattr(descriptor, CHECKED_ATTRIBUTE, b"")  # ENOTSUP here leaves the file's times as they were
         os.utime(descriptor, ns=(status.st_atime_ns, status.st_mtime_ns - BACKDATE_NS))
-        os.setxattr(descriptor, CHECKED_ATTRIBUTE, _checked_record(os.fstat(descriptor), digest))
+        recorded = time.time_ns()
+        record = [*_identity(os.fstat(descriptor)), recorded, tail[:_DIGEST].hex()]
+        os.setxattr(descriptor, CHECKED_ATTRIBUTE, json.dumps(record).encode())
+        if not _recorded_around(os.fstat(descriptor).st_ctime_ns, recorded):
+            os.removexattr(descriptor, CHECKED_ATTRIBUTE)
     except OSError:  # ENOTSUP, EPERM, a read-only mount: the file is simply checked in full when opened
         pass
+    finally:
+        os.close(descriptor)
+
+
+def _recorded_around(ctime_ns: int, recorded_ns: int) -> bool:
+    return -CTIME_BEFORE_NS <= ctime_ns - recorded_ns <= CTIME_AFTER_NS
 
 
 def _checked_at_save(descriptor: int, digest: bytes) -> bool:
-    """Whether the file behind ``descriptor`` is, by inode, size and modification time, the one its saving
-    process hashed to ``digest`` (see the module's docstring)."""
+    """Whether the file behind ``descriptor`` is the one its saving process hashed to ``digest``, unchanged
+    (see the module's docstring)."""
     if not hasattr(os, "getxattr"):
         return False
     try:
-        return bool(os.getxattr(descriptor, CHECKED_ATTRIBUTE) == _checked_record(os.fstat(descriptor), digest))
-    except OSError:
+        record = json.loads(os.getxattr(descriptor, CHECKED_ATTRIBUTE))
+        status = os.fstat(descriptor)
+        *identity, recorded, hex_digest = record
+        return bool(identity == _identity(status) and hex_digest == digest.hex()
+                    and _recorded_around(status.st_ctime_ns, int(recorded)))
+    except (OSError, ValueError, TypeError):  # no record, or not one of ours
         return False
 
 

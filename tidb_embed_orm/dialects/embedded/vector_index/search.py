@@ -27,6 +27,7 @@ import numpy as np
 
 from .... import codec
 from ..access import engine_connection_uri
+from .ann import OUTSIDE_ROWID
 from .background import BackgroundBuilds
 from .schema import Quote, changed_rows, find_index, log_position, schemas
 from .store import Graph, GraphFiles, build, catch_up, install, maybe_save
@@ -112,6 +113,10 @@ class SearchRun:
     size: int = 0
 
 
+#: ranked exactly by every indexed search: the rowid no graph can hold (``ann.OUTSIDE_ROWID``)
+_OUTSIDE = np.array([OUTSIDE_ROWID], dtype=np.int64)
+
+
 class ConnectionSearches:
     """Per DBAPI connection: the runs of the statement being executed, read by TIDB_EMBED_KNN."""
 
@@ -160,7 +165,7 @@ class ConnectionSearches:
             found = found[~np.isin(found, exact)]
         if run.probing:  # rows ranked exactly anyway must not make a probe look complete
             return json.dumps(found.tolist())
-        return json.dumps(np.concatenate([found, recent, exact]).tolist())
+        return json.dumps(np.concatenate([found, recent, exact, _OUTSIDE]).tolist())
 
 
 @dataclass

@@ -31,7 +31,7 @@ from typing import Any, cast
 import numpy as np
 
 from .ann import AnnGraph
-from .graph_file import GraphFileError, GraphStamp
+from .graph_file import GraphFileError, GraphStamp, record_checked
 from .schema import (
     IndexEntry,
     Quote,
@@ -182,6 +182,7 @@ class GraphFiles:
         final = self.path(stamp.token, stamp.save)
         os.replace(partial, final)
         _fsync_folder(self.folder)
+        record_checked(final)
         return final
 
     def remove_except(self, token: str, keep: set[Path]) -> None:
