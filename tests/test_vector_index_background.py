@@ -63,13 +63,13 @@ def graph_ready(engine) -> bool:
 def held(monkeypatch):
     """Background builds wait for ``held.set()`` before reading the table."""
     gate = threading.Event()
-    real = background.build
+    real = background.rebuild
 
     def gated(*args, **kwargs):
         assert gate.wait(60), "the test never released the build"
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(background, "build", gated)
+    monkeypatch.setattr(background, "rebuild", gated)
     yield gate
     gate.set()
 
@@ -172,7 +172,7 @@ def test_a_failed_build_leaves_searches_exact_and_is_tried_again(tmp_path, monke
     metadata, docs = docs_table()
     metadata.create_all(engine)
     bulk_load(engine, docs)
-    real = background.build
+    real = background.rebuild
     calls = []
 
     def failing_once(*args, **kwargs):
@@ -181,7 +181,7 @@ def test_a_failed_build_leaves_searches_exact_and_is_tried_again(tmp_path, monke
             raise OSError(28, "No space left on device")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(background, "build", failing_once)
+    monkeypatch.setattr(background, "rebuild", failing_once)
     q = np.random.default_rng(6).standard_normal(DIM)
     with caplog.at_level(logging.WARNING, logger="tidb_embed_orm.vector_index"):
         assert nearest(engine, docs, q) == exact(engine, docs, q)

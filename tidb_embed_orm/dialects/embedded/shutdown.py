@@ -22,6 +22,8 @@ import os
 import weakref
 from typing import Any
 
+from sqlalchemy.pool import QueuePool
+
 log = logging.getLogger(__name__)
 
 #: engine -> the process that created it
@@ -32,8 +34,6 @@ def close_at_exit(engine: Any) -> None:
     """Have ``engine``'s idle connections closed when this process exits: a file database's queue of pooled
     connections (``:memory:`` databases have no log, and their pools hand one connection to a thread for
     good: disposing those would close connections in use)."""
-    from sqlalchemy.pool import QueuePool
-
     if not engine.dialect.is_async and isinstance(engine.pool, QueuePool):
         _ENGINES[engine] = os.getpid()
 

@@ -51,6 +51,21 @@ def _keys(rowids: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rowids, dtype=np.int64).view(np.uint64)
 
 
+def _held(index: Any, rowids: np.ndarray) -> np.ndarray:
+    """Which of ``rowids`` the usearch ``index`` (with its rowid table) holds."""
+    keys = _keys(rowids)
+    if len(keys) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.asarray(index.contains(keys), dtype=bool).reshape(len(keys))
+
+
+def _remove_held(index: Any, rowids: np.ndarray) -> None:
+    """Take out of ``index`` those of ``rowids`` it holds."""
+    present = _keys(rowids)[_held(index, rowids)]
+    if len(present):
+        index.remove(present)
+
+
 def default_ef(size: int) -> int:
     """The walk width a search gets by default: wider for bigger graphs (a walk is never narrower than
     the candidates it is asked for: usearch widens it to that count itself).
@@ -130,8 +145,9 @@ class AnnGraph:
                 loaded.load(source)
             self._replay(loaded)
         except BaseException:
-            if self._content is None:  # the map was let go: view the checked file again
-                self._view_descriptor(length)
+            if self._content is None and self._descriptor is not None:  # the map was let go: view the file again
+                mapping = mmap.mmap(self._descriptor, 0, access=mmap.ACCESS_READ)
+                self._view(mapping, memoryview(mapping)[:length])
             raise
         self._release_view()
         self._index = loaded
@@ -150,22 +166,18 @@ class AnnGraph:
         except BufferError:  # still exported somewhere: unmapped when that goes
             pass
 
-    def _view_descriptor(self, length: int) -> None:
+    def _view(self, mapping: mmap.mmap, content: memoryview) -> None:
+        """Serve ``content``, the verified bytes of ``mapping``, in place (no rowid table: see ``has_key_table``)."""
         from usearch.index import Index
 
-        assert self._descriptor is not None
-        mapping = mmap.mmap(self._descriptor, 0, access=mmap.ACCESS_READ)
-        self._mapping, self._content = mapping, memoryview(mapping)[:length]
-        self._index = Index(**self._settings, enable_key_lookups=False)
-        self._index.view(self._content)
+        index = Index(**self._settings, enable_key_lookups=False)
+        index.view(content)  # the verified bytes themselves: no second read of a file that may change
+        self._index, self._mapping, self._content = index, mapping, content
 
     def _replay(self, loaded: Any) -> None:
         """Apply the changes kept beside the view to ``loaded``, the same graph read into memory."""
         if self._masked:
-            keys = _keys(np.fromiter(self._masked, np.int64, len(self._masked)))
-            present = keys[np.asarray(loaded.contains(keys), dtype=bool).reshape(len(keys))]
-            if len(present):
-                loaded.remove(present)
+            _remove_held(loaded, np.fromiter(self._masked, np.int64, len(self._masked)))
         if self._changes is not None and self._changed:
             keys = _keys(np.fromiter(self._changed, np.int64, len(self._changed)))
             # usearch's own stored scalars (i8 or f16) go back in as they are: the same entries, not quantised twice
@@ -187,10 +199,7 @@ class AnnGraph:
 
     def contains(self, rowids: np.ndarray) -> np.ndarray:
         """Which of ``rowids`` the graph holds (only when ``has_key_table``)."""
-        keys = _keys(rowids)
-        if len(keys) == 0:
-            return np.zeros(0, dtype=bool)
-        return np.asarray(self._index.contains(keys), dtype=bool).reshape(len(keys))
+        return _held(self._index, rowids)
 
     def remove(self, rowids: np.ndarray) -> None:
         if len(rowids) == 0:
@@ -205,9 +214,7 @@ class AnnGraph:
                 self._changed -= gone
             self._bound_changes()
             return
-        present = _keys(rowids)[self.contains(rowids)]
-        if len(present):
-            self._index.remove(present)
+        _remove_held(self._index, rowids)
 
     def add_new(self, rowids: np.ndarray, vectors: np.ndarray) -> None:
         """Add rows the graph does not hold yet (a build from the table, or rows ``remove`` just took out)."""
@@ -294,12 +301,11 @@ class AnnGraph:
         """
         mapping, descriptor = map_file(path)
         try:
-            content = verified_content(memoryview(mapping), stamp, descriptor)
             graph = cls(stamp.metric, stamp.dim, key_lookups=False)
-            graph._index.view(content)  # the verified bytes themselves: no second read of a file that may change
+            graph._view(mapping, verified_content(memoryview(mapping), stamp, descriptor))
         except BaseException:
             os.close(descriptor)
             raise
-        graph._mapping, graph._content, graph._descriptor = mapping, content, descriptor
+        graph._descriptor = descriptor
         graph._closer = weakref.finalize(graph, os.close, descriptor)
         return graph

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .schema import Quote, installed
-from .store import FullBuild, Graph, GraphFiles, build, catch_up, install, maybe_save
+from .store import FullBuild, Graph, GraphFiles, catch_up, maybe_save, rebuild
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -88,7 +88,7 @@ class BackgroundBuilds:
                 if need is not None:
                     _announce(graph, need)
             if need is not None:
-                install(built, build(built, cursor, quote, "main", need, job.stop), need)
+                rebuild(built, cursor, quote, "main", need, job.stop)
             if job.stop.is_set():
                 return
             maybe_save(built, cursor, quote, "main", files)  # before searches read it: they never wait for the write

@@ -30,7 +30,7 @@ from ..access import engine_connection_uri
 from .ann import OUTSIDE_ROWID
 from .background import BackgroundBuilds
 from .schema import Quote, changed_rows, find_index, log_position, schemas
-from .store import Graph, GraphFiles, build, catch_up, install, maybe_save
+from .store import Graph, GraphFiles, catch_up, maybe_save, rebuild
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -438,12 +438,12 @@ class VectorIndexes:
                         self.builds.start(graph, need, quote, database_file)
                         return
                     if need is not None:
-                        install(graph, build(graph, own, quote, "main", need), need)
+                        rebuild(graph, own, quote, "main", need)
                     maybe_save(graph, own, quote, "main", files)
                 finally:
                     own.close()
         elif not dbapi_connection.in_transaction:  # in memory: the statement's own connection is the only one
             need = catch_up(graph, cursor, quote, schema, None)
             if need is not None:
-                install(graph, build(graph, cursor, quote, schema, need), need)
+                rebuild(graph, cursor, quote, schema, need)
 

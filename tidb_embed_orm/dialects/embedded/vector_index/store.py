@@ -213,7 +213,7 @@ def _fsync_folder(folder: Path) -> None:
 def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphFiles | None) -> FullBuild | None:
     """Bring ``graph`` to the newest committed log position from its saved file and the change log;
     the ``FullBuild`` it needs when only the whole table will do (no usable file, or more changed
-    than a fold should hold), which the caller runs (``build`` + ``install``), at once or in the
+    than a fold should hold), which the caller runs (``rebuild``), at once or in the
     background. ``cursor`` must have no open transaction."""
     entry = graph.entry
     cursor.execute("BEGIN")
@@ -266,16 +266,14 @@ def _rowid_span(cursor: Any, quote: Quote, schema: str, table: str) -> int:
     return 0 if low is None else int(high) - int(low) + 1
 
 
-def build(graph: Graph, cursor: Any, quote: Quote, schema: str, need: FullBuild,
-          stop: threading.Event | None = None) -> AnnGraph | None:
-    """The graph ``need`` describes, read from the table (``None``: nothing to build it on, or ``stop`` was set)."""
-    return build_from_table(cursor, quote, schema, graph.entry, need.dim, stop)
-
-
-def install(graph: Graph, ann: AnnGraph | None, need: FullBuild) -> None:
-    """Make a graph built for ``need`` the one searches read (the caller holds ``graph.lock``)."""
+def rebuild(graph: Graph, cursor: Any, quote: Quote, schema: str, need: FullBuild,
+            stop: threading.Event | None = None) -> None:
+    """Read the graph ``need`` describes from the table and make it the one ``graph`` serves (the caller holds
+    ``graph.lock``, or ``graph`` is a background build's own); left empty when the table holds no vector to
+    size it, or when ``stop`` was set."""
+    ann = build_from_table(cursor, quote, schema, graph.entry, need.dim, stop)
     graph.reset()
-    if ann is None:  # no declared size and no vector yet: nothing to build the graph on
+    if ann is None:
         return
     graph.ann, graph.unsaved = ann, max(SAVE_MIN, len(ann))
     graph.watermark, graph.rootpage = need.position, need.rootpage
