@@ -204,6 +204,17 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
+def rss_parts_mib() -> tuple[float, float]:
+    """This process's resident memory now: (anonymous, file-backed). File-backed pages are the page cache of
+    files it maps (ours: the saved graph), shared with other processes and reclaimable; anonymous is its own."""
+    parts = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("RssAnon", "RssFile"):
+            parts[key] = int(value.split()[0]) / 1024
+    return parts.get("RssAnon", float("nan")), parts.get("RssFile", float("nan"))
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -483,7 +494,8 @@ def worker(name: str, phase: str, folder: Path, args: argparse.Namespace) -> dic
         "filtered_p50_ms": statistics.median(filtered_times),
         "filtered_full": f"{filtered_full}/{len(filtered_times)}",
         "ryw_p50_ms": statistics.median(ryw_times), "ryw_seen": f"{ryw_seen}/20",
-        "rss_mib": peak_rss_mib(), "recall@10": recall(found, exact),
+        "rss_mib": peak_rss_mib(), "rss_split": "{:.0f} / {:.0f}".format(*rss_parts_mib()),
+        "recall@10": recall(found, exact),
     }
 
 
@@ -577,6 +589,7 @@ def main() -> None:
         ("filtered search (1% of rows) p50 (ms)", "filtered_p50_ms", "{:.2f}"),
         ("  returned k matching rows", "filtered_full", "{}"),
         ("peak RSS of the search process (MiB)", "rss_mib", "{:.0f}"),
+        ("  at the end: anonymous / mapped files (MiB)", "rss_split", "{}"),
     ]
     names = list(results)
     width = 22

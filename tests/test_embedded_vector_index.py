@@ -677,3 +677,95 @@ def test_a_row_with_rowid_minus_one_is_found(tmp_path, graph_from):
         scan = conn.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(target) + 0).limit(3)).scalars().all()
     assert top(engine) == scan
     engine.dispose()
+
+
+def knn_statements(engine) -> list[str]:
+    """The statements SQLite runs from now on that ask the index for candidates (its trace of each run)."""
+    seen: list[str] = []
+
+    @event.listens_for(engine, "connect")
+    def trace(dbapi_connection, _record):
+        dbapi_connection.set_trace_callback(lambda sql: seen.append(sql) if "TIDB_EMBED_KNN(" in sql else None)
+
+    engine.dispose()  # connections opened from now on are traced
+    return seen
+
+
+def test_a_filtered_search_whose_probe_found_its_rows_runs_once(engine, graph_walks):
+    """With no row to rank exactly besides the graph's candidates, the probe that finds k matching rows
+    ran the very statement the answer would: its rows are returned, through every way of reading them."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Doc(Base):
+        __tablename__ = "docs"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        category: Mapped[str] = mapped_column(String(8))
+        v = mapped_column(Vector(DIM))
+        __table_args__ = (VectorIndex("ix_docs_v", "v"),)
+
+    Base.metadata.create_all(engine)
+    rng = np.random.default_rng(21)
+    with engine.begin() as conn:
+        conn.execute(insert(Doc), rows(rng, 3000))
+    with Session(engine) as session:
+        session.scalars(select(Doc).order_by(Doc.v.cosine_distance(rng.standard_normal(DIM))).limit(1)).all()
+    runs = knn_statements(engine)
+    table = Doc.__table__
+    for q in rng.standard_normal((5, DIM)):
+        c3 = Doc.category == "c3"
+        stmt = select(Doc).where(c3).order_by(Doc.v.cosine_distance(q)).limit(10)
+        with Session(engine) as session:  # a request
+            runs.clear()
+            graph_walks.clear()
+            docs = session.scalars(stmt).all()
+            assert len(runs) == len(graph_walks)  # each run a probe that walked the graph: none run again
+            with engine.connect() as conn:
+                expected = exact(conn, table, q, k=10, where=table.c.category == "c3")
+            assert [d.id for d in docs] == expected
+            assert all(d.category == "c3" and d.v.shape == (DIM,) for d in docs)
+            assert session.scalars(stmt).first().id == expected[0]
+            assert [m["id"] for m in session.execute(select(table).where(table.c.category == "c3")
+                                                     .order_by(table.c.v.cosine_distance(q)).limit(10))
+                    .mappings()] == expected
+            result = session.execute(stmt.execution_options(yield_per=3))
+            assert [d.id for part in result.scalars().partitions() for d in part] == expected
+
+
+def test_a_filtered_search_ranks_the_rows_written_after_its_graph(engine):
+    """Rows the graph does not hold yet are ranked exactly: the final run, not the probe, answers."""
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    rng = np.random.default_rng(22)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), rows(rng, 3000))
+    q = rng.standard_normal(DIM)
+    c3 = indexed.c.category == "c3"
+    with engine.connect() as conn:
+        top(conn, indexed, q, k=10, where=c3)  # the graph, and this statement's memory of its filter
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), [{"id": 9001, "category": "c3", "v": q}, {"id": 9002, "category": "c4", "v": q}])
+    with engine.connect() as conn:
+        found = top(conn, indexed, q, k=10, where=c3)
+        assert found[0] == 9001
+        assert found == exact(conn, indexed, q, k=10, where=c3)
+    with engine.connect() as conn:  # this connection's own uncommitted write
+        conn.execute(indexed.insert(), [{"id": 9003, "category": "c3", "v": q * 2}])
+        assert sorted(top(conn, indexed, q, k=2, where=c3)) == [9001, 9003]
+        conn.rollback()
+
+
+def test_a_filtered_search_finds_the_row_with_rowid_minus_one(engine):
+    metadata, indexed, _ = tables()
+    metadata.create_all(engine)
+    rng = np.random.default_rng(23)
+    q = rng.standard_normal(DIM)
+    with engine.begin() as conn:
+        conn.execute(indexed.insert(), [{"id": -1, "category": "c3", "v": q}, *rows(rng, 3000, start=1)])
+    c3 = indexed.c.category == "c3"
+    with engine.connect() as conn:
+        for _ in range(3):  # the first builds the graph; later ones start from the filter's remembered width
+            found = top(conn, indexed, q, k=10, where=c3)
+            assert found[0] == -1
+            assert found == exact(conn, indexed, q, k=10, where=c3)

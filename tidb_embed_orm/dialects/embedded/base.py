@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import reflection
+from sqlalchemy.engine.cursor import FullyBufferedCursorFetchStrategy  # as SQLAlchemy's mssql and oracle dialects
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.sql.elements import BindParameter
 
@@ -365,7 +366,13 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             if plan is None:
                 cursor.execute(statement, parameters)
             else:
-                plan.execute(cursor, statement, parameters)
+                answered = plan.execute(cursor, statement, parameters)
+                if answered is not None and context is not None:
+                    # The probe's rows are the answer (``Plan.probe_answers``): the result reads them, as
+                    # SQLAlchemy's own dialects hand over rows fetched before the result exists (mssql's
+                    # OUTPUT, oracle's RETURNING); the description is the probe's, the same statement's.
+                    context.cursor_fetch_strategy = FullyBufferedCursorFetchStrategy(
+                        cursor, cursor.description, answered)
 
     def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         with self._statement(cursor, statement, context):

@@ -79,9 +79,10 @@ def compile_knn_filter(element: KnnFilter, compiler: SQLCompiler, **kw: Any) -> 
     # A distance threshold only trims the nearest rows: it is no reason to look further for k rows.
     filtered = any(not isinstance(c, (KnnFilter, DistanceBound)) and not _not_null_of(c, element.column)
                    for c in criteria)
+    bounded = any(isinstance(c, DistanceBound) and c.probed for c in criteria)
     search = KnnSearch(number, element.table.schema, element.table.name, str(element.column.name),
                        element.metric, filtered, element.nested,
-                       declared_ef_search(element.table, str(element.column.name), element.metric))
+                       declared_ef_search(element.table, str(element.column.name), element.metric), bounded)
     searches.append(search)
     compiler.tidb_embed_knn = searches  # type: ignore[attr-defined]
     return f"({compiler.process(element.column, **kw)} IS NOT NULL AND ({rowid} {search.head}{arguments}{search.tail}))"

@@ -235,6 +235,12 @@ def log_position(cursor: Any, quote: Quote, schema: str) -> int:
     return int(row[0]) if row else 0
 
 
+def holds_row(cursor: Any, quote: Quote, schema: str, table: str, rowid: int) -> bool:
+    """Whether ``table`` has a row with this rowid (one B-tree lookup)."""
+    found = cursor.execute(f"SELECT 1 FROM {quote(schema)}.{quote(table)} WHERE rowid = ?", (rowid,)).fetchone()
+    return found is not None
+
+
 def changed_rows(cursor: Any, quote: Quote, schema: str, token: str, after: int, upto: int | None = None) -> list[int]:
     """Rowids the log names after position ``after`` (and up to ``upto``), each once."""
     sql = f"SELECT DISTINCT row FROM {quote(schema)}.{quote(LOG_TABLE)} WHERE token = ? AND seq > ?"

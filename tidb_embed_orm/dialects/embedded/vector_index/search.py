@@ -29,7 +29,7 @@ from .... import codec
 from ..access import engine_connection_uri
 from .ann import OUTSIDE_ROWID
 from .background import BackgroundBuilds
-from .schema import Quote, changed_rows, find_index, log_position, schemas
+from .schema import Quote, changed_rows, find_index, holds_row, log_position, schemas
 from .store import Graph, GraphFiles, catch_up, maybe_save, rebuild
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
@@ -72,6 +72,9 @@ class KnnSearch:
     nested: bool = False
     #: the width its ``VectorIndex(ef_search=)`` declares (None: the engine's)
     ef_search: int | None = None
+    #: a distance threshold beside it, void while a filtered search probes (``knn.compile_distance_bound``):
+    #: a probe's rows are then not the statement's answer
+    bounded: bool = False
 
     @property
     def head(self) -> str:
@@ -111,6 +114,11 @@ class SearchRun:
     probed: tuple[int, np.ndarray, np.ndarray] | None = None
     #: rows the graph held at the last ask
     size: int = 0
+    #: the last probe had no row to rank exactly besides the graph's candidates (no recent, changed or
+    #: outside row), so it asked the same candidates the final run would: its rows can be the answer
+    clean: bool = False
+    #: the searched table may hold the row no graph can (``ann.OUTSIDE_ROWID``); looked up for filtered searches
+    outside_row: bool = True
 
 
 #: ranked exactly by every indexed search: the rowid no graph can hold (``ann.OUTSIDE_ROWID``)
@@ -158,9 +166,10 @@ class ConnectionSearches:
                     found = ann.search(vector, want, run.ef_search)
                 run.probed = (want, vector, found) if run.probing else None
                 run.exhaustive = want >= size
-                if run.probing and not run.exhaustive:
-                    found = found[: max(len(found) - margin, 0)]  # leave the final run slack at the boundary
             recent = np.fromiter(graph.recent, np.int64, len(graph.recent))
+            run.clean = not (len(exact) or len(recent) or run.outside_row)
+            if run.probing and not run.exhaustive and not run.clean:
+                found = found[: max(len(found) - margin, 0)]  # leave the final run slack at the boundary
         if len(exact):
             found = found[~np.isin(found, exact)]
         if run.probing:  # rows ranked exactly anyway must not make a probe look complete
@@ -208,8 +217,11 @@ class Plan:
                 sql = search.as_scan(sql)
         return sql
 
-    def execute(self, cursor: Any, statement: str, parameters: Any) -> None:
+    def execute(self, cursor: Any, statement: str, parameters: Any) -> list[Any] | None:
         """Run an indexed search; a filtered one asks for more candidates until it has k rows (or scans).
+
+        Returns the rows already fetched when the last probe's run was the answer itself (the caller hands
+        them to the result), else None: the answer is on ``cursor``.
 
         After a probe that found ``m`` of the ``limit`` rows among ``c`` candidates, the next asks for
         about ``2 * limit / m`` times more (a 1% filter needs two probes, not five). When SQLite answers
@@ -225,24 +237,26 @@ class Plan:
         runs = self.probed
         if not runs:
             cursor.execute(sql, parameters)
-            return
+            return None
         facts = self.facts(statement)
         multiplier, first = min(facts.multiplier, MAX_MULTIPLIER), True
         while multiplier <= MAX_MULTIPLIER:
             for run in runs:
                 run.multiplier, run.probing = multiplier, True
             try:  # a probe: are there k matching rows among the index's own candidates?
-                rows = len(cursor.execute(sql, parameters).fetchall())
+                probed_rows = cursor.execute(sql, parameters).fetchall()
             finally:
                 for run in runs:
                     run.probing = False
-            wanted = max((run.limit or 0) for run in runs)
+            rows, wanted = len(probed_rows), max((run.limit or 0) for run in runs)
             if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
                 # next time start here, or a little lower when the first probe sufficed (it stops at the LIMIT:
                 # it cannot tell how many fewer candidates would have done)
                 facts.multiplier = max(1, int(multiplier * SETTLE_SHARE)) if first else multiplier
+                if self.probe_answers(runs):
+                    return probed_rows
                 cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
-                return
+                return None
             first = False
             asked = max(run.probed[0] if run.probed else 1 for run in runs)
             # how many rows may match, at most (a Poisson upper bound: a probe's candidates are the query's
@@ -258,6 +272,13 @@ class Plan:
         for run in self.runs.values():
             run.graph = None
         cursor.execute(self.statement(statement, scan_all=True), parameters)
+        return None
+
+    def probe_answers(self, runs: list[SearchRun]) -> bool:
+        """Whether the probe that found k rows ran the statement exactly as its final run would: every
+        probed search had only the graph's candidates to rank (``SearchRun.clean``) and no threshold was
+        void for the probe. Then its rows are the answer, and the statement is not run a second time."""
+        return all(run.clean for run in runs) and not any(search.bounded for search in self.searches)
 
     def filter_uses_index(self, cursor: Any, statement: str, parameters: Any) -> bool:
         """Whether SQLite reads the searched table through an index in the scan form of ``statement``."""
@@ -375,6 +396,8 @@ class VectorIndexes:
                     scans.add(search.number)
                 else:
                     run.ef_search = ef_search or search.ef_search or default_ef_search
+                    if search.filtered:  # only a probe asks (one lookup: whether its answer may skip a final run)
+                        run.outside_row = holds_row(cursor, quote, schema or "main", search.table, OUTSIDE_ROWID)
                     runs[search.number] = run
         finally:
             cursor.close()
