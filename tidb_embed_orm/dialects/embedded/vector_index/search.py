@@ -53,6 +53,9 @@ PLAN_MEMORY = 256
 #: above what the filter typically needs (an occasional second walk), and a parameter that once matched
 #: nothing does not keep later runs at the widest walk (64x halves in four runs, 0.84**4).
 SETTLE_SHARE = 0.84
+#: After a probe found m of k rows, the next asks this many times k / m as many candidates: at the rate of matches
+#: the probe saw, a Poisson count of mean 2k, which reaches k more than 99 times in 100 (for k = 10).
+GROWTH_SLACK = 2.0
 #: A graph of at least this many rows to read from the table is built in the background (a build of
 #: 25,000 x 384 takes ~4 s on two cores, an exact scan of them ~0.2 s).
 BUILD_IN_BACKGROUND_ROWS = 25_000
@@ -224,7 +227,7 @@ class Plan:
         them to the result), else None: the answer is on ``cursor``.
 
         After a probe that found ``m`` of the ``limit`` rows among ``c`` candidates, the next asks for
-        about ``2 * limit / m`` times more (a 1% filter needs two probes, not five). When SQLite answers
+        ``GROWTH_SLACK * limit / m`` times more (a 1% filter needs two probes, not five). When SQLite answers
         the filter itself from an index and the probe suggests few rows match (INDEXED_SCAN_ROWS), the
         exact scan runs at once: the index narrows it to the matching rows, which is cheaper than
         walking the graph for a hundred times more candidates. A statement text starts at the multiplier
@@ -267,8 +270,11 @@ class Plan:
                 break
             if multiplier >= MAX_MULTIPLIER:
                 break
-            growth = -(-2 * wanted // rows) if rows else 4 * wanted
-            multiplier = facts.multiplier = min(multiplier * max(growth, 4), MAX_MULTIPLIER)
+            # m of k rows matched among c candidates: GROWTH_SLACK * c * k / m candidates almost always hold k. A
+            # fixed step of at least 4x (as once) overshot: a run that just missed walked 4x wider, and the
+            # statement's next runs started from there.
+            growth = GROWTH_SLACK * wanted / rows if rows else 4 * max(wanted, 1)
+            multiplier = facts.multiplier = min(math.ceil(multiplier * growth), MAX_MULTIPLIER)
         for run in self.runs.values():
             run.graph = None
         cursor.execute(self.statement(statement, scan_all=True), parameters)
