@@ -685,7 +685,11 @@ def knn_statements(engine) -> list[str]:
 
     @event.listens_for(engine, "connect")
     def trace(dbapi_connection, _record):
-        dbapi_connection.set_trace_callback(lambda sql: seen.append(sql) if "TIDB_EMBED_KNN(" in sql else None)
+        def statement(sql: str) -> None:
+            if "TIDB_EMBED_KNN(" in sql and not sql.lstrip().upper().startswith("EXPLAIN"):  # not the plan's questions
+                seen.append(sql)
+
+        dbapi_connection.set_trace_callback(statement)
 
     engine.dispose()  # connections opened from now on are traced
     return seen
@@ -733,8 +737,9 @@ def test_a_filtered_search_whose_probe_found_its_rows_runs_once(engine, graph_wa
             assert [d.id for part in result.scalars().partitions() for d in part] == expected
 
 
-def test_a_filtered_search_ranks_the_rows_written_after_its_graph(engine):
-    """Rows the graph does not hold yet are ranked exactly: the final run, not the probe, answers."""
+def test_a_filtered_search_ranks_the_rows_written_after_its_graph(engine, graph_walks):
+    """Rows written since the graph was opened (the last ones, kept to rank exactly) and uncommitted rows are
+    ranked beside the graph's candidates: the final run, not the probe, answers."""
     metadata, indexed, _ = tables()
     metadata.create_all(engine)
     rng = np.random.default_rng(22)
@@ -746,8 +751,11 @@ def test_a_filtered_search_ranks_the_rows_written_after_its_graph(engine):
         top(conn, indexed, q, k=10, where=c3)  # the graph, and this statement's memory of its filter
     with engine.begin() as conn:
         conn.execute(indexed.insert(), [{"id": 9001, "category": "c3", "v": q}, {"id": 9002, "category": "c4", "v": q}])
+    runs = knn_statements(engine)
     with engine.connect() as conn:
+        graph_walks.clear()
         found = top(conn, indexed, q, k=10, where=c3)
+        assert len(runs) == len(graph_walks) + 1  # the probes, then the final run with the recent rows
         assert found[0] == 9001
         assert found == exact(conn, indexed, q, k=10, where=c3)
     with engine.connect() as conn:  # this connection's own uncommitted write
@@ -769,3 +777,34 @@ def test_a_filtered_search_finds_the_row_with_rowid_minus_one(engine):
             found = top(conn, indexed, q, k=10, where=c3)
             assert found[0] == -1
             assert found == exact(conn, indexed, q, k=10, where=c3)
+
+
+def test_a_graph_saved_with_fewer_links_keeps_its_wider_default_walk(tmp_path, monkeypatch):
+    """Graphs are built with ``CONNECTIVITY`` links; one saved before with usearch's 16 keeps them when opened,
+    and its default walk stays as wide as its recall needs."""
+    from tidb_embed_orm.dialects.embedded.vector_index import ann
+    from tidb_embed_orm.dialects.embedded.vector_index.graph_file import GraphStamp
+
+    assert ann.CONNECTIVITY > 16
+    assert (ann.default_ef(100_000), ann.default_ef(1_000_000)) == (128, 256)
+    assert (ann.default_ef(100_000, 16), ann.default_ef(1_000_000, 16)) == (192, 384)
+    assert ann.default_ef(1_000, 16) == ann.default_ef(1_000) == 128  # never narrower than MIN_EF
+
+    monkeypatch.setattr(ann, "EXACT_WORK", 0)  # walk even this small graph
+    widths: list[int] = []
+    walk = ann.AnnGraph._search
+    monkeypatch.setattr(ann.AnnGraph, "_search", lambda self, index, v, count, width: widths.append(width)
+                        or walk(self, index, v, count, width))
+    monkeypatch.setattr(ann, "REFERENCE_ROWS", 1_000)  # so 2,000 rows get a width above MIN_EF
+    rng = np.random.default_rng(3)
+    stamp = GraphStamp("t", "0" * 32, 2, 0, "cosine", DIM)
+    for links in (16, ann.CONNECTIVITY):
+        graph = ann.AnnGraph("cosine", DIM, connectivity=links)
+        graph.add_new(np.arange(2_000, dtype=np.int64), rng.standard_normal((2_000, DIM)))
+        path = tmp_path / f"links{links}.usearch"
+        graph.save(path, stamp)
+        opened = ann.AnnGraph.load(path, stamp)  # built with CONNECTIVITY in mind, read with the file's links
+        widths.clear()
+        assert len(opened.search(rng.standard_normal(DIM), 10)) == 10
+        assert widths == [ann.default_ef(2_000, links)]
+    assert ann.default_ef(2_000, 16) > ann.default_ef(2_000)

@@ -367,7 +367,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                 cursor.execute(statement, parameters)
             else:
                 answered = plan.execute(cursor, statement, parameters)
-                if answered is not None and context is not None:
+                if answered is not None:  # a plan comes from its statement's context
                     # The probe's rows are the answer (``Plan.probe_answers``): the result reads them, as
                     # SQLAlchemy's own dialects hand over rows fetched before the result exists (mssql's
                     # OUTPUT, oracle's RETURNING); the description is the probe's, the same statement's.

@@ -33,6 +33,9 @@ EXACT_WORK = 2_000_000
 MIN_EF = 128
 REFERENCE_EF = 128
 REFERENCE_ROWS = 100_000
+#: REFERENCE_EF of a graph saved with fewer links than CONNECTIVITY (usearch's 16, before 5 December 2026): it
+#: keeps its links when opened, and at 128 its recall on the hard set was 0.931 at 100,000 rows.
+FEWER_LINKS_REFERENCE_EF = 192
 #: A viewed graph is read into memory once the changes kept beside it pass this share of it (and VIEW_CHANGES_MIN
 #: rows): masked entries make its walks ask for more, and a save (at SAVE_SHARE of changes) reads it anyway.
 VIEW_CHANGES_SHARE = 0.05
@@ -71,7 +74,7 @@ def _remove_held(index: Any, rowids: np.ndarray) -> None:
         index.remove(present)
 
 
-def default_ef(size: int) -> int:
+def default_ef(size: int, connectivity: int = CONNECTIVITY) -> int:
     """The walk width a search gets by default: wider for bigger graphs (a walk is never narrower than
     the candidates it is asked for: usearch widens it to that count itself).
 
@@ -79,9 +82,11 @@ def default_ef(size: int) -> int:
     clustered rows). On the hard set of benchmarks/bench_vector_index.py (wide clusters of 5,000
     rows), with ``CONNECTIVITY`` links, recall@10 reached 0.957 at 128 with 100,000 rows (0.936 at 96)
     and, for the 40 candidates a search ranks, 0.974 at 256 with a million (0.956 at 192): the width
-    doubles per tenfold growth, ``128 * (size / 100,000) ** log10(2)``.
+    doubles per tenfold growth, ``128 * (size / 100,000) ** log10(2)``. A graph with fewer links
+    (``connectivity``, read from its file) walks wider: ``FEWER_LINKS_REFERENCE_EF``.
     """
-    width = REFERENCE_EF * (max(size, 1) / REFERENCE_ROWS) ** math.log10(2)
+    reference = REFERENCE_EF if connectivity >= CONNECTIVITY else FEWER_LINKS_REFERENCE_EF
+    width = reference * (max(size, 1) / REFERENCE_ROWS) ** math.log10(2)
     return int(min(max(MIN_EF, round(width)), MAX_EF_SEARCH))
 
 
@@ -256,7 +261,7 @@ class AnnGraph:
         if count <= 0 or len(self) == 0:
             return np.empty(0, dtype=np.int64)
         vector = np.ascontiguousarray(query, dtype=np.float32)
-        width = ef or default_ef(len(self))
+        width = ef or default_ef(len(self), self._index.connectivity)
         if self._changes is None and not self._masked:
             return self._search(self._index, vector, count, width)[0]
         keys, distances = self._search_view(vector, count, width)

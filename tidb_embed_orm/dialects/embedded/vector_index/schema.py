@@ -235,10 +235,11 @@ def log_position(cursor: Any, quote: Quote, schema: str) -> int:
     return int(row[0]) if row else 0
 
 
-def holds_row(cursor: Any, quote: Quote, schema: str, table: str, rowid: int) -> bool:
-    """Whether ``table`` has a row with this rowid (one B-tree lookup)."""
-    found = cursor.execute(f"SELECT 1 FROM {quote(schema)}.{quote(table)} WHERE rowid = ?", (rowid,)).fetchone()
-    return found is not None
+def holds_vector(cursor: Any, quote: Quote, schema: str, table: str, column: str, rowid: int) -> bool:
+    """Whether the row ``rowid`` of ``table`` has a vector in ``column`` (one B-tree lookup): a search ranks
+    such a row exactly when no graph can hold it (``ann.OUTSIDE_ROWID``)."""
+    sql = f"SELECT 1 FROM {quote(schema)}.{quote(table)} WHERE rowid = ? AND {quote(column)} IS NOT NULL"
+    return cursor.execute(sql, (rowid,)).fetchone() is not None
 
 
 def changed_rows(cursor: Any, quote: Quote, schema: str, token: str, after: int, upto: int | None = None) -> list[int]:

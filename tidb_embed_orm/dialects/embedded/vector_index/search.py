@@ -29,7 +29,7 @@ from .... import codec
 from ..access import engine_connection_uri
 from .ann import OUTSIDE_ROWID
 from .background import BackgroundBuilds
-from .schema import Quote, changed_rows, find_index, holds_row, log_position, schemas
+from .schema import Quote, changed_rows, find_index, holds_vector, log_position, schemas
 from .store import Graph, GraphFiles, catch_up, maybe_save, rebuild
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
@@ -119,9 +119,10 @@ class SearchRun:
     size: int = 0
     #: the last probe had no row to rank exactly besides the graph's candidates (no recent, changed or
     #: outside row), so it asked the same candidates the final run would: its rows can be the answer
-    clean: bool = False
-    #: the searched table may hold the row no graph can (``ann.OUTSIDE_ROWID``); looked up for filtered searches
-    outside_row: bool = True
+    only_graph_candidates: bool = False
+    #: the searched table may hold a vector in the row no graph can (``ann.OUTSIDE_ROWID``); looked up for
+    #: filtered searches, whose probe may then be the answer
+    may_hold_outside_row: bool = True
 
 
 #: ranked exactly by every indexed search: the rowid no graph can hold (``ann.OUTSIDE_ROWID``)
@@ -152,6 +153,7 @@ class ConnectionSearches:
             size = run.size = len(ann) if ann is not None else 0
             run.limit = int(limit)
             k = -1 if run.limit < 0 else run.limit + max(int(offset or 0), 0)
+            margin = max(k, EXTRA_CANDIDATES)
             # ranked exactly: rows changed after the graph's position, as this connection or a later fold saw them
             exact = np.concatenate([run.dirty, graph.changed_since(run.watermark)])
             if ann is None or vector.shape[0] != ann.dim:
@@ -161,7 +163,6 @@ class ConnectionSearches:
                 # rows the graph holds that are ranked exactly instead (a graph viewed from its file, without
                 # its rowid table, counts them all: asking a few more candidates is cheaper than that table)
                 stale = len(exact) if not ann.has_key_table else int(np.count_nonzero(ann.contains(exact)))
-                margin = max(k, EXTRA_CANDIDATES)
                 want = size if k < 0 else (k + stale + margin) * run.multiplier
                 if run.probed is not None and run.probed[0] == want and np.array_equal(run.probed[1], vector):
                     found = run.probed[2]  # the final run after a probe: the same walk
@@ -170,8 +171,8 @@ class ConnectionSearches:
                 run.probed = (want, vector, found) if run.probing else None
                 run.exhaustive = want >= size
             recent = np.fromiter(graph.recent, np.int64, len(graph.recent))
-            run.clean = not (len(exact) or len(recent) or run.outside_row)
-            if run.probing and not run.exhaustive and not run.clean:
+            run.only_graph_candidates = not (len(exact) or len(recent) or run.may_hold_outside_row)
+            if run.probing and not run.exhaustive and not run.only_graph_candidates:
                 found = found[: max(len(found) - margin, 0)]  # leave the final run slack at the boundary
         if len(exact):
             found = found[~np.isin(found, exact)]
@@ -274,7 +275,7 @@ class Plan:
             # fixed step of at least 4x (as once) overshot: a run that just missed walked 4x wider, and the
             # statement's next runs started from there.
             growth = GROWTH_SLACK * wanted / rows if rows else 4 * max(wanted, 1)
-            multiplier = facts.multiplier = min(math.ceil(multiplier * growth), MAX_MULTIPLIER)
+            multiplier = facts.multiplier = min(max(math.ceil(multiplier * growth), 2 * multiplier), MAX_MULTIPLIER)
         for run in self.runs.values():
             run.graph = None
         cursor.execute(self.statement(statement, scan_all=True), parameters)
@@ -282,9 +283,9 @@ class Plan:
 
     def probe_answers(self, runs: list[SearchRun]) -> bool:
         """Whether the probe that found k rows ran the statement exactly as its final run would: every
-        probed search had only the graph's candidates to rank (``SearchRun.clean``) and no threshold was
+        probed search had only the graph's candidates to rank (``SearchRun.only_graph_candidates``) and no threshold was
         void for the probe. Then its rows are the answer, and the statement is not run a second time."""
-        return all(run.clean for run in runs) and not any(search.bounded for search in self.searches)
+        return all(run.only_graph_candidates for run in runs) and not any(search.bounded for search in self.searches)
 
     def filter_uses_index(self, cursor: Any, statement: str, parameters: Any) -> bool:
         """Whether SQLite reads the searched table through an index in the scan form of ``statement``."""
@@ -403,7 +404,8 @@ class VectorIndexes:
                 else:
                     run.ef_search = ef_search or search.ef_search or default_ef_search
                     if search.filtered:  # only a probe asks (one lookup: whether its answer may skip a final run)
-                        run.outside_row = holds_row(cursor, quote, schema or "main", search.table, OUTSIDE_ROWID)
+                        run.may_hold_outside_row = holds_vector(cursor, quote, schema or "main", search.table,
+                                                                search.column, OUTSIDE_ROWID)
                     runs[search.number] = run
         finally:
             cursor.close()
