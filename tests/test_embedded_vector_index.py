@@ -696,8 +696,9 @@ def knn_statements(engine) -> list[str]:
 
 
 def test_a_filtered_search_whose_probe_found_its_rows_runs_once(engine, graph_walks):
-    """With no row to rank exactly besides the graph's candidates, the probe that finds k matching rows
-    ran the very statement the answer would: its rows are returned, through every way of reading them."""
+    """With no row to rank exactly besides the graph's candidates, the probe that finds k matching rows among
+    enough of them ran the very statement the answer would: its rows are returned, through every way of reading
+    them."""
 
     class Base(DeclarativeBase):
         pass
@@ -711,8 +712,11 @@ def test_a_filtered_search_whose_probe_found_its_rows_runs_once(engine, graph_wa
 
     Base.metadata.create_all(engine)
     rng = np.random.default_rng(21)
+    data = rows(rng, 5000)
+    for row in data:  # 1%: the probe walks wide enough to leave slack behind its k-th row (a few hundred candidates)
+        row["category"] = "c3" if row["id"] % 100 == 3 else "other"
     with engine.begin() as conn:
-        conn.execute(insert(Doc), rows(rng, 3000))
+        conn.execute(insert(Doc), data)
     with Session(engine) as session:
         session.scalars(select(Doc).order_by(Doc.v.cosine_distance(rng.standard_normal(DIM))).limit(1)).all()
     runs = knn_statements(engine)

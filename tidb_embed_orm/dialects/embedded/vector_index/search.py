@@ -171,7 +171,11 @@ class ConnectionSearches:
                 run.probed = (want, vector, found) if run.probing else None
                 run.exhaustive = want >= size
             recent = np.fromiter(graph.recent, np.int64, len(graph.recent))
-            run.only_graph_candidates = not (len(exact) or len(recent) or run.may_hold_outside_row)
+            # An untrimmed probe that found k matching rows among c candidates leaves about c / (k + 1) of them
+            # beyond its k-th, where a trimmed one leaves the margin: below that its rows are not answer enough
+            # (a 10% filter: recall 0.946 against 0.968 with the final run, at 100,000 hard rows).
+            slack = run.exhaustive or len(found) >= (k + 1) * margin
+            run.only_graph_candidates = slack and not (len(exact) or len(recent) or run.may_hold_outside_row)
             if run.probing and not run.exhaustive and not run.only_graph_candidates:
                 found = found[: max(len(found) - margin, 0)]  # leave the final run slack at the boundary
         if len(exact):
