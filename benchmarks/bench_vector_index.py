@@ -196,23 +196,26 @@ def category(i: int) -> str:
 # --- measuring ----------------------------------------------------------------------------------
 
 
+def _status_mib(*keys: str) -> list[float]:
+    """Figures of /proc/self/status (kB there), in MiB; NaN where the kernel does not report one."""
+    found: dict[str, float] = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in keys:
+            found[key] = int(value.split()[0]) / 1024
+    return [found.get(key, float("nan")) for key in keys]
+
+
 def peak_rss_mib() -> float:
     """This process's own high-water mark (VmHWM; ru_maxrss would include the parent's at fork)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return _status_mib("VmHWM")[0]
 
 
 def rss_parts_mib() -> tuple[float, float]:
     """This process's resident memory now: (anonymous, file-backed). File-backed pages are the page cache of
     files it maps (ours: the saved graph), shared with other processes and reclaimable; anonymous is its own."""
-    parts = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("RssAnon", "RssFile"):
-            parts[key] = int(value.split()[0]) / 1024
-    return parts.get("RssAnon", float("nan")), parts.get("RssFile", float("nan"))
+    anonymous, mapped = _status_mib("RssAnon", "RssFile")
+    return anonymous, mapped
 
 
 def percentile(values: list[float], share: float) -> float:
