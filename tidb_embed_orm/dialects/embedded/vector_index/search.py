@@ -407,7 +407,9 @@ class VectorIndexes:
                     scans.add(search.number)
                 else:
                     run.ef_search = ef_search or search.ef_search or default_ef_search
-                    if search.filtered:  # only a probe asks (one lookup: whether its answer may skip a final run)
+                    # Only a probe asks, and only while nothing else rules out its rows as the answer (rows of
+                    # this snapshot or recently written are ranked exactly anyway): one lookup.
+                    if search.filtered and not len(run.dirty) and run.graph is not None and not run.graph.recent:
                         run.may_hold_outside_row = holds_vector(cursor, quote, schema or "main", search.table,
                                                                 search.column, OUTSIDE_ROWID)
                     runs[search.number] = run
