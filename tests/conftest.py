@@ -61,6 +61,16 @@ def mysql_dialect():
     return mysql.dialect()
 
 
+@pytest.fixture(autouse=True)
+def _background_builds_end_with_their_test():
+    """A graph a test's search started building on a thread ends before the test does: it must not log into
+    the next test's output, or after pytest's capture closed."""
+    yield
+    background = sys.modules.get("tidb_embed_orm.dialects.embedded.vector_index.background")
+    if background is not None:  # only a test that used the embedded engine can have started one
+        background.wait_for_all(timeout=120)
+
+
 @pytest.fixture
 def embedded_engine(tmp_path):
     """An embedded engine on a file, with the real all-MiniLM-L6-v2 model."""

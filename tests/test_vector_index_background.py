@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from tidb_embed_orm import Vector, VectorIndex, wait_for_vector_indexes
 from tidb_embed_orm.dialects.embedded.vector_index import background
-from tidb_embed_orm.dialects.embedded.vector_index.search import BUILD_IN_BACKGROUND_ROWS
+from tidb_embed_orm.dialects.embedded.vector_index.background import BUILD_IN_BACKGROUND_ROWS
 
 DIM = 8
 ROWS = BUILD_IN_BACKGROUND_ROWS + 2_000
@@ -248,10 +248,12 @@ def test_a_table_dropped_or_renamed_during_a_build_is_no_warning(tmp_path, held,
 
 
 @pytest.mark.parametrize("rows", [300, ROWS], ids=["small", "large"])
-def test_searches_inside_an_open_transaction_get_their_graph_in_the_background(tmp_path, rows):
+def test_searches_inside_an_open_transaction_get_their_graph_in_the_background(tmp_path, rows, caplog):
     """An application that wraps every request in a transaction: its first search scans (a catch-up on the engine's
     own connection could wait on this one's locks) and has the graph brought up on a thread; later searches in the
-    same transaction use it, and still see the transaction's own uncommitted rows."""
+    same transaction use it, and still see the transaction's own uncommitted rows. Only a large table's build is
+    news at INFO: a small one's is not announced as a background build."""
+    caplog.set_level(logging.INFO, logger="tidb_embed_orm.vector_index")
     engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'docs.db'}")
     metadata, docs = docs_table()
     metadata.create_all(engine)
@@ -271,3 +273,8 @@ def test_searches_inside_an_open_transaction_get_their_graph_in_the_background(t
         conn.exec_driver_sql("ROLLBACK")
     assert nearest(engine, docs, far, k=1) != [10**6]
     engine.dispose()
+    announced = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO and "building its graph" in
+                 r.getMessage()]
+    assert announced == ([] if rows < BUILD_IN_BACKGROUND_ROWS else
+                         [f"vector index 'ix_docs_v': building its graph of up to {rows} rows in the background; "
+                          "searches scan the table exactly until it is ready"])

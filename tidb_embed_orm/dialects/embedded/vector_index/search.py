@@ -28,7 +28,7 @@ import numpy as np
 from .... import codec
 from ..access import engine_connection_uri
 from .ann import OUTSIDE_ROWID
-from .background import BackgroundBuilds
+from .background import BUILD_IN_BACKGROUND_ROWS, BackgroundBuilds
 from .schema import Quote, changed_rows, find_index, holds_vector, log_position, schemas
 from .store import Graph, GraphFiles, catch_up, maybe_save, rebuild
 
@@ -56,9 +56,6 @@ SETTLE_SHARE = 0.84
 #: After a probe found m of k rows, the next asks this many times k / m as many candidates: at the rate of matches
 #: the probe saw, a Poisson count of mean 2k, which reaches k more than 99 times in 100 (for k = 10).
 GROWTH_SLACK = 2.0
-#: A graph of at least this many rows to read from the table is built in the background (a build of
-#: 25,000 x 384 takes ~4 s on two cores, an exact scan of them ~0.2 s).
-BUILD_IN_BACKGROUND_ROWS = 25_000
 
 
 @dataclass(frozen=True)
