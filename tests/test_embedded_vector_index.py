@@ -812,3 +812,34 @@ def test_a_graph_saved_with_fewer_links_keeps_its_wider_default_walk(tmp_path, m
         assert len(opened.search(rng.standard_normal(DIM), 10)) == 10
         assert widths == [ann.default_ef(2_000, links)]
     assert ann.default_ef(2_000, 16) > ann.default_ef(2_000)
+
+
+def test_a_search_whose_limit_covers_the_table_returns_every_row(tmp_path):
+    """LIMIT at or past the table's size asks the graph for all of its rows. An HNSW walk leaves a few nodes no
+    link reaches (near-duplicates, whose links the graph prunes as redundant), so that ask is answered by brute
+    force over the graph's vectors: every row comes back, filtered or not, in distance order."""
+    from tidb_embed_orm import wait_for_vector_indexes
+
+    rows, dim = 40_000, 64  # rows x dim past ann.EXACT_WORK: smaller graphs are always searched exactly
+    metadata = MetaData()
+    docs = Table("docs", metadata, Column("id", Integer, primary_key=True), Column("tenth", Integer),
+                 Column("v", Vector(dim)), VectorIndex("idx_docs_v", "v"))
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'dups.db'}")
+    metadata.create_all(engine)
+    rng = np.random.default_rng(0)
+    distinct = rng.standard_normal((200, dim)).astype(np.float32)
+    vectors = distinct[rng.integers(0, 200, rows)] + 0.01 * rng.standard_normal((rows, dim)).astype(np.float32)
+    with engine.begin() as conn:
+        conn.execute(insert(docs), [{"id": i, "tenth": i % 10, "v": v} for i, v in enumerate(vectors)])
+    with Session(engine) as session:  # the first search starts the graph's build
+        session.execute(select(docs.c.id).order_by(docs.c.v.cosine_distance(distinct[0])).limit(1)).all()
+    assert wait_for_vector_indexes(engine, timeout=300)
+    q = distinct[3]
+    with Session(engine) as session:
+        everything = session.scalars(select(docs.c.id).order_by(docs.c.v.cosine_distance(q)).limit(rows)).all()
+        assert sorted(everything) == list(range(rows))
+        assert everything == session.scalars(select(docs.c.id).order_by(docs.c.v.cosine_distance(q) + 0)).all()
+        tenth = session.scalars(select(docs.c.id).where(docs.c.tenth == 3)
+                                .order_by(docs.c.v.cosine_distance(q)).limit(rows)).all()
+        assert sorted(tenth) == list(range(3, rows, 10))
+    engine.dispose()
