@@ -30,7 +30,7 @@ from ..access import engine_connection_uri
 from .ann import OUTSIDE_ROWID
 from .background import BUILD_IN_BACKGROUND_ROWS, BackgroundBuilds
 from .schema import Quote, changed_rows, find_index, holds_vector, log_position, schemas
-from .store import Graph, GraphFiles, catch_up, maybe_save, rebuild
+from .store import Graph, GraphFiles, PlannedGraph, catch_up, maybe_save, rebuild
 
 log = logging.getLogger("tidb_embed_orm.vector_index")
 
@@ -102,6 +102,8 @@ class SearchRun:
     #: the graph's log position when the search was planned; rows the graph folded in after it are
     #: ranked exactly too (they may differ from what this connection's snapshot holds)
     watermark: int = -1
+    #: what the search reads: the graph object it was planned on (None: taken from ``graph`` at the first ask)
+    planned: PlannedGraph | None = None
     dirty: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     multiplier: int = 1
     #: a filtered search's probe: only the graph's own candidates count towards "k rows found"
@@ -120,6 +122,8 @@ class SearchRun:
     #: the searched table may hold a vector in the row no graph can (``ann.OUTSIDE_ROWID``); looked up for
     #: filtered searches, whose probe may then be the answer
     may_hold_outside_row: bool = True
+    #: the graph forgot rows folded in after ``watermark`` (``FoldHistory.since``): the statement runs as a scan
+    lost: bool = False
 
 
 #: ranked exactly by every indexed search: the rowid no graph can hold (``ann.OUTSIDE_ROWID``)
@@ -146,13 +150,20 @@ class ConnectionSearches:
         graph = run.graph
         vector = codec.decode_stored(query)
         with graph.lock:
-            ann = graph.ann
+            # The graph as planned, even when another connection's catch-up has since reset it (a bulk load) or a
+            # rebuild replaced it: an empty or newer graph would answer for other rows than this run's snapshot.
+            planned = run.planned = run.planned or graph.planned()
+            ann = planned.ann
+            folded = planned.history.since(run.watermark)
+            if folded is None:  # more catch-ups since the plan than the graph remembers: only a scan is sure
+                run.lost = True
+                return "[]"
             size = run.size = len(ann) if ann is not None else 0
             run.limit = int(limit)
             k = -1 if run.limit < 0 else run.limit + max(int(offset or 0), 0)
             margin = max(k, EXTRA_CANDIDATES)
             # ranked exactly: rows changed after the graph's position, as this connection or a later fold saw them
-            exact = np.concatenate([run.dirty, graph.changed_since(run.watermark)])
+            exact = np.concatenate([run.dirty, folded])
             if ann is None or vector.shape[0] != ann.dim:
                 found = np.empty(0, np.int64)
                 run.exhaustive = True
@@ -161,13 +172,17 @@ class ConnectionSearches:
                 # its rowid table, counts them all: asking a few more candidates is cheaper than that table)
                 stale = len(exact) if not ann.has_key_table else int(np.count_nonzero(ann.contains(exact)))
                 want = size if k < 0 else (k + stale + margin) * run.multiplier
+                if run.probed is not None and np.array_equal(run.probed[1], vector):
+                    # the final run after a probe: the same walk. Never fewer candidates than the probe saw k rows
+                    # among: a catch-up between the two (deletes folded in) lowers ``stale``, not the rows needed.
+                    want = max(want, run.probed[0])
                 if run.probed is not None and run.probed[0] == want and np.array_equal(run.probed[1], vector):
-                    found = run.probed[2]  # the final run after a probe: the same walk
+                    found = run.probed[2]
                 else:
                     found = ann.search(vector, want, run.ef_search)
                 run.probed = (want, vector, found) if run.probing else None
                 run.exhaustive = want >= size
-            recent = np.fromiter(graph.recent, np.int64, len(graph.recent))
+            recent = np.fromiter(planned.recent, np.int64, len(planned.recent))
             # An untrimmed probe that found k matching rows among c candidates leaves about c / (k + 1) of them
             # beyond its k-th, where a trimmed one leaves the margin: below that its rows are not answer enough
             # (a 10% filter: recall 0.946 against 0.968 with the final run, at 100,000 hard rows).
@@ -242,6 +257,8 @@ class Plan:
         runs = self.probed
         if not runs:
             cursor.execute(sql, parameters)
+            if self.lost:
+                self.scan(cursor, statement, parameters)
             return None
         facts = self.facts(statement)
         multiplier, first = min(facts.multiplier, MAX_MULTIPLIER), True
@@ -253,6 +270,8 @@ class Plan:
             finally:
                 for run in runs:
                     run.probing = False
+            if self.lost:
+                break
             rows, wanted = len(probed_rows), max((run.limit or 0) for run in runs)
             if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
                 # next time start here, or a little lower when the first probe sufficed (it stops at the LIMIT:
@@ -261,6 +280,8 @@ class Plan:
                 if self.probe_answers(runs):
                     return probed_rows
                 cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
+                if self.lost:
+                    self.scan(cursor, statement, parameters)
                 return None
             first = False
             asked = max(run.probed[0] if run.probed else 1 for run in runs)
@@ -277,10 +298,19 @@ class Plan:
             # statement's next runs started from there.
             growth = GROWTH_SLACK * wanted / rows if rows else 4 * max(wanted, 1)
             multiplier = facts.multiplier = min(max(math.ceil(multiplier * growth), 2 * multiplier), MAX_MULTIPLIER)
+        self.scan(cursor, statement, parameters)
+        return None
+
+    @property
+    def lost(self) -> bool:
+        """Whether a search's graph forgot what changed since the plan (``SearchRun.lost``)."""
+        return any(run.lost for run in self.runs.values())
+
+    def scan(self, cursor: Any, statement: str, parameters: Any) -> None:
+        """Run the statement with every search as the exact scan it describes."""
         for run in self.runs.values():
             run.graph = None
         cursor.execute(self.statement(statement, scan_all=True), parameters)
-        return None
 
     def probe_answers(self, runs: list[SearchRun]) -> bool:
         """Whether the probe that found k rows ran the statement exactly as its final run would: every
@@ -406,7 +436,7 @@ class VectorIndexes:
                     run.ef_search = ef_search or search.ef_search or default_ef_search
                     # Only a probe asks, and only while nothing else rules out its rows as the answer (rows of
                     # this snapshot or recently written are ranked exactly anyway): one lookup.
-                    if search.filtered and not len(run.dirty) and run.graph is not None and not run.graph.recent:
+                    if search.filtered and not len(run.dirty) and run.planned is not None and not run.planned.recent:
                         run.may_hold_outside_row = holds_vector(cursor, quote, schema or "main", search.table,
                                                                 search.column, OUTSIDE_ROWID)
                     runs[search.number] = run
@@ -454,9 +484,9 @@ class VectorIndexes:
             if not graph.ready or graph.watermark > position:
                 return None  # no graph for this connection's snapshot: scan
             if position == graph.watermark:
-                return SearchRun(graph, graph.watermark)
+                return SearchRun(graph, graph.watermark, planned=graph.planned())
             dirty = changed_rows(cursor, quote, schema, entry.token, graph.watermark)
-            return SearchRun(graph, graph.watermark, np.asarray(dirty, np.int64))
+            return SearchRun(graph, graph.watermark, planned=graph.planned(), dirty=np.asarray(dirty, np.int64))
 
     def _catch_up(self, graph: Graph, dbapi_connection: Any, cursor: Any, quote: Quote, schema: str,
                   database_file: str) -> None:

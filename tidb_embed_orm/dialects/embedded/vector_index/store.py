@@ -75,6 +75,40 @@ class FullBuild:
 
 
 @dataclass
+class FoldHistory:
+    """The rows each catch-up folded into one graph object, newest last: a search planned at an earlier log
+    position ranks them exactly (its snapshot may hold other versions of them than the graph now does)."""
+
+    entries: deque[tuple[int, np.ndarray]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    #: the log position of the newest fold pushed out of ``entries``: a search planned before it cannot know all
+    forgotten_through: int = -1
+
+    def add(self, position: int, rows: np.ndarray) -> None:
+        if len(self.entries) == self.entries.maxlen:
+            self.forgotten_through = self.entries[0][0]
+        self.entries.append((position, rows))
+
+    def since(self, watermark: int) -> np.ndarray | None:
+        """Rows folded in after ``watermark``; None when folds after it were already forgotten."""
+        if watermark < self.forgotten_through:
+            return None
+        parts = [rows for position, rows in self.entries if position > watermark]
+        return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+
+
+@dataclass(frozen=True)
+class PlannedGraph:
+    """What a search planned on a graph reads until it ends: the graph object it was planned on, with that object's
+    record of folds and of recently written rows. A reset or a finished rebuild gives the ``Graph`` new ones
+    meanwhile (``Graph.reset``); the search keeps reading these, which no fold changes any more, so its
+    candidates stay those of its plan instead of an empty or unrelated graph's."""
+
+    ann: AnnGraph | None
+    recent: deque[int]
+    history: FoldHistory
+
+
+@dataclass
 class Graph:
     """One index's graph and the log position it reflects."""
 
@@ -86,7 +120,7 @@ class Graph:
     unsaved: int = 0
     recent: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_ROWS))
     #: (watermark after a catch-up, the rows it changed): what a search planned earlier must rank exactly
-    history: deque[tuple[int, np.ndarray]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    history: FoldHistory = field(default_factory=FoldHistory)
     #: saved files that failed their check and could not be set aside (read-only): never read again
     rejected: set[Path] = field(default_factory=set)
     #: no save before this time.monotonic() (a save failed)
@@ -103,9 +137,14 @@ class Graph:
         return self.ann is not None and self.watermark >= 0
 
     def reset(self) -> None:
+        """Serve nothing until a load or build; searches planned before keep what they planned on (``planned``)."""
         self.ann, self.watermark, self.unsaved = None, -1, 0
-        self.recent.clear()
-        self.history.clear()
+        self.recent = deque(maxlen=RECENT_ROWS)  # new objects, not cleared ones: see PlannedGraph
+        self.history = FoldHistory()
+
+    def planned(self) -> PlannedGraph:
+        """What a search planned now reads (the caller holds ``lock``)."""
+        return PlannedGraph(self.ann, self.recent, self.history)
 
     def take(self, built: Graph) -> None:
         """Serve what a build on another Graph object made (a background build: built and saved unseen)."""
@@ -114,12 +153,6 @@ class Graph:
         self.unsaved = built.unsaved
         self.retry_at, self.save_failed, self.told_read_only = built.retry_at, built.save_failed, built.told_read_only
 
-    def changed_since(self, watermark: int) -> np.ndarray:
-        """Rows folded in after ``watermark``, as far back as the history reaches."""
-        if watermark >= self.watermark:
-            return np.empty(0, np.int64)
-        parts = [rows for position, rows in self.history if position > watermark]
-        return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
 
 
 class GraphFiles:
@@ -231,7 +264,8 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
         )
         dim: int | None = None
         if start_over:
-            graph.ann, graph.watermark, graph.rootpage, graph.unsaved = None, -1, rootpage, 0
+            graph.reset()
+            graph.rootpage = rootpage
             saved = saved_graph(cursor, quote, schema, entry.token) if files else None
             # The file the database names, of this table's b-tree, whose log entries are all still there.
             usable = saved and saved.rootpage == rootpage and current.compacted_through <= saved.watermark <= position
@@ -292,7 +326,7 @@ def _fold(graph: Graph, rowids: np.ndarray, vectors: list[np.ndarray | None], go
     graph.recent.extend(int(rowids[i]) for i in keep[-RECENT_ROWS:])
     removed = [rowids[i] for i, v in enumerate(vectors) if v is None or v.shape[0] != ann.dim]
     ann.remove(np.asarray(removed, np.int64))
-    graph.history.append((position, np.unique(np.concatenate([rowids, gone]))))
+    graph.history.add(position, np.unique(np.concatenate([rowids, gone])))
     graph.unsaved += len(rowids) + len(gone)
 
 
