@@ -182,3 +182,24 @@ def test_a_search_whose_graph_forgot_the_folds_since_its_plan_runs_as_a_scan(app
         assert other.ran == 1
         assert len(scans) == 1  # the statement, run again as the scan it describes
         assert found == exact(session, q, 7)
+
+
+def test_a_connection_back_in_the_pool_lets_go_of_the_graph_its_search_was_planned_on(tmp_path):
+    """A search holds the graph it was planned on; once its connection is checked in, a graph replaced meanwhile
+    (started over, rebuilt) is freed, not kept alive by an idle connection."""
+    import gc
+    import weakref
+
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'docs.db'}")
+    Base.metadata.create_all(engine)
+    load(engine, 3_000)
+    search_once(engine)
+    (graph,) = engine.dialect.vector_indexes._graphs.values()
+    planned_on = weakref.ref(graph.ann)
+    with graph.lock:
+        graph.reset()  # what a catch-up does before a bulk load's rebuild
+    gc.collect()
+    assert planned_on() is None
+    search_once(engine)  # served again, from the saved file or the table
+    assert graph.ready
+    engine.dispose()

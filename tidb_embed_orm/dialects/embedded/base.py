@@ -232,7 +232,15 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             if indexes is not None:
                 indexes.close()
 
+        def checked_in(_dbapi_connection: Any, record: Any) -> None:
+            # The connection's statements are over: its searches let go of the graphs they were planned on
+            # (``store.PlannedGraph``), or an idle connection would keep a replaced graph in memory.
+            searches = record.info.get("tidb_embed_knn") if record is not None else None
+            if searches is not None:
+                searches.runs = {}
+
         event.listen(engine, "engine_disposed", disposed)
+        event.listen(engine, "checkin", checked_in)
         close_at_exit(engine)
 
     def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any],
