@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
-from sqlalchemy import Integer, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Integer, bindparam, create_engine, delete, event, func, insert, select, union_all, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from tidb_embed_orm import Vector, VectorIndex, wait_for_vector_indexes
@@ -203,3 +203,75 @@ def test_a_connection_back_in_the_pool_lets_go_of_the_graph_its_search_was_plann
     search_once(engine)  # served again, from the saved file or the table
     assert graph.ready
     engine.dispose()
+
+
+def two_caught_up_commits(engine) -> None:
+    """Another request: two commits, each folded into the shared graph by its own search."""
+    for n in range(2):
+        with engine.begin() as conn:
+            conn.execute(update(Doc).where(Doc.id == 2_000 + n).values(v=[float(n + 2)] * DIM))
+        search_once(engine)
+
+
+def test_an_update_whose_search_the_graph_lost_is_applied_once(app, monkeypatch):
+    """Searches inside DML are planned too. When the graph forgot the folds since the plan, SQLite aborts the
+    statement (undoing its writes) before it runs as a scan: ``kind + 1`` lands once."""
+    monkeypatch.setattr(store, "HISTORY", 1)
+    engine, _ = app
+    load(engine, 3_000, kinds=1)  # every kind 0
+    graph_serving(engine)
+    q = np.random.default_rng(5).standard_normal(DIM)
+    nearest = select(Doc.id).order_by(Doc.v.cosine_distance(q)).limit(5)
+    with engine.connect() as conn:
+        armed = [True]
+
+        @event.listens_for(conn, "before_cursor_execute")
+        def between_plan_and_run(*_args):
+            if armed:
+                armed.clear()
+                thread = threading.Thread(target=two_caught_up_commits, args=(engine,))
+                thread.start()
+                thread.join()
+
+        conn.execute(update(Doc).where((Doc.id == 0) | Doc.id.in_(nearest)).values(kind=Doc.kind + 1))
+        conn.commit()
+        kinds = dict(conn.execute(select(Doc.id, Doc.kind).where(Doc.kind != 0)).all())
+        expected = set(conn.execute(select(Doc.id).order_by(Doc.v.cosine_distance(q) + 0).limit(5)).scalars())
+    assert kinds == dict.fromkeys(expected | {0}, 1)
+
+
+def test_a_search_the_graph_lost_while_rows_are_fetched_is_an_error_not_missing_rows(app, monkeypatch):
+    """The second half of a UNION ALL asks the graph only when the first half's rows have been read. If the graph
+    forgot the folds since the plan by then, the statement cannot be run again: it says so."""
+    from tidb_embed_orm.exc import VectorIndexChangedError
+
+    monkeypatch.setattr(store, "HISTORY", 1)
+    engine, _ = app
+    load(engine, 3_000)
+    graph_serving(engine)
+    rng = np.random.default_rng(6)
+    halves = [select(Doc.id).order_by(Doc.v.cosine_distance(rng.standard_normal(DIM))).limit(5).subquery()
+              for _ in range(2)]
+    with engine.connect() as conn:
+        result = conn.execute(union_all(*(select(half.c.id) for half in halves)))
+        assert result.fetchone() is not None
+        two_caught_up_commits(engine)
+        with pytest.raises(VectorIndexChangedError, match="run it again"):
+            result.fetchall()
+
+
+def test_an_executemany_with_a_search_inside_scans_while_the_graph_is_built(app):
+    """An UPDATE ... WHERE id IN (nearest ...) with several parameter sets: its search is the exact scan while the
+    table's graph is built in the background, as a single execute's is, not an empty candidate list."""
+    engine, _ = app
+    load(engine, BUILD_IN_BACKGROUND_ROWS + 1_000, kinds=1)
+    q = np.random.default_rng(7).standard_normal(DIM)
+    nearest = select(Doc.id).order_by(Doc.v.cosine_distance(q)).limit(5)
+    statement = (update(Doc).where(Doc.id.in_(nearest), Doc.kind == bindparam("old"))
+                 .values(kind=bindparam("new")))
+    with engine.begin() as conn:
+        updated = conn.execute(statement, [{"old": 0, "new": 1}, {"old": 1, "new": 2}])
+        assert updated.rowcount == 10
+        expected = set(conn.execute(select(Doc.id).order_by(Doc.v.cosine_distance(q) + 0).limit(5)).scalars())
+        assert dict(conn.execute(select(Doc.id, Doc.kind).where(Doc.kind != 0)).all()) == dict.fromkeys(expected, 2)
+    assert wait_for_vector_indexes(engine, timeout=300)

@@ -115,6 +115,10 @@ class ProviderKeyError(TidbEmbedError, RuntimeError):
     """The database refused the key; the message has the key masked."""
 
 
+class VectorIndexChangedError(TidbEmbedError, RuntimeError):
+    """A vector index's graph was caught up more times during one statement than it remembers: run it again."""
+
+
 class FulltextError(TidbEmbedError, ValueError):
     """A full-text index or query that TiDB would refuse, caught before anything is sent."""
 

@@ -239,8 +239,17 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             if searches is not None:
                 searches.runs = {}
 
+        def fetch_failed(context: Any) -> BaseException | None:
+            # A SQL function SQLite calls while rows are fetched, after the statement's execute returned (the
+            # second half of a UNION ALL, a streamed result): say its own error, as the statement's run does.
+            if not isinstance(context.original_exception, engine.dialect.loaded_dbapi.Error):
+                return None
+            error = engine.dialect._udf_errors.take()
+            return error.with_traceback(None) if isinstance(error, TidbEmbedError) else None
+
         event.listen(engine, "engine_disposed", disposed)
         event.listen(engine, "checkin", checked_in)
+        event.listen(engine, "handle_error", fetch_failed)
         close_at_exit(engine)
 
     def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any],
@@ -383,8 +392,12 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
                         cursor, cursor.description, answered)
 
     def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        plan: Plan | None = getattr(context, "tidb_embed_plan", None)
         with self._statement(cursor, statement, context):
-            cursor.executemany(statement, parameters)
+            if plan is None:
+                cursor.executemany(statement, parameters)
+            else:  # searches inside (an UPDATE ... WHERE id IN (nearest ...)): each set's run as its plan says
+                plan.executemany(cursor, statement, parameters)
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any = None) -> None:
         with self._statement(cursor, statement, context):

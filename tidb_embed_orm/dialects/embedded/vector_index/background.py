@@ -101,7 +101,7 @@ class BackgroundBuilds:
                     graph.take(built)
             with self._lock:
                 self._failed.discard(id(graph))
-            (log.info if need is not None and _worth_telling(need) else log.debug)(
+            (log.info if need is not None and large_build(need) else log.debug)(
                 "vector index %r: its graph of %d rows is ready (in %.1f s)", graph.entry.name,
                 len(built.ann) if built.ann is not None else 0, time.monotonic() - started)
         except Exception as exc:
@@ -142,14 +142,15 @@ class BackgroundBuilds:
                     return False
 
 
-def _worth_telling(need: FullBuild) -> bool:
-    """Whether a build is news at INFO: one of a large table. A search inside an open transaction hands even an
-    empty table's build to a thread (its catch-up could wait for the transaction's own locks)."""
+def large_build(need: FullBuild) -> bool:
+    """Whether a build reads enough rows to run on a thread of its own while searches scan, and to be news at
+    INFO. (A search inside an open transaction hands even an empty table's build to a thread: its catch-up could
+    wait for the transaction's own locks.)"""
     return need.rows >= BUILD_IN_BACKGROUND_ROWS
 
 
 def _announce(graph: Graph, need: FullBuild) -> None:
-    (log.info if _worth_telling(need) else log.debug)(
+    (log.info if large_build(need) else log.debug)(
         "vector index %r: building its graph of up to %d rows in the background; searches scan the table "
         "exactly until it is ready", graph.entry.name, need.rows)
 

@@ -20,15 +20,17 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .... import codec
+from ....exc import VectorIndexChangedError
 from ..access import engine_connection_uri
 from .ann import OUTSIDE_ROWID
-from .background import BUILD_IN_BACKGROUND_ROWS, BackgroundBuilds
+from .background import BackgroundBuilds, large_build
 from .schema import Quote, changed_rows, find_index, holds_vector, log_position, schemas
 from .store import Graph, GraphFiles, PlannedGraph, catch_up, maybe_save, rebuild
 
@@ -99,11 +101,11 @@ class SearchRun:
     """One execution of one search: the graph it reads and the rows changed after it."""
 
     graph: Graph | None
+    #: what the search reads: the graph object it was planned on (None once the statement ran as a scan)
+    planned: PlannedGraph | None
     #: the graph's log position when the search was planned; rows the graph folded in after it are
     #: ranked exactly too (they may differ from what this connection's snapshot holds)
     watermark: int = -1
-    #: what the search reads: the graph object it was planned on (None: taken from ``graph`` at the first ask)
-    planned: PlannedGraph | None = None
     dirty: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     multiplier: int = 1
     #: a filtered search's probe: only the graph's own candidates count towards "k rows found"
@@ -123,6 +125,7 @@ class SearchRun:
     #: filtered searches, whose probe may then be the answer
     may_hold_outside_row: bool = True
     #: the graph forgot rows folded in after ``watermark`` (``FoldHistory.since``): the statement runs as a scan
+    #: (found while SQLite fetches rows after ``Plan.execute`` returned, it is ``VectorIndexChangedError``)
     lost: bool = False
 
 
@@ -137,6 +140,8 @@ class ConnectionSearches:
         self.runs: dict[int, SearchRun] = {}
         #: schema -> database file, as PRAGMA database_list says
         self.files: dict[str, str] | None = None
+        #: clears the last SQL-function error recorded on this connection's thread (``UdfErrors.take``)
+        self.forget_error: Callable[[], object] | None = None
 
     def probing(self) -> int:
         """``TIDB_EMBED_KNN_PROBING()``: whether this statement run is a filtered search's probe."""
@@ -145,19 +150,21 @@ class ConnectionSearches:
     def knn(self, number: int, query: Any, limit: Any, offset: Any, end: Any = None) -> str:
         """TIDB_EMBED_KNN(n, query, limit, offset, end): candidate rowids as a JSON array."""
         run = self.runs.get(int(number))
-        if run is None or run.graph is None or query is None or limit is None:
+        if run is None or run.graph is None or run.planned is None or query is None or limit is None:
             return "[]"
         graph = run.graph
         vector = codec.decode_stored(query)
         with graph.lock:
             # The graph as planned, even when another connection's catch-up has since reset it (a bulk load) or a
             # rebuild replaced it: an empty or newer graph would answer for other rows than this run's snapshot.
-            planned = run.planned = run.planned or graph.planned()
+            planned = run.planned
             ann = planned.ann
             folded = planned.history.since(run.watermark)
             if folded is None:  # more catch-ups since the plan than the graph remembers: only a scan is sure
-                run.lost = True
-                return "[]"
+                run.lost = True  # SQLite aborts the statement (undoing its writes); ``Plan`` runs the scan instead
+                raise VectorIndexChangedError(
+                    f"the vector index on {graph.entry.table}.{graph.entry.column} was caught up more than "
+                    f"{planned.history.entries.maxlen} times while this statement ran: run it again")
             size = run.size = len(ann) if ann is not None else 0
             run.limit = int(limit)
             k = -1 if run.limit < 0 else run.limit + max(int(offset or 0), 0)
@@ -217,6 +224,8 @@ class Plan:
     scans: set[int]
     #: the engine's memory of statements, by text (cleared at DDL: an index may have come or gone)
     plan_memory: dict[str, StatementFacts] = field(default_factory=dict)
+    #: clears the SQL-function error a lost search raised (``UdfErrors.take``), once ``run`` has handled it
+    forget_error: Callable[[], object] | None = None
 
     def facts(self, statement: str) -> StatementFacts:
         found = self.plan_memory.get(statement)
@@ -256,8 +265,7 @@ class Plan:
         sql = self.statement(statement)
         runs = self.probed
         if not runs:
-            cursor.execute(sql, parameters)
-            if self.lost:
+            if not self.run(cursor, sql, parameters):
                 self.scan(cursor, statement, parameters)
             return None
         facts = self.facts(statement)
@@ -266,12 +274,12 @@ class Plan:
             for run in runs:
                 run.multiplier, run.probing = multiplier, True
             try:  # a probe: are there k matching rows among the index's own candidates?
-                probed_rows = cursor.execute(sql, parameters).fetchall()
+                if not self.run(cursor, sql, parameters):
+                    break
+                probed_rows = cursor.fetchall()
             finally:
                 for run in runs:
                     run.probing = False
-            if self.lost:
-                break
             rows, wanted = len(probed_rows), max((run.limit or 0) for run in runs)
             if all(run.exhaustive or (run.limit is not None and 0 <= run.limit <= rows) for run in runs):
                 # next time start here, or a little lower when the first probe sufficed (it stops at the LIMIT:
@@ -279,8 +287,7 @@ class Plan:
                 facts.multiplier = max(1, int(multiplier * SETTLE_SHARE)) if first else multiplier
                 if self.probe_answers(runs):
                     return probed_rows
-                cursor.execute(sql, parameters)  # the answer: those candidates plus the rows ranked exactly
-                if self.lost:
+                if not self.run(cursor, sql, parameters):  # the answer: those candidates plus the rows ranked exactly
                     self.scan(cursor, statement, parameters)
                 return None
             first = False
@@ -301,15 +308,29 @@ class Plan:
         self.scan(cursor, statement, parameters)
         return None
 
-    @property
-    def lost(self) -> bool:
-        """Whether a search's graph forgot what changed since the plan (``SearchRun.lost``)."""
-        return any(run.lost for run in self.runs.values())
+    def executemany(self, cursor: Any, statement: str, parameter_sets: Any) -> None:
+        """A DML statement with searches inside, for every parameter set: the searches the plan scans (a graph
+        still being built) run as scans. A lost search (``SearchRun.lost``) is ``VectorIndexChangedError`` here:
+        the sets before it were written, which only the caller's transaction can undo."""
+        cursor.executemany(self.statement(statement), parameter_sets)
+
+    def run(self, cursor: Any, sql: str, parameters: Any) -> bool:
+        """Execute ``sql``; False when a search's graph forgot what changed since the plan (``SearchRun.lost``):
+        SQLite aborted the statement, undoing what it wrote, and it must run as a scan."""
+        try:
+            cursor.execute(sql, parameters)
+        except Exception:
+            if not any(run.lost for run in self.runs.values()):
+                raise
+            if self.forget_error is not None:
+                self.forget_error()  # handled here: not the cause of a later error of this statement
+            return False
+        return True
 
     def scan(self, cursor: Any, statement: str, parameters: Any) -> None:
-        """Run the statement with every search as the exact scan it describes."""
+        """Run the statement with every search as the exact scan it describes (letting go of their graphs)."""
         for run in self.runs.values():
-            run.graph = None
+            run.graph, run.planned = None, None
         cursor.execute(self.statement(statement, scan_all=True), parameters)
 
     def probe_answers(self, runs: list[SearchRun]) -> bool:
@@ -343,7 +364,7 @@ class _Reader:
 class VectorIndexes:
     """An engine's graphs, shared by its connections (and kept current with other processes).
 
-    ``background``: a graph of at least ``BUILD_IN_BACKGROUND_ROWS`` rows that must be read from
+    ``background``: a graph of at least ``background.BUILD_IN_BACKGROUND_ROWS`` rows that must be read from
     the whole table (a first search after a bulk load, no saved graph) is built on a thread of its
     own while searches scan the table exactly, as TiDB answers from unindexed rows while TiFlash
     builds a vector index (pingcap/docs ``ai/vector-search-index.md``; its progress is
@@ -370,6 +391,7 @@ class VectorIndexes:
         searches = info.get("tidb_embed_knn")
         if searches is None:
             searches = info["tidb_embed_knn"] = ConnectionSearches()
+            searches.forget_error = errors.take
 
             def knn(*args: Any) -> str:
                 try:
@@ -443,7 +465,7 @@ class VectorIndexes:
         finally:
             cursor.close()
         searches_here.runs = runs
-        return Plan(runs, searches, scans, self.plan_memory)
+        return Plan(runs, searches, scans, self.plan_memory, searches_here.forget_error)
 
     def _prepare_one(self, dbapi_connection: Any, cursor: Any, quote: Quote, files: dict[str, str],
                      search: KnnSearch, schema: str | None) -> SearchRun | None:
@@ -484,9 +506,9 @@ class VectorIndexes:
             if not graph.ready or graph.watermark > position:
                 return None  # no graph for this connection's snapshot: scan
             if position == graph.watermark:
-                return SearchRun(graph, graph.watermark, planned=graph.planned())
+                return SearchRun(graph, graph.planned(), graph.watermark)
             dirty = changed_rows(cursor, quote, schema, entry.token, graph.watermark)
-            return SearchRun(graph, graph.watermark, planned=graph.planned(), dirty=np.asarray(dirty, np.int64))
+            return SearchRun(graph, graph.planned(), graph.watermark, np.asarray(dirty, np.int64))
 
     def _catch_up(self, graph: Graph, dbapi_connection: Any, cursor: Any, quote: Quote, schema: str,
                   database_file: str) -> None:
@@ -498,7 +520,7 @@ class VectorIndexes:
                 files = GraphFiles(database_file, writable=not reader.read_only)
                 try:
                     need = catch_up(graph, own, quote, "main", files)
-                    if need is not None and self.background and need.rows >= BUILD_IN_BACKGROUND_ROWS:
+                    if need is not None and self.background and large_build(need):
                         self.builds.start(graph, need, quote, database_file)
                         return
                     if need is not None:

@@ -84,6 +84,7 @@ class FoldHistory:
     forgotten_through: int = -1
 
     def add(self, position: int, rows: np.ndarray) -> None:
+        """Record a fold that brought the graph to ``position`` (pushing out, and noting, the oldest when full)."""
         if len(self.entries) == self.entries.maxlen:
             self.forgotten_through = self.entries[0][0]
         self.entries.append((position, rows))
@@ -99,8 +100,9 @@ class FoldHistory:
 @dataclass(frozen=True)
 class PlannedGraph:
     """What a search planned on a graph reads until it ends: the graph object it was planned on, with that object's
-    record of folds and of recently written rows. A reset or a finished rebuild gives the ``Graph`` new ones
-    meanwhile (``Graph.reset``); the search keeps reading these, which no fold changes any more, so its
+    record of folds and of recently written rows. While the ``Graph`` serves that object, these are its live
+    ones (folds after the plan are recorded, and ranked exactly). A reset or a finished rebuild gives the ``Graph``
+    new ones (``Graph.reset``); the search keeps reading these, which no fold changes any more, so its
     candidates stay those of its plan instead of an empty or unrelated graph's."""
 
     ann: AnnGraph | None
@@ -119,7 +121,7 @@ class Graph:
     rootpage: int = -1
     unsaved: int = 0
     recent: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_ROWS))
-    #: (watermark after a catch-up, the rows it changed): what a search planned earlier must rank exactly
+    #: the rows each catch-up folded in: what a search planned earlier must rank exactly
     history: FoldHistory = field(default_factory=FoldHistory)
     #: saved files that failed their check and could not be set aside (read-only): never read again
     rejected: set[Path] = field(default_factory=set)
@@ -152,7 +154,6 @@ class Graph:
         self.ann, self.watermark, self.rootpage = built.ann, built.watermark, built.rootpage
         self.unsaved = built.unsaved
         self.retry_at, self.save_failed, self.told_read_only = built.retry_at, built.save_failed, built.told_read_only
-
 
 
 class GraphFiles:
@@ -264,8 +265,10 @@ def catch_up(graph: Graph, cursor: Any, quote: Quote, schema: str, files: GraphF
         )
         dim: int | None = None
         if start_over:
+            recent = graph.recent
             graph.reset()
             graph.rootpage = rootpage
+            graph.recent.extend(recent)  # rows just written stay ranked exactly (a new graph may not reach them)
             saved = saved_graph(cursor, quote, schema, entry.token) if files else None
             # The file the database names, of this table's b-tree, whose log entries are all still there.
             usable = saved and saved.rootpage == rootpage and current.compacted_through <= saved.watermark <= position
