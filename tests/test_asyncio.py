@@ -342,3 +342,48 @@ def test_without_aiosqlite_the_error_names_the_install_command():
     out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, timeout=120)
     assert "needs aiosqlite: pip install 'tidb-embed-orm[embedded]'" in out.stdout, out.stderr
+
+
+def test_concurrent_tasks_each_get_their_own_statements_error(tmp_path):
+    """A SQL function's error is kept per connection: tasks failing at once on a wrong-dimension query vector
+    and on a duplicate key each get their own error, never a bare OperationalError or one another's."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from tidb_embed_orm import VectorValueError
+
+    async def go():
+        engine = create_async_engine(f"sqlite+tidb_embed:///{tmp_path / 'errors.db'}")
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE docs (id INTEGER PRIMARY KEY, v VECTOR(4))"))
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+            await conn.execute(text("INSERT INTO docs VALUES (1, '[1,2,3,4]'), (2, '[4,3,2,1]')"))
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+        seen: list[tuple[str, str]] = []
+
+        async def wrong_dimension():
+            for _ in range(15):
+                try:
+                    async with engine.connect() as conn:
+                        await conn.execute(text("SELECT id FROM docs ORDER BY VEC_COSINE_DISTANCE(v, '[1,2,3]') LIMIT 1"))
+                except Exception as exc:
+                    seen.append(("wrong dimension", type(exc).__name__))
+
+        async def duplicate_key():
+            for _ in range(15):
+                try:
+                    async with engine.begin() as conn:
+                        await conn.execute(text("INSERT INTO t VALUES (1)"))
+                except Exception as exc:
+                    seen.append(("duplicate key", type(exc).__name__))
+
+        try:
+            await asyncio.gather(*[wrong_dimension() for _ in range(3)], *[duplicate_key() for _ in range(3)])
+        finally:
+            await engine.dispose()
+        return seen
+
+    seen = run(go())
+    assert sorted(set(seen)) == [("duplicate key", IntegrityError.__name__),
+                                 ("wrong dimension", VectorValueError.__name__)]
+    assert len(seen) == 90

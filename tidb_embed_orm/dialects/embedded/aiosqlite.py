@@ -26,16 +26,6 @@ from .base import EmbeddedDialect, EmbeddedExecutionContext, _load_dbapi
 from .vector_index.search import VectorIndexes
 
 
-class _SharedUdfErrors:
-    """Like UdfErrors, but readable from the loop thread: SQL functions run in aiosqlite's thread."""
-
-    last: BaseException | None = None
-
-    def take(self) -> BaseException | None:
-        error, self.last = self.last, None
-        return error
-
-
 class _AsyncEmbeddingService(EmbeddingService):
     """Statements announce their texts by the proxy connection; EMBED_TEXT asks by the pysqlite3 one."""
 
@@ -91,7 +81,6 @@ class AsyncEmbeddedDialect(EmbeddedDialect, SQLiteDialect_aiosqlite):  # type: i
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._udf_errors = _SharedUdfErrors()  # type: ignore[assignment]
         self.embedding_service.__class__ = _AsyncEmbeddingService
         self._driver_ids: dict[int, int] = {}
         self.embedding_service.driver_ids = self._driver_ids  # type: ignore[attr-defined]

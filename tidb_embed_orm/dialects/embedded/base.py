@@ -39,7 +39,7 @@ from .flush import install as install_flush_hook
 from .fts5 import FTS5_BACKEND
 from .pysqlite import attach_dialect, connection_factory, set_journal_mode
 from .shutdown import close_at_exit
-from .udf import UdfErrors, register_functions
+from .udf import register_functions, udf_errors_of
 from .vector_index.schema import INTERNAL_TABLES, check_create_index
 from .vector_index.search import Plan, VectorIndexes
 from .vector_index.store import reconcile_change_logs
@@ -180,7 +180,6 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             cache_size=embedding_cache_size,
             progress=embedding_progress,
         )
-        self._udf_errors = UdfErrors()
         self.journal_mode = journal_mode
         #: ``create_engine(..., vector_ef_search=n)``: the search width of every vector index that does
         #: not declare its own (None: a width that grows with the index, ``vector_index/ann.default_ef``)
@@ -242,9 +241,10 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         def fetch_failed(context: Any) -> BaseException | None:
             # A SQL function SQLite calls while rows are fetched, after the statement's execute returned (the
             # second half of a UNION ALL, a streamed result): say its own error, as the statement's run does.
-            if not isinstance(context.original_exception, engine.dialect.loaded_dbapi.Error):
+            pooled = context.connection.connection if context.connection is not None else None
+            if pooled is None or not isinstance(context.original_exception, engine.dialect.loaded_dbapi.Error):
                 return None
-            error = engine.dialect._udf_errors.take()
+            error = udf_errors_of(engine.dialect._raw(pooled.dbapi_connection)).take()
             return error.with_traceback(None) if isinstance(error, TidbEmbedError) else None
 
         event.listen(engine, "engine_disposed", disposed)
@@ -255,7 +255,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
     def plan_searches(self, dbapi_connection: Any, info: dict[str, Any], searches: list[Any],
                       schema_map: dict[Any, Any] | None = None, ef_search: int | None = None) -> Plan:
         """Bring the indexes a statement searches up to date, as this connection sees them."""
-        here = self.vector_indexes.connection_searches(dbapi_connection, info, self._udf_errors)
+        here = self.vector_indexes.connection_searches(dbapi_connection, info, udf_errors_of(dbapi_connection))
         return self.vector_indexes.prepare(dbapi_connection, here, self.identifier_preparer.quote, searches,
                                            schema_map, ef_search, self.vector_ef_search)
 
@@ -329,12 +329,16 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
             # (the vector and full-text indexes' change logs) hear of it.
             dbapi_connection.execute("PRAGMA recursive_triggers = ON")
             attach_dialect(dbapi_connection, self)
-            register_functions(dbapi_connection, self.embedding_service, self._udf_errors)
+            register_functions(dbapi_connection, self.embedding_service)
 
         return connect
 
-    def _reraise_udf_error(self, exc: Exception) -> None:
-        udf_error = self._udf_errors.take()
+    def _raw(self, dbapi_connection: Any) -> Any:
+        """The pysqlite3 connection SQL functions run on (the async dialect's proxies wrap one)."""
+        return dbapi_connection
+
+    def _reraise_udf_error(self, connection: Any, exc: Exception) -> None:
+        udf_error = udf_errors_of(connection).take()
         if udf_error is None:
             return
         if isinstance(udf_error, TidbEmbedError):
@@ -348,7 +352,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         What the statement is comes from ``sql.scanner.read_statement`` (the object the cursor's hook
         reads too, read once): comments, case and ``WITH`` do not hide a CREATE INDEX.
         """
-        self._udf_errors.take()
+        udf_errors_of(cursor.connection).take()
         announced = context is not None and getattr(context, "tidb_embed_announced", False)
         if announced:
             cursor.connection.texts_announced = True
@@ -359,7 +363,7 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         try:
             yield
         except self.loaded_dbapi.Error as exc:
-            self._reraise_udf_error(exc)
+            self._reraise_udf_error(cursor.connection, exc)
             raise
         finally:
             if announced:

@@ -1,15 +1,17 @@
 """TiDB's SQL functions registered on each SQLite connection of the embedded engine.
 
 SQLite reports an exception raised inside a Python function only as "user-defined function
-raised exception"; ``UdfErrors`` keeps the real one so the dialect can raise it instead.
+raised exception"; ``UdfErrors`` keeps the real one so the dialect can raise it instead. There is
+one record per connection (``udf_errors_of``): a connection runs one statement at a time, on
+whichever thread (aiosqlite's worker, the loop's executor), so a record per thread or per engine
+would hand one request's error to another's.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -21,8 +23,8 @@ from . import fts_tokens
 from .tidb_sql import values
 
 
-class UdfErrors(threading.local):
-    """The last exception a SQL function raised on this thread."""
+class UdfErrors:
+    """The last exception a SQL function raised on one connection."""
 
     last: BaseException | None = None
 
@@ -86,7 +88,22 @@ def _index_marker(value: Any) -> None:
     return None
 
 
-def register_functions(connection: Any, service: EmbeddingService, errors: UdfErrors) -> None:
+#: The attribute of a pysqlite3 connection that holds its ``UdfErrors``.
+_ERRORS_ATTRIBUTE = "tidb_embed_udf_errors"
+
+
+def udf_errors_of(connection: Any) -> UdfErrors:
+    """The record of the SQL-function errors on ``connection`` (a pysqlite3 connection), made at first ask."""
+    errors = getattr(connection, _ERRORS_ATTRIBUTE, None)
+    if errors is None:
+        errors = UdfErrors()
+        setattr(connection, _ERRORS_ATTRIBUTE, errors)
+    return cast(UdfErrors, errors)
+
+
+def register_functions(connection: Any, service: EmbeddingService) -> None:
+    errors = udf_errors_of(connection)
+
     def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any) -> Any:
             try:
