@@ -140,7 +140,7 @@ class ConnectionSearches:
         self.runs: dict[int, SearchRun] = {}
         #: schema -> database file, as PRAGMA database_list says
         self.files: dict[str, str] | None = None
-        #: clears the last SQL-function error recorded on this connection's thread (``UdfErrors.take``)
+        #: clears the last SQL-function error recorded on this connection (``udf.UdfErrors.take``)
         self.forget_error: Callable[[], object] | None = None
 
     def probing(self) -> int:
