@@ -167,6 +167,29 @@ def test_dispose_stops_a_build_and_saves_nothing(tmp_path, held):
     assert not list((tmp_path / "docs.db-tidb-vector").glob("*.usearch"))
 
 
+def test_a_search_after_dispose_does_not_start_a_second_build_beside_the_stopped_one(tmp_path, held):
+    """``engine.dispose()`` stops a build only between slices; until that one ends, searches scan and start no other
+    build of the same index (repeated disposes piled up builds side by side)."""
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'docs.db'}")
+    metadata, docs = docs_table()
+    metadata.create_all(engine)
+    vectors = bulk_load(engine, docs)
+    q = vectors[5]
+    nearest(engine, docs, q)
+    [stopped] = builders()
+    for _ in range(3):
+        engine.dispose()
+        assert nearest(engine, docs, q) == exact(engine, docs, q)  # the scan, while the stopped build winds down
+        assert builders() == [stopped]
+    held.set()
+    stopped.join(60)
+    assert not stopped.is_alive()
+    nearest(engine, docs, q)  # now a new build starts
+    assert wait_for_vector_indexes(engine, timeout=120)
+    assert graph_ready(engine)
+    engine.dispose()
+
+
 def test_a_failed_build_leaves_searches_exact_and_is_tried_again(tmp_path, monkeypatch, caplog):
     engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'docs.db'}")
     metadata, docs = docs_table()

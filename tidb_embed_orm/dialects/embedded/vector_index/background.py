@@ -53,14 +53,16 @@ class BackgroundBuilds:
         #: ``connect(database_file)``: a new connection of the engine's own (``_Reader``) for one build
         self._connect = connect
         self._lock = threading.Lock()
-        self._running: dict[int, _Build] = {}
-        #: graphs whose last build failed (and were not dropped): ``wait`` says they are not ready
-        self._failed: set[int] = set()
+        #: by (database file, index token), not by Graph object: a build stopped by ``engine.dispose()`` runs on to
+        #: the end of its slice, and the graph the next search makes for the same index must not start a second one
+        self._running: dict[tuple[str, str], _Build] = {}
+        #: indexes whose last build failed (and were not dropped): ``wait`` says they are not ready
+        self._failed: set[tuple[str, str]] = set()
         _ALL.add(self)
 
-    def running(self, graph: Graph) -> bool:
+    def running(self, graph: Graph, database_file: str) -> bool:
         with self._lock:
-            return id(graph) in self._running
+            return (database_file, graph.entry.token) in self._running
 
     def may_start(self, graph: Graph) -> bool:
         """False for a while after a failed build: searches scan instead of failing again at once."""
@@ -71,11 +73,11 @@ class BackgroundBuilds:
         ``need``, bring ``graph`` up from its saved file and the log first (a search inside an open transaction,
         whose own locks a catch-up on the engine's connection could wait for), and build only if that says so."""
         with self._lock:
-            if id(graph) in self._running:
+            if (database_file, graph.entry.token) in self._running:
                 return
             job = _Build(graph, threading.Thread(name=f"tidb-embed-vector-index {graph.entry.name}", daemon=True,
                                                  target=lambda: self._run(job, need, quote, database_file)))
-            self._running[id(graph)] = job
+            self._running[(database_file, graph.entry.token)] = job
         if need is not None:
             _announce(graph, need)
         job.thread.start()
@@ -100,7 +102,7 @@ class BackgroundBuilds:
                 if not job.stop.is_set():
                     graph.take(built)
             with self._lock:
-                self._failed.discard(id(graph))
+                self._failed.discard((database_file, graph.entry.token))
             (log.info if need is not None and large_build(need) else log.debug)(
                 "vector index %r: its graph of %d rows is ready (in %.1f s)", graph.entry.name,
                 len(built.ann) if built.ann is not None else 0, time.monotonic() - started)
@@ -111,14 +113,14 @@ class BackgroundBuilds:
                           "(%s); nothing is built", graph.entry.name, exc)
                 return
             with self._lock:
-                self._failed.add(id(graph))
+                self._failed.add((database_file, graph.entry.token))
             log.warning("vector index %r: building its graph in the background failed (%s); searches scan the "
                         "table and the build is tried again in %.0f s", graph.entry.name, exc, RETRY_SECONDS)
         finally:
             if reader is not None:
                 reader.connection.close()
             with self._lock:
-                self._running.pop(id(graph), None)
+                self._running.pop((database_file, graph.entry.token), None)
 
     def stop_all(self) -> None:
         """Ask every build to stop at its next slice (``engine.dispose()``, exit); nothing they built is used."""

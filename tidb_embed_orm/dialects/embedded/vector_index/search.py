@@ -483,7 +483,7 @@ class VectorIndexes:
                 graph = self._graphs[location + (entry.token,)] = Graph(entry)
         position = log_position(cursor, quote, schema)
         with graph.lock:
-            if self.builds.running(graph) or not self.builds.may_start(graph):
+            if self.builds.running(graph, database_file) or not self.builds.may_start(graph):
                 return None  # its graph is being built (or its last build failed just now): scan
             # Inside its own transaction a connection needs no catch-up once a graph exists: the log
             # entries it sees after the graph's position are ranked exactly (and a private reader could
