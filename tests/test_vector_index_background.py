@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, event, insert, select
 from sqlalchemy.orm import Session
 
 from tidb_embed_orm import Vector, VectorIndex, wait_for_vector_indexes
@@ -301,3 +301,34 @@ def test_searches_inside_an_open_transaction_get_their_graph_in_the_background(t
     assert announced == ([] if rows < BUILD_IN_BACKGROUND_ROWS else
                          [f"vector index 'ix_docs_v': building its graph of up to {rows} rows in the background; "
                           "searches scan the table exactly until it is ready"])
+
+
+def test_searches_that_always_run_in_a_transaction_have_their_graph_caught_up(tmp_path):
+    """SQLAlchemy's pysqlite recipe (the driver's own transactions off, BEGIN on "begin"): every search runs inside a
+    transaction, where a connection does not catch the shared graph up itself. Once it is far behind, a thread
+    does, while searches keep the graph they have and rank the newer rows exactly."""
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'docs.db'}")
+
+    @event.listens_for(engine, "connect")
+    def no_driver_transactions(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+    metadata, docs = docs_table()
+    metadata.create_all(engine)
+    bulk_load(engine, docs, rows=3_000)
+    q = np.random.default_rng(9).standard_normal(DIM)
+    nearest(engine, docs, q)  # inside a transaction: scans, and has the graph built on a thread
+    assert wait_for_vector_indexes(engine, timeout=120)
+    bulk_load(engine, docs, rows=3_000, start=10_000, seed=2)  # 3,000 log entries past the graph
+    with Session(engine) as session:
+        found = session.scalars(select(docs.c.id).order_by(docs.c.v.cosine_distance(q)).limit(K)).all()
+        assert found == session.scalars(select(docs.c.id).order_by(docs.c.v.cosine_distance(q) + 0).limit(K)).all()
+    assert wait_for_vector_indexes(engine, timeout=120)
+    (graph,) = engine.dialect.vector_indexes._graphs.values()
+    assert len(graph.ann) == 6_000
+    assert nearest(engine, docs, q) == exact(engine, docs, q)
+    engine.dispose()

@@ -99,7 +99,9 @@ class BackgroundBuilds:
                 return
             maybe_save(built, cursor, quote, "main", files)  # before searches read it: they never wait for the write
             with graph.lock:
-                if not job.stop.is_set():
+                # a graph that kept serving meanwhile (a catch-up for a transaction) may have been caught up
+                # further by a search outside one: the newer stays
+                if not job.stop.is_set() and (not graph.ready or built.watermark > graph.watermark):
                     graph.take(built)
             with self._lock:
                 self._failed.discard((database_file, graph.entry.token))

@@ -43,6 +43,9 @@ KNN_END = "tidb_embed_knn_end"
 PROBING_FUNCTION = "TIDB_EMBED_KNN_PROBING"
 #: Candidates asked of the graph beyond k, so that approximate misses rarely reach the top k.
 EXTRA_CANDIDATES = 30
+#: A search inside a transaction whose graph is this many change-log entries behind its snapshot has a thread catch
+#: the graph up (``VectorIndexes._prepare_one``); fewer are ranked exactly, as every search there ranks them.
+CATCH_UP_APART_ENTRIES = 1_000
 #: A filtered search asks the graph for more candidates, up to this many times the first ask, before it scans.
 MAX_MULTIPLIER = 64
 #: A filtered search whose filter SQLite reads from an index scans those rows exactly, instead of walking the
@@ -483,11 +486,17 @@ class VectorIndexes:
                 graph = self._graphs[location + (entry.token,)] = Graph(entry)
         position = log_position(cursor, quote, schema)
         with graph.lock:
-            if self.builds.running(graph, database_file) or not self.builds.may_start(graph):
+            apart = self.builds.running(graph, database_file) or not self.builds.may_start(graph)
+            if apart and not graph.ready:
                 return None  # its graph is being built (or its last build failed just now): scan
-            # Inside its own transaction a connection needs no catch-up once a graph exists: the log
-            # entries it sees after the graph's position are ranked exactly (and a private reader could
-            # wait on this very connection's locks).
+            # Inside its own transaction a connection does not catch the graph up itself: the log entries it
+            # sees after the graph's position are ranked exactly (and a private reader could wait on this very
+            # connection's locks). When they are many, a thread catches the graph up on a connection of its own
+            # (searches keep this graph meanwhile): an application whose every request is a transaction
+            # (SQLAlchemy's pysqlite recipe for BEGIN) would otherwise rank them all on every search, for good.
+            if (graph.ready and dbapi_connection.in_transaction and not apart and database_file and self.background
+                    and position - graph.watermark >= CATCH_UP_APART_ENTRIES):
+                self.builds.start(graph, None, quote, database_file)
             if not graph.ready and dbapi_connection.in_transaction:
                 # The first search inside a transaction scans (a catch-up on the engine's connection could wait on
                 # this connection's own locks), and has the graph brought up on a thread that may wait instead.
