@@ -330,5 +330,22 @@ def test_searches_that_always_run_in_a_transaction_have_their_graph_caught_up(tm
     assert wait_for_vector_indexes(engine, timeout=120)
     (graph,) = engine.dialect.vector_indexes._graphs.values()
     assert len(graph.ann) == 6_000
+    assert len(graph.recent) == 100  # the rows written last stay ranked exactly in the graph swapped in
     assert nearest(engine, docs, q) == exact(engine, docs, q)
+
+    started: list[object] = []
+    real_run = background.BackgroundBuilds._run
+    background.BackgroundBuilds._run = lambda self, *args: (started.append(args), real_run(self, *args))[1]
+    try:
+        with Session(engine) as session:  # its own 1,200 uncommitted rows: no thread can fold them
+            session.execute(insert(docs), [{"id": 20_000 + i, "tag": "mine", "v": np.ones(DIM) * (i + 1)}
+                                           for i in range(1_200)])
+            for _ in range(5):
+                found = session.scalars(select(docs.c.id).order_by(docs.c.v.cosine_distance(q)).limit(K)).all()
+                assert wait_for_vector_indexes(engine, timeout=120)
+            assert found == session.scalars(select(docs.c.id).order_by(docs.c.v.cosine_distance(q) + 0)
+                                            .limit(K)).all()
+    finally:
+        background.BackgroundBuilds._run = real_run
+    assert len(started) == 1  # one catch-up tried; the next searches of that transaction start none
     engine.dispose()

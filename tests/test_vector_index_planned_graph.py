@@ -275,3 +275,32 @@ def test_an_executemany_with_a_search_inside_scans_while_the_graph_is_built(app)
         expected = set(conn.execute(select(Doc.id).order_by(Doc.v.cosine_distance(q) + 0).limit(5)).scalars())
         assert dict(conn.execute(select(Doc.id, Doc.kind).where(Doc.kind != 0)).all()) == dict.fromkeys(expected, 2)
     assert wait_for_vector_indexes(engine, timeout=300)
+
+
+def test_a_failed_reconnect_is_reported_as_it_happened(tmp_path):
+    """The listener that names a SQL function's own error reads nothing from an invalidated connection: reading it
+    would connect a second time, and that failure would hide the statement from the error."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(f"sqlite+tidb_embed:///{tmp_path / 'x.db'}")
+    attempts: list[int] = []
+    failing = [False]
+
+    @event.listens_for(engine, "do_connect")
+    def connect(dialect, _record, _cargs, _cparams):
+        attempts.append(1)
+        if failing[0]:
+            raise dialect.loaded_dbapi.OperationalError("cannot open (simulated)")
+
+    with engine.connect() as conn:
+        conn.execute(text("select 1"))
+        conn.invalidate()
+        conn.rollback()
+        failing[0] = True
+        before = len(attempts)
+        with pytest.raises(OperationalError, match="cannot open"):
+            conn.execute(text("select 1"))
+        assert len(attempts) - before == 1
+        failing[0] = False
+    engine.dispose()

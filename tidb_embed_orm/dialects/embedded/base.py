@@ -241,10 +241,11 @@ class EmbeddedDialect(SQLiteDialect_pysqlite):
         def fetch_failed(context: Any) -> BaseException | None:
             # A SQL function SQLite calls while rows are fetched, after the statement's execute returned (the
             # second half of a UNION ALL, a streamed result): say its own error, as the statement's run does.
-            pooled = context.connection.connection if context.connection is not None else None
-            if pooled is None or not isinstance(context.original_exception, engine.dialect.loaded_dbapi.Error):
-                return None
-            error = udf_errors_of(engine.dialect._raw(pooled.dbapi_connection)).take()
+            connection = context.connection
+            if (connection is None or connection.closed or connection.invalidated
+                    or not isinstance(context.original_exception, engine.dialect.loaded_dbapi.Error)):
+                return None  # (reading .connection of an invalidated Connection would connect again)
+            error = udf_errors_of(engine.dialect._raw(connection.connection.dbapi_connection)).take()
             return error.with_traceback(None) if isinstance(error, TidbEmbedError) else None
 
         event.listen(engine, "engine_disposed", disposed)

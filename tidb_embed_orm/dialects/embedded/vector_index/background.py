@@ -9,6 +9,10 @@ so the first catch-up after it folds them in. TiDB behaves alike: TiFlash builds
 asynchronously and answers from the rows it has not indexed yet by brute force (pingcap/docs
 ``ai/vector-search-index.md``; progress in ``information_schema.tiflash_indexes``).
 
+A search inside a transaction does not catch a graph up itself (its own locks could make the
+engine's connection wait); when the graph is far behind, a thread here catches it up on a connection
+of its own while searches keep the graph they have (``search.CATCH_UP_APART_ENTRIES``).
+
 A build that fails is logged once and tried again after ``RETRY_SECONDS``; ``engine.dispose()``
 and the interpreter's exit stop builds between slices.
 """
@@ -84,6 +88,7 @@ class BackgroundBuilds:
 
     def _run(self, job: _Build, need: FullBuild | None, quote: Quote, database_file: str) -> None:
         graph, started, reader = job.graph, time.monotonic(), None
+        serving = graph.ready  # a catch-up for searches inside transactions: they keep this graph meanwhile
         try:
             reader = self._connect(database_file)
             files = GraphFiles(database_file, writable=not reader.read_only)
@@ -92,7 +97,7 @@ class BackgroundBuilds:
             if need is None:
                 need = catch_up(built, cursor, quote, "main", files)
                 if need is not None:
-                    _announce(graph, need)
+                    _announce(graph, need, serving)
             if need is not None:
                 rebuild(built, cursor, quote, "main", need, job.stop)
             if job.stop.is_set():
@@ -113,6 +118,11 @@ class BackgroundBuilds:
             if reader is not None and _gone(reader.connection, graph, quote):
                 log.debug("vector index %r: its table or index was dropped or renamed while its graph was built "
                           "(%s); nothing is built", graph.entry.name, exc)
+                return
+            if serving:  # nothing is unready: ``wait`` need not say so
+                log.warning("vector index %r: catching its graph up in the background failed (%s); searches keep "
+                            "the graph they have, and it is tried again in %.0f s", graph.entry.name, exc,
+                            RETRY_SECONDS)
                 return
             with self._lock:
                 self._failed.add((database_file, graph.entry.token))
@@ -153,10 +163,12 @@ def large_build(need: FullBuild) -> bool:
     return need.rows >= BUILD_IN_BACKGROUND_ROWS
 
 
-def _announce(graph: Graph, need: FullBuild) -> None:
+def _announce(graph: Graph, need: FullBuild, serving: bool = False) -> None:
+    until = ("searches keep the graph they have until it is ready" if serving
+             else "searches scan the table exactly until it is ready")
     (log.info if large_build(need) else log.debug)(
-        "vector index %r: building its graph of up to %d rows in the background; searches scan the table "
-        "exactly until it is ready", graph.entry.name, need.rows)
+        "vector index %r: building its graph of up to %d rows in the background; %s", graph.entry.name, need.rows,
+        until)
 
 
 def _gone(connection: Any, graph: Graph, quote: Quote) -> bool:

@@ -227,7 +227,7 @@ class Plan:
     scans: set[int]
     #: the engine's memory of statements, by text (cleared at DDL: an index may have come or gone)
     plan_memory: dict[str, StatementFacts] = field(default_factory=dict)
-    #: clears the SQL-function error a lost search raised (``UdfErrors.take``), once ``run`` has handled it
+    #: clears the SQL-function error a lost search raised (``udf.UdfErrors.take``), once ``run`` has handled it
     forget_error: Callable[[], object] | None = None
 
     def facts(self, statement: str) -> StatementFacts:
@@ -495,7 +495,8 @@ class VectorIndexes:
             # (searches keep this graph meanwhile): an application whose every request is a transaction
             # (SQLAlchemy's pysqlite recipe for BEGIN) would otherwise rank them all on every search, for good.
             if (graph.ready and dbapi_connection.in_transaction and not apart and database_file and self.background
-                    and position - graph.watermark >= CATCH_UP_APART_ENTRIES):
+                    and position - max(graph.watermark, graph.caught_up_apart_for) >= CATCH_UP_APART_ENTRIES):
+                graph.caught_up_apart_for = position
                 self.builds.start(graph, None, quote, database_file)
             if not graph.ready and dbapi_connection.in_transaction:
                 # The first search inside a transaction scans (a catch-up on the engine's connection could wait on
@@ -530,7 +531,8 @@ class VectorIndexes:
                 try:
                     need = catch_up(graph, own, quote, "main", files)
                     if need is not None and self.background and large_build(need):
-                        self.builds.start(graph, need, quote, database_file)
+                        if self.builds.may_start(graph):  # else scan until the delay after a failed build ends
+                            self.builds.start(graph, need, quote, database_file)
                         return
                     if need is not None:
                         rebuild(graph, own, quote, "main", need)

@@ -133,6 +133,9 @@ class Graph:
     save_failed: bool = False
     #: no background build before this time.monotonic() (the last one failed)
     build_retry_at: float = 0.0
+    #: the log position of the snapshot whose search last had a thread catch this graph up (``search.py``,
+    #: CATCH_UP_APART_ENTRIES): a transaction's own uncommitted entries, which no thread can fold, start none again
+    caught_up_apart_for: int = -1
 
     @property
     def ready(self) -> bool:
@@ -149,8 +152,11 @@ class Graph:
         return PlannedGraph(self.ann, self.recent, self.history)
 
     def take(self, built: Graph) -> None:
-        """Serve what a build on another Graph object made (a background build: built and saved unseen)."""
+        """Serve what a build on another Graph object made (a background build: built and saved unseen); the rows
+        written most recently stay ranked exactly (the new graph may not reach them either)."""
+        recent = [*self.recent, *built.recent]
         self.reset()
+        self.recent.extend(recent)
         self.ann, self.watermark, self.rootpage = built.ann, built.watermark, built.rootpage
         self.unsaved = built.unsaved
         self.retry_at, self.save_failed, self.told_read_only = built.retry_at, built.save_failed, built.told_read_only
