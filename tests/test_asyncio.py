@@ -361,24 +361,21 @@ def test_concurrent_tasks_each_get_their_own_statements_error(tmp_path):
             await conn.execute(text("INSERT INTO t VALUES (1)"))
         seen: list[tuple[str, str]] = []
 
-        async def wrong_dimension():
+        async def attempts(label, connect, sql):
             for _ in range(15):
                 try:
-                    async with engine.connect() as conn:
-                        await conn.execute(text("SELECT id FROM docs ORDER BY VEC_COSINE_DISTANCE(v, '[1,2,3]') LIMIT 1"))
+                    async with connect() as conn:
+                        await conn.execute(text(sql))
                 except Exception as exc:
-                    seen.append(("wrong dimension", type(exc).__name__))
+                    seen.append((label, type(exc).__name__))
 
-        async def duplicate_key():
-            for _ in range(15):
-                try:
-                    async with engine.begin() as conn:
-                        await conn.execute(text("INSERT INTO t VALUES (1)"))
-                except Exception as exc:
-                    seen.append(("duplicate key", type(exc).__name__))
+        wrong_dimension = ("wrong dimension", engine.connect,
+                           "SELECT id FROM docs ORDER BY VEC_COSINE_DISTANCE(v, '[1,2,3]') LIMIT 1")
+        duplicate_key = ("duplicate key", engine.begin, "INSERT INTO t VALUES (1)")
 
         try:
-            await asyncio.gather(*[wrong_dimension() for _ in range(3)], *[duplicate_key() for _ in range(3)])
+            await asyncio.gather(*[attempts(*wrong_dimension) for _ in range(3)],
+                                 *[attempts(*duplicate_key) for _ in range(3)])
         finally:
             await engine.dispose()
         return seen
