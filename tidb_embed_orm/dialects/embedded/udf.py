@@ -32,6 +32,18 @@ class UdfErrors:
         error, self.last = self.last, None
         return error
 
+    def guarded(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function`` as a SQL function of this connection: what it raises is kept here before SQLite hides it."""
+
+        def call(*args: Any) -> Any:
+            try:
+                return function(*args)
+            except BaseException as exc:
+                self.last = exc
+                raise
+
+        return call
+
 
 def _cosine(a: codec.Float32Array, b: codec.Float32Array, norm_b: float | None = None) -> float:
     # TiDB's formula (pkg/types/vector.go): float32 sums, a float64 quotient clamped to [-1, 1], so
@@ -102,17 +114,7 @@ def udf_errors_of(connection: Any) -> UdfErrors:
 
 
 def register_functions(connection: Any, service: EmbeddingService) -> None:
-    errors = udf_errors_of(connection)
-
-    def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any) -> Any:
-            try:
-                return function(*args)
-            except BaseException as exc:
-                errors.last = exc
-                raise
-
-        return call
+    guarded = udf_errors_of(connection).guarded
 
     def embed_text(model: str | None, text: str | None, options_json: str | None = None) -> bytes | None:
         # As TiDB: NULL model or text gives NULL; options must be a JSON object; k@search keys are

@@ -57,8 +57,7 @@ class BackgroundBuilds:
         #: ``connect(database_file)``: a new connection of the engine's own (``_Reader``) for one build
         self._connect = connect
         self._lock = threading.Lock()
-        #: by (database file, index token), not by Graph object: a build stopped by ``engine.dispose()`` runs on to
-        #: the end of its slice, and the graph the next search makes for the same index must not start a second one
+        #: the running builds, by index (``_key``)
         self._running: dict[tuple[str, str], _Build] = {}
         #: indexes whose last build failed (and were not dropped): ``wait`` says they are not ready
         self._failed: set[tuple[str, str]] = set()
@@ -66,7 +65,7 @@ class BackgroundBuilds:
 
     def running(self, graph: Graph, database_file: str) -> bool:
         with self._lock:
-            return (database_file, graph.entry.token) in self._running
+            return _key(graph, database_file) in self._running
 
     def may_start(self, graph: Graph) -> bool:
         """False for a while after a failed build: searches scan instead of failing again at once."""
@@ -77,11 +76,11 @@ class BackgroundBuilds:
         ``need``, bring ``graph`` up from its saved file and the log first (a search inside an open transaction,
         whose own locks a catch-up on the engine's connection could wait for), and build only if that says so."""
         with self._lock:
-            if (database_file, graph.entry.token) in self._running:
+            if _key(graph, database_file) in self._running:
                 return
             job = _Build(graph, threading.Thread(name=f"tidb-embed-vector-index {graph.entry.name}", daemon=True,
                                                  target=lambda: self._run(job, need, quote, database_file)))
-            self._running[(database_file, graph.entry.token)] = job
+            self._running[_key(graph, database_file)] = job
         if need is not None:
             _announce(graph, need)
         job.thread.start()
@@ -109,7 +108,7 @@ class BackgroundBuilds:
                 if not job.stop.is_set() and (not graph.ready or built.watermark > graph.watermark):
                     graph.take(built)
             with self._lock:
-                self._failed.discard((database_file, graph.entry.token))
+                self._failed.discard(_key(graph, database_file))
             (log.info if need is not None and large_build(need) else log.debug)(
                 "vector index %r: its graph of %d rows is ready (in %.1f s)", graph.entry.name,
                 len(built.ann) if built.ann is not None else 0, time.monotonic() - started)
@@ -125,14 +124,14 @@ class BackgroundBuilds:
                             RETRY_SECONDS)
                 return
             with self._lock:
-                self._failed.add((database_file, graph.entry.token))
+                self._failed.add(_key(graph, database_file))
             log.warning("vector index %r: building its graph in the background failed (%s); searches scan the "
                         "table and the build is tried again in %.0f s", graph.entry.name, exc, RETRY_SECONDS)
         finally:
             if reader is not None:
                 reader.connection.close()
             with self._lock:
-                self._running.pop((database_file, graph.entry.token), None)
+                self._running.pop(_key(graph, database_file), None)
 
     def stop_all(self) -> None:
         """Ask every build to stop at its next slice (``engine.dispose()``, exit); nothing they built is used."""
@@ -154,6 +153,12 @@ class BackgroundBuilds:
                 job.thread.join(None if deadline is None else max(deadline - time.monotonic(), 0))
                 if job.thread.is_alive():
                     return False
+
+
+def _key(graph: Graph, database_file: str) -> tuple[str, str]:
+    """Which index a build is of: the database file and the index's token (a Graph object is made anew after
+    ``engine.dispose()``, while a stopped build of the same index may still be finishing its slice)."""
+    return database_file, graph.entry.token
 
 
 def large_build(need: FullBuild) -> bool:

@@ -182,12 +182,13 @@ class ConnectionSearches:
                 # its rowid table, counts them all: asking a few more candidates is cheaper than that table)
                 stale = len(exact) if not ann.has_key_table else int(np.count_nonzero(ann.contains(exact)))
                 want = size if k < 0 else (k + stale + margin) * run.multiplier
-                if run.probed is not None and np.array_equal(run.probed[1], vector):
+                probed = run.probed if run.probed is not None and np.array_equal(run.probed[1], vector) else None
+                if probed is not None:
                     # the final run after a probe: the same walk. Never fewer candidates than the probe saw k rows
                     # among: a catch-up between the two (deletes folded in) lowers ``stale``, not the rows needed.
-                    want = max(want, run.probed[0])
-                if run.probed is not None and run.probed[0] == want and np.array_equal(run.probed[1], vector):
-                    found = run.probed[2]
+                    want = max(want, probed[0])
+                if probed is not None and probed[0] == want:
+                    found = probed[2]
                 else:
                     found = ann.search(vector, want, run.ef_search)
                 run.probed = (want, vector, found) if run.probing else None
@@ -395,16 +396,8 @@ class VectorIndexes:
         if searches is None:
             searches = info["tidb_embed_knn"] = ConnectionSearches()
             searches.forget_error = errors.take
-
-            def knn(*args: Any) -> str:
-                try:
-                    return searches.knn(*args)
-                except BaseException as exc:
-                    errors.last = exc
-                    raise
-
             # deterministic: constant arguments are evaluated once per statement, also in a scan
-            dbapi_connection.create_function(KNN_FUNCTION, 5, knn, deterministic=True)
+            dbapi_connection.create_function(KNN_FUNCTION, 5, errors.guarded(searches.knn), deterministic=True)
             dbapi_connection.create_function(PROBING_FUNCTION, 0, searches.probing, deterministic=True)
         return searches
 

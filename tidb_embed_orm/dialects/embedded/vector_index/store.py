@@ -93,6 +93,8 @@ class FoldHistory:
         """Rows folded in after ``watermark``; None when folds after it were already forgotten."""
         if watermark < self.forgotten_through:
             return None
+        if not self.entries or self.entries[-1][0] <= watermark:  # every search asks: most find nothing newer
+            return np.empty(0, np.int64)
         parts = [rows for position, rows in self.entries if position > watermark]
         return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
 
