@@ -165,12 +165,12 @@ def _embed_cached(name: str, texts: list[str], backend: str = "torch") -> Path:
         if backend == "openvino":
             from tidb_embed_orm.embedders.openvino_backend import OpenVINOEmbedder
 
-            vectors = OpenVINOEmbedder(folder).embed(texts)
+            embedder: Any = OpenVINOEmbedder(folder)
         else:
-            from sentence_transformers import SentenceTransformer
+            from tidb_embed_orm.embedders.local import SentenceTransformerEmbedder
 
-            model = SentenceTransformer(str(folder), device="cpu")
-            vectors = model.encode(texts, batch_size=128, convert_to_numpy=True, show_progress_bar=True)
+            embedder = SentenceTransformerEmbedder(folder, batch_size=128)
+        vectors = embedder.embed(texts)
         partial = path.with_suffix(".partial.npy")
         np.save(partial, vectors.astype(np.float32))
         os.replace(partial, path)
